@@ -1,0 +1,4 @@
+import { CreateQueuedMessage1763800000000 } from './1763800000000-create-queued-message';
+
+/** Every migration, in order. Listed explicitly so the same code runs from ts-jest and from the build. */
+export const MIGRATIONS = [CreateQueuedMessage1763800000000];

@@ -1,0 +1,39 @@
+export enum StorageExceptionCode {
+  /** PostgreSQL unreachable, restarting, out of connections, or the transaction was aborted: safe to retry. */
+  Unavailable = 'STORAGE_UNAVAILABLE',
+  /** PostgreSQL rejected the statement itself: a bug, not a condition that retrying fixes. */
+  QueryFailed = 'STORAGE_QUERY_FAILED',
+}
+
+/** SQLSTATE classes that describe the server's condition rather than the statement. */
+const UNAVAILABLE_SQLSTATE_PREFIXES = ['08', '53', '57', '58', '40'];
+const UNAVAILABLE_NODE_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
+
+/** The one exception repositories throw; the RPC error mapper turns its code into a JSON-RPC error. */
+export class StorageException extends Error {
+  constructor(
+    readonly code: StorageExceptionCode,
+    message: string,
+    cause?: unknown,
+  ) {
+    super(message, { cause });
+    this.name = 'StorageException';
+  }
+
+  /** Classifies a driver error: connection and server-state failures are retryable, statement errors are not. */
+  static from(error: unknown): StorageException {
+    if (error instanceof StorageException) return error;
+    const sqlState = typeof (error as { code?: unknown })?.code === 'string' ? (error as { code: string }).code : '';
+    const message = error instanceof Error ? error.message : String(error);
+    const unavailable =
+      UNAVAILABLE_NODE_ERRORS.has(sqlState) ||
+      UNAVAILABLE_SQLSTATE_PREFIXES.some((prefix) => sqlState.startsWith(prefix)) ||
+      // node-postgres reports pool and socket trouble without a SQLSTATE.
+      /connect|connection|terminat|timeout|Client has encountered|pool/i.test(message);
+    return new StorageException(
+      unavailable ? StorageExceptionCode.Unavailable : StorageExceptionCode.QueryFailed,
+      unavailable ? `Storage unavailable: ${message}` : `Storage query failed: ${message}`,
+      error,
+    );
+  }
+}

@@ -1,0 +1,84 @@
+import { Injectable } from '@nestjs/common';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface QueueGaugeSource {
+  pending: number;
+  oldestPendingReceivedAt: Date | null;
+}
+
+/**
+ * The Prometheus registry of one server instance (a registry per instance, not the global one, so tests can
+ * run several servers in one process). Other modules count through this facade.
+ */
+@Injectable()
+export class MetricsService {
+  readonly registry = new Registry();
+  private queueSource: (() => Promise<QueueGaugeSource>) | undefined;
+  private queueCache: { at: number; value: Promise<QueueGaugeSource> } | undefined;
+
+  readonly messagesAdded = new Counter({ name: 'mpr_messages_added_total', help: 'Messages committed by addMessage', registers: [this.registry] });
+  readonly messagesTaken = new Counter({ name: 'mpr_messages_taken_total', help: 'Messages returned by takeFromQueue', registers: [this.registry] });
+  readonly messagesRemoved = new Counter({ name: 'mpr_messages_removed_total', help: 'Messages deleted by removeMessages, removeAllMessages or a deleting take', registers: [this.registry] });
+  readonly messagesRedelivered = new Counter({
+    name: 'mpr_messages_redelivered_total',
+    help: 'Sending messages returned to pending',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly messagesNotified = new Counter({ name: 'mpr_messages_notified_total', help: 'Messages pushed live to a session holder', registers: [this.registry] });
+  readonly liveSessions = new Gauge({ name: 'mpr_live_sessions', help: 'Live sessions held by this instance', registers: [this.registry] });
+  readonly openSockets = new Gauge({ name: 'mpr_open_sockets', help: 'Open WebSocket connections', registers: [this.registry] });
+  readonly requestDuration = new Histogram({
+    name: 'mpr_request_duration_seconds',
+    help: 'JSON-RPC request latency per method',
+    labelNames: ['method'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly errors = new Counter({
+    name: 'mpr_rpc_errors_total',
+    help: 'JSON-RPC error responses per code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'mpr_' });
+    const metrics = this;
+    new Gauge({
+      name: 'mpr_pending_messages',
+      help: 'Messages waiting to be taken (all connections)',
+      registers: [this.registry],
+      async collect() {
+        // NaN, Prometheus' "unknown", while PostgreSQL cannot answer: the other metrics are still served.
+        const totals = await metrics.readQueueTotals().catch(() => null);
+        if (totals !== undefined) this.set(totals ? totals.pending : NaN);
+      },
+    });
+    new Gauge({
+      name: 'mpr_oldest_pending_message_age_seconds',
+      help: 'Age of the oldest pending message (0 when none)',
+      registers: [this.registry],
+      async collect() {
+        const totals = await metrics.readQueueTotals().catch(() => null);
+        if (totals === undefined) return;
+        if (!totals) this.set(NaN);
+        else this.set(totals.oldestPendingReceivedAt ? (Date.now() - totals.oldestPendingReceivedAt.getTime()) / 1000 : 0);
+      },
+    });
+  }
+
+  /** The queue module registers how to read its totals; read at most once per second across scrapes. */
+  setQueueSource(source: () => Promise<QueueGaugeSource>): void {
+    this.queueSource = source;
+  }
+
+  private async readQueueTotals(): Promise<QueueGaugeSource | undefined> {
+    if (!this.queueSource) return undefined;
+    const now = Date.now();
+    if (!this.queueCache || now - this.queueCache.at > 1000) {
+      this.queueCache = { at: now, value: this.queueSource() };
+    }
+    return this.queueCache.value;
+  }
+}

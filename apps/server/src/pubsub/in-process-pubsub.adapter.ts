@@ -1,0 +1,33 @@
+import { Injectable } from '@nestjs/common';
+import { MessagesAvailableEvent, MessagesAvailableHandler, PubSubPort } from './pubsub.port';
+
+/** Single-instance transport: the publisher and the session holder are the same process. */
+@Injectable()
+export class InProcessPubSubAdapter extends PubSubPort {
+  private handler: MessagesAvailableHandler | undefined;
+  private readonly subscribed = new Set<string>();
+
+  onMessagesAvailable(handler: MessagesAvailableHandler): void {
+    this.handler = handler;
+  }
+
+  async publish(event: MessagesAvailableEvent): Promise<number> {
+    const handler = this.handler;
+    if (!handler || !this.subscribed.has(event.connectionId)) return 0;
+    // Deliver on a later tick, as a network transport would: the publisher's reply must not wait for it.
+    setImmediate(() => handler(event));
+    return 1;
+  }
+
+  async subscribe(connectionId: string): Promise<void> {
+    this.subscribed.add(connectionId);
+  }
+
+  async unsubscribe(connectionId: string): Promise<void> {
+    this.subscribed.delete(connectionId);
+  }
+
+  health(): { status: 'up'; mode: string } {
+    return { status: 'up', mode: 'in-process' };
+  }
+}

@@ -1,0 +1,31 @@
+/** A message as it travels to the instance holding its connection's live session. */
+export interface AvailableMessage {
+  id: string;
+  receivedAt: string;
+  /** The payload's JSON text; absent when it was too large to carry, the holder then reads it from PostgreSQL. */
+  payload?: string;
+}
+
+/** "These messages were committed (or went back to pending) for this connection". */
+export interface MessagesAvailableEvent {
+  connectionId: string;
+  messages: AvailableMessage[];
+}
+
+export type MessagesAvailableHandler = (event: MessagesAvailableEvent) => void;
+
+/**
+ * Per-connection channels between server instances. Only the instance holding a connection's live session
+ * subscribes to its channel; a publish reports how many subscribers received it, which is how the sender
+ * knows whether anyone holds the session (and, from the push issue on, whether to wake the device).
+ */
+export abstract class PubSubPort {
+  /** Registers the single handler of this instance; events of subscribed connections arrive there. */
+  abstract onMessagesAvailable(handler: MessagesAvailableHandler): void;
+  /** Publishes to the connection's channel; resolves with the number of subscribers that received it. */
+  abstract publish(event: MessagesAvailableEvent): Promise<number>;
+  abstract subscribe(connectionId: string): Promise<void>;
+  abstract unsubscribe(connectionId: string): Promise<void>;
+  /** For /health: whether the transport is connected, and how. */
+  abstract health(): { status: 'up' | 'degraded' | 'down'; mode: string };
+}

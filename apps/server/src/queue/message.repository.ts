@@ -1,0 +1,255 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Pool } from 'pg';
+import { DataSource } from 'typeorm';
+import { StorageException } from '../database/storage.exception';
+
+export interface NewMessage {
+  connectionId: string;
+  id: string;
+  recipientDids: string[];
+  /** The payload's JSON text, stored verbatim. */
+  payload: string;
+  payloadBytes: number;
+}
+
+export interface InsertedMessage {
+  connectionId: string;
+  id: string;
+  receivedAt: Date;
+}
+
+export interface StoredMessage {
+  connectionId: string;
+  id: string;
+  receivedAt: Date;
+  /** Null when the caller did not ask for the payload. */
+  payload: string | null;
+}
+
+export interface TakeQuery {
+  connectionId: string;
+  recipientDid?: string;
+  limit: number;
+  /** Summed payload bytes stay within this, except that the oldest message always goes. */
+  limitBytes: number;
+  /** Summed payload bytes plus `frameOverheadBytes` per message stay within this (the response frame). */
+  frameBudgetBytes: number;
+  frameOverheadBytes: number;
+  deleteMessages: boolean;
+  sendingTimeoutMs: number;
+}
+
+export interface ClaimRequest {
+  connectionId: string;
+  id: string;
+  wantPayload: boolean;
+}
+
+export interface QueueTotals {
+  pending: number;
+  oldestPendingReceivedAt: Date | null;
+}
+
+const STATE_PENDING = 0;
+const STATE_SENDING = 1;
+
+/** Encodes a text[] value as a PostgreSQL array literal, so a whole batch of arrays travels as one text[]. */
+function arrayLiteral(values: string[]): string {
+  return `{${values.map((value) => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
+}
+
+type Row = Record<string, unknown>;
+
+/** All SQL of the queue. Every driver error leaves here as a `StorageException`. */
+@Injectable()
+export class MessageRepository {
+  /**
+   * The pool TypeORM opened. The hot path talks to it directly: named statements are parsed and planned
+   * once per connection, and results come back as plain rows whatever the statement's command.
+   */
+  private readonly pool: Pool;
+
+  constructor(@Inject(DataSource) dataSource: DataSource) {
+    this.pool = (dataSource.driver as unknown as { master: Pool }).master;
+  }
+
+  private async query<T extends Row>(name: string, text: string, values: unknown[]): Promise<T[]> {
+    try {
+      return (await this.pool.query<T>({ name, text, values })).rows;
+    } catch (error) {
+      throw StorageException.from(error);
+    }
+  }
+
+  /** One statement and one commit for the whole batch; rows whose (connection, id) exists are skipped. */
+  async insertMany(messages: NewMessage[]): Promise<InsertedMessage[]> {
+    const rows = await this.query<{ connection_id: string; id: string; received_at: Date }>(
+      'insert-many',
+      `INSERT INTO queued_message (connection_id, id, recipient_dids, payload, payload_bytes)
+       SELECT t.c, t.i, t.r::text[], t.p, t.b
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[]) AS t(c, i, r, p, b)
+       ON CONFLICT (connection_id, id) DO NOTHING
+       RETURNING connection_id, id, received_at`,
+      [
+        messages.map((m) => m.connectionId),
+        messages.map((m) => m.id),
+        messages.map((m) => arrayLiteral(m.recipientDids)),
+        messages.map((m) => m.payload),
+        messages.map((m) => m.payloadBytes),
+      ],
+    );
+    return rows.map((row) => ({ connectionId: row.connection_id, id: row.id, receivedAt: row.received_at }));
+  }
+
+  /**
+   * Takes the oldest pending messages in one statement: rows are locked with SKIP LOCKED (two takes never
+   * get the same message), cut to the byte budgets by running sums, then marked sending or deleted.
+   */
+  async take(query: TakeQuery): Promise<StoredMessage[]> {
+    const action = query.deleteMessages
+      ? `DELETE FROM queued_message m USING chosen
+         WHERE m.connection_id = chosen.connection_id AND m.id = chosen.id`
+      : `UPDATE queued_message m SET state = ${STATE_SENDING}, sending_until = now() + $7 * interval '1 millisecond'
+         FROM chosen WHERE m.connection_id = chosen.connection_id AND m.id = chosen.id`;
+    const rows = await this.query<{ connection_id: string; id: string; received_at: Date; payload: string; seq: string }>(
+      query.deleteMessages ? 'take-delete' : 'take',
+      `WITH candidates AS (
+         SELECT connection_id, id, seq, payload_bytes FROM queued_message
+         WHERE connection_id = $1 AND state = ${STATE_PENDING}
+           AND ($2::text IS NULL OR $2::text = ANY(recipient_dids))
+         ORDER BY seq
+         LIMIT $3
+         FOR UPDATE SKIP LOCKED
+       ), sized AS (
+         SELECT connection_id, id,
+                row_number() OVER w AS n,
+                sum(payload_bytes) OVER w AS running_bytes,
+                sum(payload_bytes + $6::int) OVER w AS running_frame
+         FROM candidates
+         WINDOW w AS (ORDER BY seq ROWS UNBOUNDED PRECEDING)
+       ), chosen AS (
+         SELECT connection_id, id FROM sized
+         WHERE n = 1 OR (running_bytes <= $4::bigint AND running_frame <= $5::bigint)
+       )
+       ${action}
+       RETURNING m.connection_id, m.id, m.received_at, m.payload, m.seq`,
+      [
+        query.connectionId,
+        query.recipientDid ?? null,
+        query.limit,
+        query.limitBytes,
+        query.frameBudgetBytes,
+        query.frameOverheadBytes,
+        ...(query.deleteMessages ? [] : [query.sendingTimeoutMs]),
+      ],
+    );
+    // RETURNING does not keep the CTE's order.
+    rows.sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
+    return rows.map((row) => ({ connectionId: row.connection_id, id: row.id, receivedAt: row.received_at, payload: row.payload }));
+  }
+
+  async countPending(connectionId: string, recipientDid?: string): Promise<number> {
+    const rows = await this.query<{ n: number }>(
+      'count-pending',
+      `SELECT count(*)::int AS n FROM queued_message
+       WHERE connection_id = $1 AND state = ${STATE_PENDING} AND ($2::text IS NULL OR $2::text = ANY(recipient_dids))`,
+      [connectionId, recipientDid ?? null],
+    );
+    return rows[0].n;
+  }
+
+  /** Deletes the listed ids of this connection only; returns how many existed. */
+  async remove(connectionId: string, ids: string[]): Promise<number> {
+    const rows = await this.query<{ n: number }>(
+      'remove',
+      `WITH d AS (DELETE FROM queued_message WHERE connection_id = $1 AND id = ANY($2::text[]) RETURNING 1)
+       SELECT count(*)::int AS n FROM d`,
+      [connectionId, ids],
+    );
+    return rows[0].n;
+  }
+
+  async removeAll(connectionId: string, recipientDid?: string): Promise<number> {
+    const rows = await this.query<{ n: number }>(
+      'remove-all',
+      `WITH d AS (DELETE FROM queued_message
+                  WHERE connection_id = $1 AND ($2::text IS NULL OR $2::text = ANY(recipient_dids)) RETURNING 1)
+       SELECT count(*)::int AS n FROM d`,
+      [connectionId, recipientDid ?? null],
+    );
+    return rows[0].n;
+  }
+
+  /**
+   * Marks the given messages sending if (and only if) they are still pending, for live delivery. Returns
+   * the ones this call moved: a concurrent take or another claim cannot also get them.
+   */
+  async claim(requests: ClaimRequest[], sendingTimeoutMs: number): Promise<StoredMessage[]> {
+    const rows = await this.query<{ connection_id: string; id: string; received_at: Date; payload: string | null }>(
+      'claim',
+      `UPDATE queued_message m
+       SET state = ${STATE_SENDING}, sending_until = now() + $4 * interval '1 millisecond'
+       FROM unnest($1::text[], $2::text[], $3::bool[]) AS t(c, i, want_payload)
+       WHERE m.connection_id = t.c AND m.id = t.i AND m.state = ${STATE_PENDING}
+       RETURNING m.connection_id, m.id, m.received_at, CASE WHEN t.want_payload THEN m.payload END AS payload`,
+      [requests.map((r) => r.connectionId), requests.map((r) => r.id), requests.map((r) => r.wantPayload), sendingTimeoutMs],
+    );
+    return rows.map((row) => ({ connectionId: row.connection_id, id: row.id, receivedAt: row.received_at, payload: row.payload }));
+  }
+
+  /** Gives claimed messages back (they could not be sent); only rows still sending are touched. */
+  async release(connectionId: string, ids: string[]): Promise<number> {
+    const rows = await this.query<{ n: number }>(
+      'release',
+      `WITH u AS (UPDATE queued_message SET state = ${STATE_PENDING}, sending_until = NULL
+                  WHERE connection_id = $1 AND id = ANY($2::text[]) AND state = ${STATE_SENDING} RETURNING 1)
+       SELECT count(*)::int AS n FROM u`,
+      [connectionId, ids],
+    );
+    return rows[0].n;
+  }
+
+  /** Every sending message of the connection goes back to pending (its live session changed). */
+  async releaseAll(connectionId: string): Promise<number> {
+    const rows = await this.query<{ n: number }>(
+      'release-all',
+      `WITH u AS (UPDATE queued_message SET state = ${STATE_PENDING}, sending_until = NULL
+                  WHERE connection_id = $1 AND state = ${STATE_SENDING} RETURNING 1)
+       SELECT count(*)::int AS n FROM u`,
+      [connectionId],
+    );
+    return rows[0].n;
+  }
+
+  /** Returns at most `limit` messages whose acknowledgement deadline passed to pending. */
+  async releaseExpired(limit: number): Promise<StoredMessage[]> {
+    const rows = await this.query<{ connection_id: string; id: string; received_at: Date }>(
+      'release-expired',
+      `WITH expired AS (
+         SELECT connection_id, id FROM queued_message
+         WHERE state = ${STATE_SENDING} AND sending_until < now()
+         ORDER BY sending_until
+         LIMIT $1
+         FOR UPDATE SKIP LOCKED
+       )
+       UPDATE queued_message m SET state = ${STATE_PENDING}, sending_until = NULL
+       FROM expired WHERE m.connection_id = expired.connection_id AND m.id = expired.id
+       RETURNING m.connection_id, m.id, m.received_at`,
+      [limit],
+    );
+    return rows.map((row) => ({ connectionId: row.connection_id, id: row.id, receivedAt: row.received_at, payload: null }));
+  }
+
+  async totals(): Promise<QueueTotals> {
+    const rows = await this.query<{ pending: number; oldest: Date | null }>(
+      'totals',
+      `SELECT count(*)::int AS pending, min(received_at) AS oldest FROM queued_message WHERE state = ${STATE_PENDING}`,
+      [],
+    );
+    return { pending: rows[0].pending, oldestPendingReceivedAt: rows[0].oldest };
+  }
+
+  async ping(): Promise<void> {
+    await this.query('ping', 'SELECT 1', []);
+  }
+}

@@ -1,0 +1,199 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import {
+  AddMessageParams,
+  GetAvailableMessageCountParams,
+  QueuedMessage,
+  RemoveAllMessagesParams,
+  RemoveMessagesParams,
+  TakeFromQueueParams,
+} from '@didcomm-mpr/protocol';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { MetricsService } from '../health/metrics.service';
+import { AvailableMessage, PubSubPort } from '../pubsub/pubsub.port';
+import { PushPort } from '../push/push.port';
+import { GroupCommitter } from './group-committer';
+import { InsertedMessage, MessageRepository, NewMessage, StoredMessage } from './message.repository';
+import { QueueException, QueueExceptionCode } from './queue.exception';
+
+/** JSON text around one message in a result or notification frame: id, receivedAt, keys, separators. */
+export const MESSAGE_ENVELOPE_BYTES = 1024;
+/** Payloads up to this size travel with the "messages available" event; larger ones are read by the holder. */
+const INLINE_PAYLOAD_BYTES = 64 * 1024;
+
+interface AddItem {
+  message: NewMessage;
+  params: AddMessageParams;
+}
+
+/**
+ * The queue facade: durable adds (group-committed), takes, counts and removals, plus what live delivery
+ * needs (claim and release). After a commit it announces new messages on the connection's channel; when
+ * nobody holds a live session it asks the push port to wake the device.
+ */
+@Injectable()
+export class QueueService {
+  private readonly logger = new Logger(QueueService.name);
+  private readonly adds: GroupCommitter<AddItem, InsertedMessage | undefined>;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly messages: MessageRepository,
+    private readonly pubsub: PubSubPort,
+    private readonly push: PushPort,
+    private readonly metrics: MetricsService,
+  ) {
+    this.adds = new GroupCommitter({
+      flush: (items) => this.flushAdds(items),
+      // Leave pool connections for takes and removals while adds are in flight.
+      maxConcurrentFlushes: Math.max(1, Math.floor(config.databasePoolSize / 2)),
+      maxBatchItems: 500,
+      maxBatchWeight: 8 * 1024 * 1024,
+      weigh: (item) => item.message.payloadBytes,
+    });
+    metrics.setQueueSource(() => this.messages.totals());
+  }
+
+  /** Resolves with the message id once the message is committed (or was already queued under that id). */
+  async addMessage(params: AddMessageParams): Promise<string> {
+    const payload = JSON.stringify(params.payload);
+    const payloadBytes = Buffer.byteLength(payload);
+    if (payloadBytes > this.config.maxPayloadBytes) {
+      throw new QueueException(
+        QueueExceptionCode.PayloadTooLarge,
+        `payload is ${payloadBytes} bytes, more than MAX_PAYLOAD_BYTES (${this.config.maxPayloadBytes})`,
+      );
+    }
+    const id = params.messageId ?? randomUUID();
+    await this.adds.submit({
+      message: { connectionId: params.connectionId, id, recipientDids: params.recipientDids, payload, payloadBytes },
+      params,
+    });
+    return id;
+  }
+
+  private async flushAdds(items: AddItem[]): Promise<(InsertedMessage | undefined)[]> {
+    const inserted = await this.messages.insertMany(items.map((item) => item.message));
+    this.metrics.messagesAdded.inc(inserted.length);
+    const byKey = new Map(inserted.map((row) => [`${row.connectionId}\u0000${row.id}`, row]));
+    // A duplicate (connection, id) inside one batch is inserted once: only its first item announces it.
+    const results = items.map((item) => {
+      const key = `${item.message.connectionId}\u0000${item.message.id}`;
+      const row = byKey.get(key);
+      byKey.delete(key);
+      return row;
+    });
+    this.announceAdded(items, results);
+    return results;
+  }
+
+  /** One publish per connection per batch, after the commit, without delaying the replies. */
+  private announceAdded(items: AddItem[], results: (InsertedMessage | undefined)[]): void {
+    const perConnection = new Map<string, { messages: AvailableMessage[]; items: AddItem[] }>();
+    items.forEach((item, index) => {
+      const row = results[index];
+      if (!row) return;
+      let group = perConnection.get(row.connectionId);
+      if (!group) perConnection.set(row.connectionId, (group = { messages: [], items: [] }));
+      group.messages.push({
+        id: row.id,
+        receivedAt: row.receivedAt.toISOString(),
+        payload: item.message.payloadBytes <= INLINE_PAYLOAD_BYTES ? item.message.payload : undefined,
+      });
+      group.items.push(item);
+    });
+    for (const [connectionId, group] of perConnection) {
+      this.pubsub.publish({ connectionId, messages: group.messages }).then(
+        (receivers) => {
+          if (receivers > 0) return;
+          const last = group.items[group.items.length - 1];
+          this.push.notify({ connectionId, messageId: last.message.id, token: last.params.pushNotificationToken });
+        },
+        (error: unknown) => {
+          // The message is committed and takeable; only the instant notification is missed.
+          this.logger.warn(`Live notification for connection ${connectionId} failed: ${(error as Error).message}`);
+        },
+      );
+    }
+  }
+
+  async takeFromQueue(params: TakeFromQueueParams): Promise<QueuedMessage[]> {
+    const limit = Math.min(params.limit ?? this.config.maxTakeMessages, this.config.maxTakeMessages);
+    const rows = await this.messages.take({
+      connectionId: params.connectionId,
+      recipientDid: params.recipientDid,
+      limit,
+      limitBytes: params.limitBytes ?? Number.MAX_SAFE_INTEGER,
+      frameBudgetBytes: this.config.maxFrameBytes - MESSAGE_ENVELOPE_BYTES,
+      frameOverheadBytes: MESSAGE_ENVELOPE_BYTES,
+      deleteMessages: params.deleteMessages ?? false,
+      sendingTimeoutMs: this.config.redeliveryTimeoutMs,
+    });
+    this.metrics.messagesTaken.inc(rows.length);
+    if (params.deleteMessages) this.metrics.messagesRemoved.inc(rows.length);
+    return rows.map((row) => ({
+      id: row.id,
+      receivedAt: row.receivedAt.toISOString(),
+      encryptedMessage: JSON.parse(row.payload as string) as QueuedMessage['encryptedMessage'],
+    }));
+  }
+
+  getAvailableMessageCount(params: GetAvailableMessageCountParams): Promise<number> {
+    return this.messages.countPending(params.connectionId, params.recipientDid);
+  }
+
+  async removeMessages(params: RemoveMessagesParams): Promise<void> {
+    if (params.messageIds.length === 0) return;
+    this.metrics.messagesRemoved.inc(await this.messages.remove(params.connectionId, params.messageIds));
+  }
+
+  async removeAllMessages(params: RemoveAllMessagesParams): Promise<void> {
+    this.metrics.messagesRemoved.inc(await this.messages.removeAll(params.connectionId, params.recipientDid));
+  }
+
+  /** Live delivery: moves still-pending messages to sending; returns those this call moved. */
+  claim(connectionId: string, messages: AvailableMessage[]): Promise<StoredMessage[]> {
+    return this.messages.claim(
+      messages.map((message) => ({ connectionId, id: message.id, wantPayload: message.payload === undefined })),
+      this.config.redeliveryTimeoutMs,
+    );
+  }
+
+  /** Claimed messages that could not be sent go back to pending at once instead of at the timeout. */
+  async release(connectionId: string, ids: string[]): Promise<void> {
+    this.metrics.messagesRedelivered.inc({ reason: 'undeliverable' }, await this.messages.release(connectionId, ids));
+  }
+
+  /** The connection's live session changed: whatever was in flight to the former holder is pending again. */
+  async releaseAll(connectionId: string): Promise<void> {
+    this.metrics.messagesRedelivered.inc({ reason: 'session' }, await this.messages.releaseAll(connectionId));
+  }
+
+  /** Returns timed-out sending messages to pending and announces them, so a live holder gets them again. */
+  async redeliverExpired(batchSize: number): Promise<number> {
+    const rows = await this.messages.releaseExpired(batchSize);
+    if (rows.length === 0) return 0;
+    this.metrics.messagesRedelivered.inc({ reason: 'timeout' }, rows.length);
+    const perConnection = new Map<string, AvailableMessage[]>();
+    for (const row of rows) {
+      const list = perConnection.get(row.connectionId) ?? [];
+      list.push({ id: row.id, receivedAt: row.receivedAt.toISOString() });
+      perConnection.set(row.connectionId, list);
+    }
+    for (const [connectionId, messages] of perConnection) {
+      const receivers = await this.pubsub.publish({ connectionId, messages });
+      if (receivers === 0) this.push.notify({ connectionId, messageId: messages[messages.length - 1].id });
+    }
+    return rows.length;
+  }
+
+  /** For /health. */
+  ping(): Promise<void> {
+    return this.messages.ping();
+  }
+
+  /** True when no add is waiting for or inside a commit (used by graceful shutdown). */
+  get idle(): boolean {
+    return this.adds.idle;
+  }
+}

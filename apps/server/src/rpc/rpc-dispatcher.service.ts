@@ -1,0 +1,155 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { JSONRPCErrorResponse, JSONRPCID, JSONRPCRequest, JSONRPCResponse, JSONRPCServer } from 'json-rpc-2.0';
+import { RpcErrorCode, RpcMethod, RpcNotification } from '@didcomm-mpr/protocol';
+import { MetricsService } from '../health/metrics.service';
+import { LiveSessionService } from '../live-session/live-session.service';
+import { SessionHolder } from '../live-session/session-holder';
+import { QueueService } from '../queue/queue.service';
+import { rpcError, toRpcError } from './rpc-error.mapper';
+import { parseParams } from './rpc-params.parser';
+
+const KNOWN_METHODS = new Set<string>(Object.values(RpcMethod));
+const KNOWN_EVENTS = new Set<string>(Object.values(RpcNotification));
+
+function isJsonRpcId(value: unknown): value is JSONRPCID {
+  return typeof value === 'string' || typeof value === 'number' || value === null;
+}
+
+function errorResponse(id: JSONRPCID, code: number, message: string): JSONRPCErrorResponse {
+  return { jsonrpc: '2.0', id, error: rpcError(code, message) };
+}
+
+/**
+ * Turns one text frame into its response text (or nothing, for notifications): parsing, batches and
+ * request validation follow JSON-RPC 2.0 to the letter here; `json-rpc-2.0` dispatches valid requests to
+ * the methods, which call the module facades.
+ */
+@Injectable()
+export class RpcDispatcher {
+  private readonly logger = new Logger(RpcDispatcher.name);
+  private readonly server = new JSONRPCServer<SessionHolder>({
+    errorListener: () => undefined, // errors are mapped and, when unexpected, logged in mapError below
+  });
+
+  constructor(
+    private readonly queue: QueueService,
+    private readonly sessions: LiveSessionService,
+    private readonly metrics: MetricsService,
+  ) {
+    this.server.mapErrorToJSONRPCErrorResponse = (id, error) => this.mapError(id, error);
+    this.server.handleMethodNotFound = async (request) =>
+      request.id === undefined ? null : (errorResponse(request.id, RpcErrorCode.MethodNotFound, `Method not found: ${request.method}`) as never);
+    this.server.applyMiddleware(async (next, request, holder) => {
+      const method = KNOWN_METHODS.has(request.method) ? request.method : 'unknown';
+      const stop = this.metrics.requestDuration.startTimer({ method });
+      let response: JSONRPCResponse | null;
+      try {
+        response = await next(request, holder);
+      } catch (error) {
+        const mapped = this.mapError(request.id ?? null, error);
+        response = request.id === undefined ? null : mapped;
+      }
+      stop();
+      if (response && 'error' in response && response.error) this.metrics.errors.inc({ code: String(response.error.code) });
+      return response;
+    });
+    this.registerMethods();
+  }
+
+  private registerMethods(): void {
+    const s = this.server;
+    s.addMethod(RpcMethod.AddMessage, async (raw) => ({ messageId: await this.queue.addMessage(parseParams.addMessage(raw)) }));
+    s.addMethod(RpcMethod.TakeFromQueue, (raw) => this.queue.takeFromQueue(parseParams.takeFromQueue(raw)));
+    s.addMethod(RpcMethod.GetAvailableMessageCount, (raw) =>
+      this.queue.getAvailableMessageCount(parseParams.getAvailableMessageCount(raw)),
+    );
+    s.addMethod(RpcMethod.RemoveMessages, async (raw) => {
+      await this.queue.removeMessages(parseParams.removeMessages(raw));
+      return true;
+    });
+    s.addMethod(RpcMethod.RemoveAllMessages, async (raw) => {
+      await this.queue.removeAllMessages(parseParams.removeAllMessages(raw));
+      return true;
+    });
+    s.addMethod(RpcMethod.AddLiveSession, (raw, holder) => {
+      const params = parseParams.addLiveSession(raw);
+      return this.sessions.add(params.connectionId, params.sessionId, params.reclaim ?? false, holder);
+    });
+    s.addMethod(RpcMethod.GetLiveSession, (raw) => this.sessions.isHeld(parseParams.getLiveSession(raw).connectionId));
+    s.addMethod(RpcMethod.RemoveLiveSession, (raw) => {
+      const params = parseParams.removeLiveSession(raw);
+      return this.sessions.remove(params.connectionId, params.sessionId);
+    });
+    s.addMethod(RpcMethod.Ping, () => 'pong');
+    // rpc-websockets' subscription handshake. Notifications go to session holders whether or not they
+    // subscribed, so this only acknowledges, in that library's words.
+    const subscription = (raw: unknown) =>
+      Object.fromEntries(parseParams.eventNames(raw).map((name) => [name, KNOWN_EVENTS.has(name) ? 'ok' : 'provided event invalid']));
+    s.addMethod(RpcMethod.Subscribe, subscription);
+    s.addMethod(RpcMethod.Unsubscribe, subscription);
+  }
+
+  private mapError(id: JSONRPCID, error: unknown): JSONRPCErrorResponse {
+    const { error: rpc, unexpected } = toRpcError(error);
+    if (unexpected) this.logger.error(`Unexpected error in a JSON-RPC method: ${(error as Error)?.stack ?? String(error)}`);
+    return { jsonrpc: '2.0', id, error: rpc };
+  }
+
+  /** Handles one frame; resolves with the response text, or undefined when nothing is to be sent. */
+  async handleFrame(text: string, holder: SessionHolder): Promise<string | undefined> {
+    let message: unknown;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      this.metrics.errors.inc({ code: String(RpcErrorCode.ParseError) });
+      return JSON.stringify(errorResponse(null, RpcErrorCode.ParseError, 'Parse error'));
+    }
+    if (Array.isArray(message)) {
+      if (message.length === 0) return JSON.stringify(this.invalid(null, 'Invalid Request: empty batch'));
+      // The specification lets a batch run in any order; running it concurrently lets the adds of one
+      // batch share a commit. The answer is always an array, even for a batch of one.
+      const responses = (await Promise.all(message.map((entry) => this.handleOne(entry, holder)))).filter(
+        (response): response is JSONRPCResponse => response !== null,
+      );
+      return responses.length > 0 ? JSON.stringify(responses) : undefined;
+    }
+    const response = await this.handleOne(message, holder);
+    return response ? JSON.stringify(response) : undefined;
+  }
+
+  /** Replies to a request that arrives while the server shuts down. */
+  refuse(text: string, code: number, message: string): string | undefined {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return JSON.stringify(errorResponse(null, RpcErrorCode.ParseError, 'Parse error'));
+    }
+    const entries = Array.isArray(parsed) ? parsed : [parsed];
+    const replies = entries
+      .filter((entry): entry is { id: JSONRPCID } => typeof entry === 'object' && entry !== null && 'id' in entry && isJsonRpcId(entry.id))
+      .map((entry) => errorResponse(entry.id, code, message));
+    if (replies.length === 0) return undefined;
+    return JSON.stringify(Array.isArray(parsed) ? replies : replies[0]);
+  }
+
+  private async handleOne(entry: unknown, holder: SessionHolder): Promise<JSONRPCResponse | null> {
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return this.invalid(null, 'Invalid Request: not an object');
+    const request = entry as Record<string, unknown>;
+    const hasId = 'id' in request && request.id !== undefined;
+    if (hasId && !isJsonRpcId(request.id)) return this.invalid(null, 'Invalid Request: id must be a string, a number or null');
+    const id = hasId ? (request.id as JSONRPCID) : null;
+    if (request.jsonrpc !== '2.0') return this.invalid(id, 'Invalid Request: jsonrpc must be "2.0"');
+    if (typeof request.method !== 'string') return this.invalid(id, 'Invalid Request: method must be a string');
+    if (request.params !== undefined && (typeof request.params !== 'object' || request.params === null)) {
+      return this.invalid(id, 'Invalid Request: params must be an object or an array');
+    }
+    if ('result' in request || 'error' in request) return this.invalid(id, 'Invalid Request: a response is not a request');
+    return this.server.receive(request as unknown as JSONRPCRequest, holder);
+  }
+
+  private invalid(id: JSONRPCID, message: string): JSONRPCErrorResponse {
+    this.metrics.errors.inc({ code: String(RpcErrorCode.InvalidRequest) });
+    return errorResponse(id, RpcErrorCode.InvalidRequest, message);
+  }
+}

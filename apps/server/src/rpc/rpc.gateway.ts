@@ -1,0 +1,103 @@
+import { IncomingMessage } from 'node:http';
+import { BeforeApplicationShutdown, Inject, Logger } from '@nestjs/common';
+import { OnGatewayConnection, OnGatewayDisconnect, OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
+import { RpcErrorCode } from '@didcomm-mpr/protocol';
+import { RawData, WebSocket, WebSocketServer } from 'ws';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { MetricsService } from '../health/metrics.service';
+import { LiveSessionService } from '../live-session/live-session.service';
+import { QueueService } from '../queue/queue.service';
+import { ClientConnection } from './client-connection';
+import { ConnectionGate } from './connection-gate';
+import { RpcDispatcher } from './rpc-dispatcher.service';
+
+/** Two unanswered pings end a socket (and the live sessions it holds). */
+const MAX_MISSED_PONGS = 2;
+
+/**
+ * The WebSocket endpoint: one socket per mediator instance, one JSON-RPC message (or batch) per frame.
+ * Keeps sockets alive with pings, ends the sessions of sockets that close or stop answering, and drains
+ * in-flight requests at shutdown.
+ */
+@WebSocketGateway({ path: '/' })
+export class RpcGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, BeforeApplicationShutdown {
+  private readonly logger = new Logger(RpcGateway.name);
+  private readonly connections = new Map<WebSocket, ClientConnection>();
+  private heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly dispatcher: RpcDispatcher,
+    private readonly sessions: LiveSessionService,
+    private readonly queue: QueueService,
+    private readonly gate: ConnectionGate,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  afterInit(_server: WebSocketServer): void {
+    this.heartbeat = setInterval(() => this.beat(), this.config.heartbeatIntervalMs);
+    this.heartbeat.unref();
+  }
+
+  handleConnection(socket: WebSocket, request: IncomingMessage): void {
+    const connection = new ClientConnection(socket, request.socket.remoteAddress ?? 'unknown');
+    this.connections.set(socket, connection);
+    this.metrics.openSockets.set(this.connections.size);
+    socket.on('pong', () => (connection.missedPongs = 0));
+    socket.on('message', (data: RawData) => void this.onFrame(connection, data));
+    socket.on('error', (error) => this.logger.debug(`Socket ${connection.id} error: ${error.message}`));
+  }
+
+  handleDisconnect(socket: WebSocket): void {
+    const connection = this.connections.get(socket);
+    if (!connection) return;
+    this.connections.delete(socket);
+    this.metrics.openSockets.set(this.connections.size);
+    void this.sessions.endHolder(connection);
+  }
+
+  private async onFrame(connection: ClientConnection, data: RawData): Promise<void> {
+    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as Buffer).toString('utf8');
+    connection.inFlight++;
+    try {
+      const reply = this.gate.accepting
+        ? await this.dispatcher.handleFrame(text, connection)
+        : this.dispatcher.refuse(text, RpcErrorCode.ShuttingDown, 'Server shutting down; retry on another instance');
+      if (reply !== undefined && connection.isOpen) await connection.send(reply);
+    } catch (error) {
+      // Only the send can fail here (the dispatcher answers every error itself): the socket is gone.
+      this.logger.debug(`Reply to socket ${connection.id} not sent: ${(error as Error).message}`);
+    } finally {
+      connection.inFlight--;
+    }
+  }
+
+  private beat(): void {
+    for (const connection of this.connections.values()) {
+      if (connection.missedPongs >= MAX_MISSED_PONGS) {
+        this.logger.log(`Socket ${connection.id} from ${connection.remoteAddress} stopped answering pings; closing it`);
+        connection.socket.terminate();
+        continue;
+      }
+      connection.missedPongs++;
+      connection.socket.ping();
+    }
+  }
+
+  /**
+   * SIGTERM: refuse new sockets and requests, let in-flight requests finish (bounded by SHUTDOWN_TIMEOUT_MS),
+   * end the live sessions (their in-flight messages go back to pending), then close the sockets.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.gate.close();
+    clearInterval(this.heartbeat);
+    const deadline = Date.now() + this.config.shutdownTimeoutMs;
+    while (Date.now() < deadline && (!this.queue.idle || [...this.connections.values()].some((c) => c.inFlight > 0))) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const open = [...this.connections.values()];
+    await Promise.all(open.map((connection) => this.sessions.endHolder(connection)));
+    for (const connection of open) connection.socket.close(1001, 'server shutting down');
+    this.logger.log(`Shutdown: drained requests and ended the sessions of ${open.length} sockets`);
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * JSON-RPC error codes. The -327xx/-326xx codes are the specification's; the server's own codes are in
+ * -32000..-32099 and never change meaning once published. Every error carries `data.retryable`.
+ */
+export const RpcErrorCode = {
+  ParseError: -32700,
+  InvalidRequest: -32600,
+  MethodNotFound: -32601,
+  InvalidParams: -32602,
+  InternalError: -32603,
+  /** PostgreSQL could not be reached or failed the operation; nothing was changed. Retry later. */
+  StorageUnavailable: -32000,
+  /** The `payload` of `addMessage` is larger than `MAX_PAYLOAD_BYTES`. */
+  PayloadTooLarge: -32001,
+  /** The server is shutting down and takes no new requests; retry on another instance. */
+  ShuttingDown: -32002,
+} as const;
+
+export type RpcErrorCodeValue = (typeof RpcErrorCode)[keyof typeof RpcErrorCode];
+
+/** Whether a client may retry a call that failed with this code (the call changed nothing). */
+export const RETRYABLE_ERROR_CODES: ReadonlySet<number> = new Set<number>([
+  RpcErrorCode.StorageUnavailable,
+  RpcErrorCode.ShuttingDown,
+]);
+
+/** The `data` member of every error object the server sends. */
+export interface RpcErrorData {
+  retryable: boolean;
+  /** For invalid params: the offending parameter's name. */
+  field?: string;
+  [key: string]: unknown;
+}
+
+export interface RpcErrorObject {
+  code: number;
+  message: string;
+  data?: RpcErrorData;
+}
