@@ -129,7 +129,10 @@ function waitForExit(child: ChildProcess, timeoutMs: number): Promise<{ code: nu
       resolve({ code: child.exitCode, signal: child.signalCode });
       return;
     }
-    const timer = setTimeout(() => reject(new Error(`process ${child.pid} still running after ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`process ${child.pid} still running after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       resolve({ code, signal });
@@ -182,13 +185,28 @@ describe('EmbeddedPostgresRunner', () => {
   );
 
   it(
+    'refuses a fixed port answered by another server, and creates nothing there',
+    async () => {
+      const ownerDir = path.join(await makeTempDir(), 'data');
+      const ownerUrl = await createRunner(ownerDir).runner.start();
+      const takenPort = Number(new URL(ownerUrl).port);
+
+      const intruder = createRunner(path.join(await makeTempDir(), 'data'), { port: takenPort, database: 'intruder' });
+      await expect(intruder.runner.start()).rejects.toThrow(/another PostgreSQL server|rejected the password|exited/);
+      expect(await query(ownerUrl, "SELECT datname FROM pg_database WHERE datname = 'intruder'")).toEqual([]);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
     'stops a postgres orphaned by a SIGKILLed process and takes the cluster over',
     async () => {
       const dir = await makeTempDir();
       const dataDir = path.join(dir, 'data');
       const child = await spawnScript(
         dir,
-        `new EmbeddedPostgresRunner({ dataDir: ${JSON.stringify(dataDir)}, port: 0, database: 'orphaned', log: () => {} })
+        `const dataDir = ${JSON.stringify(dataDir)};
+        new EmbeddedPostgresRunner({ dataDir, port: 0, database: 'orphaned', log: () => {} })
           .start()
           .then((url) => process.stdout.write('URL ' + url + '\\n'), (error) => {
             process.stderr.write(String((error && error.stack) || error));
@@ -247,7 +265,8 @@ describe('EmbeddedPostgresRunner', () => {
       const dir = await makeTempDir();
       const child = await spawnScript(
         dir,
-        `const runner = new EmbeddedPostgresRunner({ dataDir: ${JSON.stringify(path.join(dir, 'data'))}, port: 0, database: 'exits', log: () => {} });
+        `const dataDir = ${JSON.stringify(path.join(dir, 'data'))};
+        const runner = new EmbeddedPostgresRunner({ dataDir, port: 0, database: 'exits', log: () => {} });
         runner.start().then(() => runner.stop()).then(() => process.stdout.write('stopped\\n'), (error) => {
           process.stderr.write(String((error && error.stack) || error));
           process.exitCode = 1;

@@ -87,15 +87,22 @@ export class EmbeddedPostgresRunner {
     this.passwordFile = path.join(this.dataDir, 'postgres-password');
   }
 
+  /**
+   * Initialises the cluster if needed, recovers from an orphan, starts, waits until it accepts connections,
+   * ensures the database exists; resolves with a postgres:// connection URL.
+   */
   start(): Promise<string> {
     if (this.startup || this.server) return Promise.reject(new Error('The embedded PostgreSQL is already started'));
     this.stopRequested = false;
-    this.startup = this.startOnce().finally(() => {
+    // A restart must not race the previous server still shutting down on the same cluster.
+    const previousStop = this.stopping ?? Promise.resolve();
+    this.startup = previousStop.then(() => this.startOnce()).finally(() => {
       this.startup = undefined;
     });
     return this.startup;
   }
 
+  /** Fast shutdown, escalating to SIGQUIT then SIGKILL when it hangs. Safe to call twice or before start. */
   stop(): Promise<void> {
     if (this.stopping) return this.stopping;
     this.stopping = (async () => {
@@ -181,7 +188,8 @@ export class EmbeddedPostgresRunner {
       throw new Error(
         `The embedded PostgreSQL runs as ${who} because PostgreSQL refuses to run as root, but that user ` +
           `cannot reach the PostgreSQL binaries in ${binaries.packageDir}: ${where} is not traversable. ` +
-          `Install the application where every user can read it, or grant search permission (chmod o+x ${blocked.path}).`,
+          `Install the application where every user can read it, or grant search permission ` +
+          `(chmod o+x ${blocked.path}).`,
       );
     }
   }
@@ -264,9 +272,8 @@ export class EmbeddedPostgresRunner {
         this.log('debug', `initdb: ${line}`),
       );
       if (result.code !== 0) {
-        throw new Error(
-          `initdb failed (${describeExit(result)}) for ${this.clusterDir}:\n${result.output.slice(-STDERR_TAIL_LINES).join('\n')}`,
-        );
+        const output = result.output.slice(-STDERR_TAIL_LINES).join('\n');
+        throw new Error(`initdb failed (${describeExit(result)}) for ${this.clusterDir}:\n${output}`);
       }
       await fs.rename(scratchDir, this.clusterDir);
       this.log('info', `PostgreSQL cluster initialised in ${Date.now() - startedAt} ms`);
@@ -355,22 +362,20 @@ export class EmbeddedPostgresRunner {
       child,
       port,
       exit: undefined,
-      exited: undefined as unknown as Promise<void>,
-      closed: undefined as unknown as Promise<void>,
+      exited: new Promise<void>((resolve) => {
+        child.once('exit', (code, signal) => {
+          server.exit = { code, signal };
+          resolve();
+        });
+        // Spawn failures (missing binary, EACCES) emit 'error' without any 'exit'.
+        child.once('error', (error) => {
+          server.exit ??= { code: null, signal: null, error };
+          resolve();
+        });
+      }),
+      closed: new Promise<void>((resolve) => child.once('close', () => resolve())),
       tail: [],
     };
-    server.exited = new Promise<void>((resolve) => {
-      child.once('exit', (code, signal) => {
-        server.exit = { code, signal };
-        resolve();
-      });
-      // Spawn failures (missing binary, EACCES) emit 'error' without any 'exit'.
-      child.once('error', (error) => {
-        server.exit ??= { code: null, signal: null, error };
-        resolve();
-      });
-    });
-    server.closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
 
     let previous: LogLevel = 'debug';
     const onLine = (line: string): void => {
@@ -389,21 +394,31 @@ export class EmbeddedPostgresRunner {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     let lastError: unknown;
     for (;;) {
-      if (server.exit) throw this.earlyExitError(server);
+      this.throwIfStopRequested();
+      if (server.exit) throw await this.earlyExitError(server);
       const client = new Client(this.clientConfig(server.port, password, 'postgres'));
+      // An unhandled 'error' event would crash the process; a dropped probe is just another failed attempt.
+      client.on('error', (error) => {
+        lastError = error;
+      });
+      let connected = false;
       try {
         await client.connect();
-        await client.end();
-        return;
+        connected = true;
       } catch (error) {
         // Refused connections and "starting up" are the normal wait; a wrong password never heals.
         if (isPgCode(error, '28P01')) {
           throw new Error(
             `The embedded PostgreSQL on port ${server.port} rejected the password from ${this.passwordFile}: ` +
-              `either the file does not belong to the cluster ${this.clusterDir}, or another server answers on that port.`,
+              `either the file does not belong to the cluster ${this.clusterDir}, or another server answers on ` +
+              `that port.`,
           );
         }
         lastError = error;
+      }
+      if (connected) {
+        await this.assertIsOurServer(client, server);
+        return;
       }
       if (Date.now() >= deadline) {
         throw new Error(
@@ -415,7 +430,34 @@ export class EmbeddedPostgresRunner {
     }
   }
 
-  private earlyExitError(server: ServerProcess): Error {
+  /**
+   * With a fixed port already taken, our postgres fails to bind while the client happily reaches the other
+   * server (the system one may even trust local connections); nothing must then be created there.
+   */
+  private async assertIsOurServer(client: Client, server: ServerProcess): Promise<void> {
+    let dataDirectory: string | undefined;
+    let failure: unknown;
+    try {
+      dataDirectory = (await client.query<{ data_directory: string }>('SHOW data_directory')).rows[0]?.data_directory;
+    } catch (error) {
+      failure = error;
+    } finally {
+      await client.end();
+    }
+    const expected = [this.clusterDir, await fs.realpath(this.clusterDir)];
+    if (dataDirectory !== undefined && expected.includes(dataDirectory)) return;
+    // Our own postgres is usually about to report why it could not bind; give it a moment to say so.
+    await raceTimeout(server.exited, 1_000);
+    const seen = dataDirectory ?? `unknown: ${errorMessage(failure)}`;
+    throw new Error(
+      `Port ${server.port} is answered by another PostgreSQL server (data directory ${seen}), not by the embedded ` +
+        `one; choose a free port. Last server output:\n${server.tail.join('\n')}`,
+    );
+  }
+
+  private async earlyExitError(server: ServerProcess): Promise<Error> {
+    // 'exit' can come before the last stderr lines, which usually hold the reason, have been read.
+    await raceTimeout(server.closed, 1_000);
     const exit = server.exit;
     const how = exit?.error ? `could not be started: ${exit.error.message}` : `exited (${describeExit(exit)})`;
     return new Error(
@@ -530,7 +572,10 @@ function describeExit(exit: { code: number | null; signal: NodeJS.Signals | null
 }
 
 function quoteIdentifier(name: string): string {
-  if (!name || name.includes('\0')) throw new Error(`Invalid database name: ${JSON.stringify(name)}`);
+  // Longer names would be truncated silently by PostgreSQL, and the URL would then name a missing database.
+  if (!name || name.includes('\0') || Buffer.byteLength(name) > 63) {
+    throw new Error(`Invalid database name (empty, NUL or longer than 63 bytes): ${JSON.stringify(name)}`);
+  }
   return `"${name.replace(/"/g, '""')}"`;
 }
 
@@ -620,10 +665,10 @@ async function chownRecursive(dir: string, user: ServerUser): Promise<void> {
   }
 }
 
+const SEVERITY = /\b(FATAL|PANIC|WARNING|ERROR|LOG|INFO|NOTICE|DEBUG\d?|DETAIL|HINT|CONTEXT|STATEMENT|QUERY|LOCATION):\s/;
+
 function classifyServerLine(line: string, previous: LogLevel): LogLevel {
-  const severity = /\b(FATAL|PANIC|WARNING|ERROR|LOG|INFO|NOTICE|DEBUG\d?|DETAIL|HINT|CONTEXT|STATEMENT|QUERY|LOCATION):\s/.exec(
-    line,
-  )?.[1];
+  const severity = SEVERITY.exec(line)?.[1];
   if (!severity) return /^\s/.test(line) ? previous : 'debug';
   if (severity === 'FATAL' || severity === 'PANIC') {
     return EXPECTED_FATAL.some((pattern) => pattern.test(line)) ? 'debug' : 'error';

@@ -51,6 +51,11 @@ export class JsonRpcWsAdapter extends AbstractWsAdapter {
     return server;
   }
 
+  /** ws signals the end of a socket with 'close' (the base class listens for socket.io's 'disconnect'). */
+  override bindClientDisconnect(client: WebSocket, callback: () => void): void {
+    client.on('close', callback);
+  }
+
   bindMessageHandlers(): void {
     // Intentionally empty: the gateway reads each socket's frames itself (JSON-RPC, not Nest event routing).
   }

@@ -1,0 +1,229 @@
+import * as path from 'node:path';
+import { ConfigError } from './config.error';
+import { loadConfig } from './config.loader';
+
+const MiB = 1024 * 1024;
+const ENVELOPE = 64 * 1024;
+
+/** Returns the ConfigError that loadConfig throws for `env` (fails the test if it does not throw one). */
+function configError(env: Record<string, string | undefined>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error(`expected loadConfig to throw for ${JSON.stringify(env)}`);
+}
+
+function expectRejected(variable: string, value: string, extra: Record<string, string> = {}): void {
+  const error = configError({ ...extra, [variable]: value });
+  expect(error.variable).toBe(variable);
+  expect(error.message).toContain(variable);
+  expect(error.name).toBe('ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('applies the documented defaults to an empty environment', () => {
+    const config = loadConfig({});
+    expect(config).toEqual({
+      port: 3100,
+      host: '0.0.0.0',
+      databaseUrl: undefined,
+      databasePoolSize: 10,
+      dataDir: path.resolve('./.data'),
+      embeddedPostgresPort: 0,
+      authTokens: [],
+      redeliveryTimeoutMs: 60_000,
+      heartbeatIntervalMs: 15_000,
+      maxTakeMessages: 100,
+      maxPayloadBytes: 4 * MiB,
+      maxFrameBytes: 4 * MiB + ENVELOPE,
+      maxSocketBufferBytes: 2 * (4 * MiB + ENVELOPE),
+      shutdownTimeoutMs: 10_000,
+      logLevel: 'info',
+    });
+  });
+
+  it('does not read process.env when given an environment', () => {
+    const saved = process.env.PORT;
+    process.env.PORT = '4444';
+    try {
+      expect(loadConfig({}).port).toBe(3100);
+    } finally {
+      if (saved === undefined) delete process.env.PORT;
+      else process.env.PORT = saved;
+    }
+  });
+
+  it('reads every variable', () => {
+    const config = loadConfig({
+      PORT: '8080',
+      HOST: '127.0.0.1',
+      DATABASE_URL: 'postgres://user:pw@db.example:5432/mpr',
+      DATABASE_POOL_SIZE: '20',
+      DATA_DIR: '/var/lib/mpr',
+      EMBEDDED_POSTGRES_PORT: '5544',
+      AUTH_TOKENS: 'alpha, beta ,,gamma,',
+      REDELIVERY_TIMEOUT_MS: '30000',
+      HEARTBEAT_INTERVAL_MS: '5000',
+      MAX_TAKE_MESSAGES: '250',
+      MAX_PAYLOAD_BYTES: String(MiB),
+      MAX_FRAME_BYTES: String(2 * MiB),
+      MAX_SOCKET_BUFFER_BYTES: String(8 * MiB),
+      SHUTDOWN_TIMEOUT_MS: '0',
+      LOG_LEVEL: 'debug',
+    });
+    expect(config).toEqual({
+      port: 8080,
+      host: '127.0.0.1',
+      databaseUrl: 'postgres://user:pw@db.example:5432/mpr',
+      databasePoolSize: 20,
+      dataDir: '/var/lib/mpr',
+      embeddedPostgresPort: 5544,
+      authTokens: ['alpha', 'beta', 'gamma'],
+      redeliveryTimeoutMs: 30_000,
+      heartbeatIntervalMs: 5_000,
+      maxTakeMessages: 250,
+      maxPayloadBytes: MiB,
+      maxFrameBytes: 2 * MiB,
+      maxSocketBufferBytes: 8 * MiB,
+      shutdownTimeoutMs: 0,
+      logLevel: 'debug',
+    });
+  });
+
+  it('accepts postgresql: URLs, resolves a relative DATA_DIR, and lower-cases LOG_LEVEL', () => {
+    const config = loadConfig({ DATABASE_URL: 'postgresql://localhost/x', DATA_DIR: 'some/dir', LOG_LEVEL: 'WARN' });
+    expect(config.databaseUrl).toBe('postgresql://localhost/x');
+    expect(config.dataDir).toBe(path.resolve('some/dir'));
+    expect(config.logLevel).toBe('warn');
+  });
+
+  it('treats empty and blank values as unset', () => {
+    const blank = {
+      PORT: '',
+      HOST: ' ',
+      DATABASE_URL: '',
+      DATABASE_POOL_SIZE: '',
+      DATA_DIR: '',
+      EMBEDDED_POSTGRES_PORT: '  ',
+      AUTH_TOKENS: '',
+      REDELIVERY_TIMEOUT_MS: '',
+      HEARTBEAT_INTERVAL_MS: '\t',
+      MAX_TAKE_MESSAGES: '',
+      MAX_PAYLOAD_BYTES: '',
+      MAX_FRAME_BYTES: '',
+      MAX_SOCKET_BUFFER_BYTES: '',
+      SHUTDOWN_TIMEOUT_MS: '',
+      LOG_LEVEL: '',
+    };
+    expect(loadConfig(blank)).toEqual(loadConfig({}));
+    expect(loadConfig({ AUTH_TOKENS: ' , ,' }).authTokens).toEqual([]);
+  });
+
+  it('trims surrounding whitespace of values', () => {
+    expect(loadConfig({ PORT: ' 8080 ' }).port).toBe(8080);
+    expect(loadConfig({ LOG_LEVEL: ' error ' }).logLevel).toBe('error');
+  });
+
+  describe('integer variables', () => {
+    const integers = [
+      'PORT',
+      'DATABASE_POOL_SIZE',
+      'EMBEDDED_POSTGRES_PORT',
+      'REDELIVERY_TIMEOUT_MS',
+      'HEARTBEAT_INTERVAL_MS',
+      'MAX_TAKE_MESSAGES',
+      'MAX_PAYLOAD_BYTES',
+      'MAX_FRAME_BYTES',
+      'MAX_SOCKET_BUFFER_BYTES',
+      'SHUTDOWN_TIMEOUT_MS',
+    ];
+
+    it.each(integers)('%s must be an integer', (variable) => {
+      for (const value of ['abc', '1.5', '1e3', '0x10', '10ms', '+5', '5 5', 'NaN', 'Infinity']) expectRejected(variable, value);
+    });
+
+    it.each(integers)('%s refuses a negative value', (variable) => {
+      expectRejected(variable, '-1');
+    });
+
+    it.each([
+      ['PORT', '65536'],
+      ['EMBEDDED_POSTGRES_PORT', '70000'],
+      ['DATABASE_POOL_SIZE', '1'],
+      ['DATABASE_POOL_SIZE', '1001'],
+      ['REDELIVERY_TIMEOUT_MS', '99'],
+      ['HEARTBEAT_INTERVAL_MS', '0'],
+      ['MAX_TAKE_MESSAGES', '0'],
+      ['MAX_TAKE_MESSAGES', '10001'],
+      ['MAX_PAYLOAD_BYTES', '1023'],
+      ['MAX_PAYLOAD_BYTES', String(512 * MiB + 1)],
+      ['MAX_FRAME_BYTES', String(1024 * MiB + 1)],
+      ['PORT', '99999999999999999999999'],
+    ])('%s refuses out-of-range %s', (variable, value) => {
+      expectRejected(variable, value);
+    });
+
+    it('accepts the bounds', () => {
+      expect(loadConfig({ PORT: '0' }).port).toBe(0);
+      expect(loadConfig({ PORT: '65535' }).port).toBe(65535);
+      expect(loadConfig({ DATABASE_POOL_SIZE: '2' }).databasePoolSize).toBe(2);
+      expect(loadConfig({ MAX_TAKE_MESSAGES: '1' }).maxTakeMessages).toBe(1);
+      expect(loadConfig({ MAX_TAKE_MESSAGES: '10000' }).maxTakeMessages).toBe(10_000);
+      expect(loadConfig({ REDELIVERY_TIMEOUT_MS: '100' }).redeliveryTimeoutMs).toBe(100);
+      expect(loadConfig({ MAX_PAYLOAD_BYTES: '1024' }).maxPayloadBytes).toBe(1024);
+    });
+
+    it('names the variable and the bad value in the message', () => {
+      const error = configError({ REDELIVERY_TIMEOUT_MS: 'soon' });
+      expect(error.message).toContain('REDELIVERY_TIMEOUT_MS');
+      expect(error.message).toContain('soon');
+    });
+  });
+
+  describe('MAX_FRAME_BYTES and MAX_PAYLOAD_BYTES', () => {
+    it('defaults the frame limit to the payload limit plus 64 KiB of envelope', () => {
+      expect(loadConfig({ MAX_PAYLOAD_BYTES: '2048' }).maxFrameBytes).toBe(2048 + ENVELOPE);
+      expect(loadConfig({ MAX_PAYLOAD_BYTES: String(MiB) }).maxFrameBytes).toBe(MiB + ENVELOPE);
+    });
+
+    it('accepts a frame limit of exactly payload + 64 KiB, or more', () => {
+      expect(loadConfig({ MAX_PAYLOAD_BYTES: '2048', MAX_FRAME_BYTES: String(2048 + ENVELOPE) }).maxFrameBytes).toBe(2048 + ENVELOPE);
+      expect(loadConfig({ MAX_PAYLOAD_BYTES: '2048', MAX_FRAME_BYTES: '70000' }).maxFrameBytes).toBe(70_000);
+    });
+
+    it('refuses a frame limit below payload + 64 KiB, naming MAX_FRAME_BYTES', () => {
+      expectRejected('MAX_FRAME_BYTES', String(2048 + ENVELOPE - 1), { MAX_PAYLOAD_BYTES: '2048' });
+      expectRejected('MAX_FRAME_BYTES', String(4 * MiB), {});
+      const error = configError({ MAX_PAYLOAD_BYTES: String(MiB), MAX_FRAME_BYTES: String(MiB) });
+      expect(error.variable).toBe('MAX_FRAME_BYTES');
+      expect(error.message).toContain(String(MiB + ENVELOPE));
+    });
+
+    it('defaults the socket buffer bound to two frames and refuses one below a frame', () => {
+      expect(loadConfig({ MAX_PAYLOAD_BYTES: '2048', MAX_FRAME_BYTES: '70000' }).maxSocketBufferBytes).toBe(140_000);
+      expectRejected('MAX_SOCKET_BUFFER_BYTES', '69999', { MAX_PAYLOAD_BYTES: '2048', MAX_FRAME_BYTES: '70000' });
+      expect(loadConfig({ MAX_PAYLOAD_BYTES: '2048', MAX_FRAME_BYTES: '70000', MAX_SOCKET_BUFFER_BYTES: '70000' }).maxSocketBufferBytes).toBe(70_000);
+    });
+  });
+
+  describe('other variables', () => {
+    it.each(['mysql://localhost/db', 'http://localhost:5432/db', 'not a url', 'localhost:5432'])('DATABASE_URL refuses %p', (value) => {
+      expectRejected('DATABASE_URL', value);
+    });
+
+    it.each(['loud', 'trace', 'fatal', '1'])('LOG_LEVEL refuses %p', (value) => {
+      expectRejected('LOG_LEVEL', value);
+    });
+
+    it('accepts every documented log level', () => {
+      for (const level of ['error', 'warn', 'info', 'debug', 'verbose']) expect(loadConfig({ LOG_LEVEL: level }).logLevel).toBe(level);
+    });
+
+    it('ignores variables it does not know', () => {
+      expect(loadConfig({ SOMETHING_ELSE: 'x', NODE_ENV: 'production' })).toEqual(loadConfig({}));
+    });
+  });
+});

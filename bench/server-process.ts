@@ -1,0 +1,204 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync, promises as fs, readFileSync, mkdtempSync, chmodSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { sleep } from './async-utils';
+
+export const SERVER_ENTRY = path.resolve(__dirname, '..', 'apps', 'server', 'dist', 'main.js');
+
+/** A free TCP port on 127.0.0.1 (the kernel picks it; it is released before the child binds it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.unref();
+    probe.on('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ServerStartOptions {
+  /** External PostgreSQL (a fresh database); when undefined the server runs its embedded PostgreSQL. */
+  databaseUrl?: string;
+  logLevel?: string;
+}
+
+/** Lines the child prints that are not the server's (the inspector opening for a forced GC). */
+const NOISE = [/^Debugger listening on/, /^For help, see/, /^Debugger attached/];
+
+/**
+ * The server under test, as a child process from the build output: on a free port, with LOG_LEVEL=warn, on a
+ * fresh database (a new embedded cluster in a temp DATA_DIR, or the given URL). Stopping it is bounded: SIGTERM,
+ * then SIGKILL, then an orphaned embedded PostgreSQL is ended through its postmaster.pid and the temp dir removed.
+ */
+export class ServerProcess {
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private exitInfo: string | undefined;
+  readonly dataDir: string | undefined;
+  private embeddedPostgresPort = 0;
+
+  private constructor(
+    readonly port: number,
+    readonly inspectorPort: number,
+    private readonly options: ServerStartOptions,
+  ) {
+    if (!options.databaseUrl) {
+      // Running as root, the embedded PostgreSQL runs as the `postgres` user: the dir must be traversable.
+      this.dataDir = mkdtempSync(path.join(os.tmpdir(), 'mpr-bench-'));
+      chmodSync(this.dataDir, 0o755);
+    }
+  }
+
+  static async start(options: ServerStartOptions, healthTimeoutMs = 120_000): Promise<ServerProcess> {
+    if (!existsSync(SERVER_ENTRY)) throw new Error(`${SERVER_ENTRY} not found: run \`npm run build\` first`);
+    const server = new ServerProcess(await freePort(), await freePort(), options);
+    try {
+      if (!options.databaseUrl) server.embeddedPostgresPort = await freePort();
+      server.spawn();
+      await server.waitHealthy(healthTimeoutMs);
+      return server;
+    } catch (error) {
+      await server.stop();
+      throw error;
+    }
+  }
+
+  get pid(): number {
+    if (!this.child?.pid) throw new Error('server not running');
+    return this.child.pid;
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}/`;
+  }
+
+  get httpBase(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.exitInfo === undefined;
+  }
+
+  /** The connection URL of the embedded cluster (for version queries and SQL preloading), once it runs. */
+  async embeddedDatabaseUrl(): Promise<string | undefined> {
+    if (!this.dataDir) return undefined;
+    const password = (await fs.readFile(path.join(this.dataDir, 'postgres-password'), 'utf8')).trim();
+    return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${this.embeddedPostgresPort}/message_pickup`;
+  }
+
+  private spawn(): void {
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const name of ['DATABASE_URL', 'DATA_DIR', 'AUTH_TOKENS', 'EMBEDDED_POSTGRES_PORT', 'HOST', 'PORT']) delete env[name];
+    Object.assign(env, {
+      PORT: String(this.port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: this.options.logLevel ?? 'warn',
+      ...(this.options.databaseUrl
+        ? { DATABASE_URL: this.options.databaseUrl }
+        : { DATA_DIR: this.dataDir, EMBEDDED_POSTGRES_PORT: String(this.embeddedPostgresPort) }),
+    });
+    const child = spawn(process.execPath, [`--inspect-port=127.0.0.1:${this.inspectorPort}`, SERVER_ENTRY], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
+      readline.createInterface({ input: stream }).on('line', (line) => {
+        if (!NOISE.some((pattern) => pattern.test(line))) console.log(`[server] ${line}`);
+      });
+    }
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.exitInfo = signal ? `signal ${signal}` : `code ${code}`;
+        resolve();
+      });
+      child.once('error', (error) => {
+        this.exitInfo = `spawn error ${error.message}`;
+        resolve();
+      });
+    });
+  }
+
+  private async waitHealthy(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.exitInfo) throw new Error(`server exited during startup (${this.exitInfo})`);
+      try {
+        const response = await fetch(`${this.httpBase}/health`, { signal: AbortSignal.timeout(2_000) });
+        if (response.status === 200) return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error(`server not healthy within ${timeoutMs} ms`);
+      await sleep(200);
+    }
+  }
+
+  /** SIGTERM (graceful), SIGKILL after `graceMs`, then the orphan check and temp-dir removal. */
+  async stop(graceMs = 20_000): Promise<void> {
+    const child = this.child;
+    if (child && this.exitInfo === undefined) {
+      child.kill('SIGTERM');
+      const graceful = await Promise.race([this.exited.then(() => true), sleep(graceMs).then(() => false)]);
+      if (!graceful) {
+        console.log(`[bench] server did not exit ${graceMs} ms after SIGTERM: SIGKILL`);
+        child.kill('SIGKILL');
+        await Promise.race([this.exited, sleep(5_000)]);
+      }
+    }
+    await this.stopOrphanedPostgres();
+    if (this.dataDir) rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  /** Last resort from a process 'exit' handler: synchronous, no waiting. */
+  killNow(): void {
+    if (this.child && this.exitInfo === undefined) this.child.kill('SIGKILL');
+    const pid = this.postmasterPid();
+    if (pid !== undefined) {
+      try {
+        process.kill(pid, 'SIGQUIT');
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  /** The embedded postmaster's pid if its postmaster.pid names a live process running on our data dir. */
+  private postmasterPid(): number | undefined {
+    if (!this.dataDir) return undefined;
+    const clusterDir = path.join(this.dataDir, 'postgres');
+    try {
+      const pid = Number(readFileSync(path.join(clusterDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      if (!Number.isInteger(pid) || pid <= 1) return undefined;
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      return cmdline.includes(clusterDir) ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async stopOrphanedPostgres(): Promise<void> {
+    const pid = this.postmasterPid();
+    if (pid === undefined) return;
+    console.log(`[bench] embedded PostgreSQL (pid ${pid}) outlived the server: stopping it`);
+    for (const [signal, waitMs] of [['SIGINT', 10_000], ['SIGQUIT', 5_000], ['SIGKILL', 2_000]] as const) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        return;
+      }
+      const deadline = Date.now() + waitMs;
+      while (Date.now() < deadline) {
+        if (!existsSync(`/proc/${pid}`)) return;
+        await sleep(100);
+      }
+    }
+  }
+}

@@ -1,0 +1,271 @@
+import { chmodSync, mkdtempSync, promises as fs, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { WebSocket } from 'ws';
+import { JsonRpcMessage, RpcTestClient } from '../support/rpc-test-client';
+import { ServerProcess, startServerProcess, stopAllServerProcesses, tail, waitForExit } from '../support/server-process';
+import { createTestDatabase, sql } from '../support/test-database';
+
+/**
+ * The server as a real process (apps/server/src/main.ts): durability across `kill -9`, the embedded
+ * PostgreSQL default (including recovery from its orphan), graceful SIGTERM, and config validation at boot.
+ */
+
+interface Queued {
+  id: string;
+  receivedAt: string;
+  encryptedMessage: Record<string, unknown>;
+}
+
+const databases: { drop: () => Promise<void> }[] = [];
+const tempDirs: string[] = [];
+
+async function freshDatabase(): Promise<string> {
+  const database = await createTestDatabase();
+  databases.push(database);
+  return database.url;
+}
+
+function freshDataDir(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mpr-process-e2e-'));
+  // mkdtemp makes it 0700; as root, the embedded PostgreSQL runs as the unprivileged `postgres` user.
+  chmodSync(dir, 0o755);
+  tempDirs.push(dir);
+  return dir;
+}
+
+/** Pids of PostgreSQL processes working in `dataDir`: by command line (postmaster's -D) or working directory (all of them). */
+function postgresProcessesIn(dataDir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (!cmdline) continue; // zombie or kernel thread
+      let cwd = '';
+      try {
+        cwd = readlinkSync(`/proc/${entry}/cwd`);
+      } catch {
+        // gone meanwhile, or not ours to read
+      }
+      if (/postgres/.test(cmdline) && (cmdline.includes(dataDir) || cwd === dataDir || cwd.startsWith(`${dataDir}/`))) pids.push(Number(entry));
+    } catch {
+      // the process exited while we looked
+    }
+  }
+  return pids;
+}
+
+/** Test cleanup for the embedded case: PostgreSQL processes left in our temp data dirs (we started them). */
+async function killPostgresIn(dataDir: string): Promise<void> {
+  for (const pid of postgresProcessesIn(dataDir)) {
+    try {
+      process.kill(pid, 'SIGQUIT');
+    } catch {
+      // already gone
+    }
+  }
+  const deadline = Date.now() + 5_000;
+  while (postgresProcessesIn(dataDir).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  for (const pid of postgresProcessesIn(dataDir)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+async function takeAll(client: RpcTestClient, connectionId: string): Promise<Queued[]> {
+  const all: Queued[] = [];
+  for (;;) {
+    const batch = await client.call<Queued[]>('takeFromQueue', { connectionId });
+    if (batch.length === 0) return all;
+    all.push(...batch);
+  }
+}
+
+afterAll(async () => {
+  await stopAllServerProcesses();
+  for (const dir of tempDirs) {
+    await killPostgresIn(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  await Promise.all(databases.map((database) => database.drop().catch(() => undefined)));
+}, 60_000);
+
+describe('the server process', () => {
+  it('keeps every acknowledged addMessage across a kill -9 right after the last acknowledgement', async () => {
+    const databaseUrl = await freshDatabase();
+    const first = await startServerProcess({ env: { DATABASE_URL: databaseUrl } });
+    const clients = await Promise.all(Array.from({ length: 4 }, () => RpcTestClient.connect(first.wsUrl)));
+    const connectionIds = clients.map((_, i) => `durable-${i}-${Date.now()}`);
+    const expected = new Map<string, { connectionId: string; payload: Record<string, unknown> }>();
+    const total = 200;
+    let acknowledged = 0;
+    // All 200 in flight at once (50 per socket), so acknowledgements come from grouped commits too.
+    const calls = Array.from({ length: total }, async (_, i) => {
+      const socket = i % clients.length;
+      const connectionId = connectionIds[socket];
+      const payload = { i, protected: `p-${i}`, ciphertext: 'c'.repeat(i * 7), tag: 'ü€😀', nested: { list: [i, null, true, { deep: `v${i}` }] } };
+      const response = await clients[socket].request('addMessage', { connectionId, recipientDids: [`did:example:${socket}`], payload });
+      if (response.error) throw new Error(`addMessage ${i} failed: ${JSON.stringify(response.error)}`);
+      const { messageId } = response.result as { messageId: string };
+      expected.set(`${connectionId}/${messageId}`, { connectionId, payload });
+      // kill -9 in the same tick as the last acknowledgement: nothing gets a chance to flush afterwards.
+      if (++acknowledged === total) first.kill('SIGKILL');
+    });
+    await Promise.all(calls);
+    expect(await waitForExit(first, 10_000)).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(expected.size).toBe(total);
+    await Promise.all(clients.map((client) => client.close()));
+
+    const second = await startServerProcess({ env: { DATABASE_URL: databaseUrl } });
+    const reader = await RpcTestClient.connect(second.wsUrl);
+    try {
+      const found = new Map<string, Record<string, unknown>>();
+      for (const connectionId of connectionIds) {
+        for (const message of await takeAll(reader, connectionId)) found.set(`${connectionId}/${message.id}`, message.encryptedMessage);
+      }
+      expect([...found.keys()].sort()).toEqual([...expected.keys()].sort());
+      for (const [key, { payload }] of expected) expect(found.get(key)).toEqual(payload);
+    } finally {
+      await reader.close();
+      second.kill('SIGTERM');
+      await waitForExit(second, 15_000);
+    }
+  }, 90_000);
+
+  it('runs an embedded PostgreSQL in DATA_DIR without DATABASE_URL, recovers its orphan after kill -9, and stops it on SIGTERM', async () => {
+    const dataDir = freshDataDir();
+    const env = { DATA_DIR: dataDir, DATABASE_URL: undefined };
+    const first = await startServerProcess({ env });
+    const payload = { embedded: true, ciphertext: 'x'.repeat(100), nested: { a: [1, 2, { b: 'ü' }] } };
+    const connectionId = `embedded-${Date.now()}`;
+    let messageId: string;
+    const writer = await RpcTestClient.connect(first.wsUrl);
+    try {
+      ({ messageId } = await writer.call<{ messageId: string }>('addMessage', { connectionId, recipientDids: ['did:example:a'], payload }));
+    } finally {
+      first.kill('SIGKILL');
+      await waitForExit(first, 10_000);
+      await writer.close();
+    }
+    // The precondition of the recovery: the embedded PostgreSQL outlived its parent.
+    const orphans = postgresProcessesIn(dataDir);
+    expect(orphans.length).toBeGreaterThan(0);
+
+    const second = await startServerProcess({ env });
+    // The orphan was stopped (not merely bypassed): none of its processes are still there.
+    expect(postgresProcessesIn(dataDir).filter((pid) => orphans.includes(pid))).toEqual([]);
+    const reader = await RpcTestClient.connect(second.wsUrl);
+    try {
+      const taken = await reader.call<Queued[]>('takeFromQueue', { connectionId });
+      expect(taken.map((m) => ({ id: m.id, encryptedMessage: m.encryptedMessage }))).toEqual([{ id: messageId, encryptedMessage: payload }]);
+    } finally {
+      await reader.close();
+    }
+    const startedAt = Date.now();
+    second.kill('SIGTERM');
+    const exit = await waitForExit(second, 15_000);
+    expect({ exit, output: exit.code === 0 ? '' : tail(second.output()) }).toEqual({ exit: { code: 0, signal: null }, output: '' });
+    expect(Date.now() - startedAt).toBeLessThan(15_000);
+    expect(postgresProcessesIn(dataDir)).toEqual([]);
+    await fs.access(path.join(dataDir, 'postgres', 'PG_VERSION'));
+  }, 120_000);
+
+  it('answers every in-flight call on SIGTERM (success that is stored, or retryable -32002 that stores nothing) and exits 0', async () => {
+    const databaseUrl = await freshDatabase();
+    const server = await startServerProcess({ env: { DATABASE_URL: databaseUrl } });
+    const sockets = await Promise.all(
+      Array.from(
+        { length: 4 },
+        () =>
+          new Promise<WebSocket>((resolve, reject) => {
+            const socket = new WebSocket(server.wsUrl);
+            socket.once('open', () => resolve(socket));
+            socket.once('error', reject);
+          }),
+      ),
+    );
+    const connectionId = `graceful-${Date.now()}`;
+    const total = 100;
+    const responses = new Map<number, JsonRpcMessage>();
+    const closed: Promise<number>[] = sockets.map(
+      (socket) =>
+        new Promise((resolve) => {
+          socket.on('message', (data) => {
+            const message = JSON.parse(data.toString()) as JsonRpcMessage;
+            if (typeof message.id === 'number') responses.set(message.id, message);
+          });
+          socket.once('close', (code) => resolve(code));
+        }),
+    );
+    const payloadOf = (i: number) => ({ i, ciphertext: `c-${i}`.repeat(20) });
+    const sent = Array.from(
+      { length: total },
+      (_, i) =>
+        new Promise<void>((resolve, reject) =>
+          sockets[i % sockets.length].send(
+            JSON.stringify({ jsonrpc: '2.0', id: i, method: 'addMessage', params: { connectionId, messageId: `m-${i}`, recipientDids: ['did:example:a'], payload: payloadOf(i) } }),
+            (error) => (error ? reject(error) : resolve()),
+          ),
+        ),
+    );
+    await Promise.all(sent);
+    server.kill('SIGTERM');
+
+    const exit = await waitForExit(server, 20_000);
+    const closeCodes = await Promise.all(closed);
+    const missing = Array.from({ length: total }, (_, i) => i).filter((i) => !responses.has(i));
+    expect({ missing, closeCodes }).toEqual({ missing: [], closeCodes: closeCodes.map(() => expect.any(Number)) });
+    expect({ exit, output: exit.code === 0 ? '' : tail(server.output()) }).toEqual({ exit: { code: 0, signal: null }, output: '' });
+
+    const succeeded: number[] = [];
+    const refused: number[] = [];
+    for (const [id, response] of responses) {
+      if (response.error) {
+        expect(response.error).toMatchObject({ code: -32002, data: { retryable: true } });
+        refused.push(id);
+      } else {
+        expect(response.result).toEqual({ messageId: `m-${id}` });
+        succeeded.push(id);
+      }
+    }
+    const rows = await sql<{ id: string; payload: string }>(databaseUrl, 'SELECT id, payload FROM queued_message WHERE connection_id = $1', [connectionId]);
+    const stored = new Map(rows.map((row) => [row.id, JSON.parse(row.payload) as unknown]));
+    expect([...stored.keys()].sort()).toEqual(succeeded.map((i) => `m-${i}`).sort());
+    for (const i of succeeded) expect(stored.get(`m-${i}`)).toEqual(payloadOf(i));
+    expect(succeeded.length + refused.length).toBe(total);
+    if (process.env.DEBUG_GRACEFUL) console.log({ succeeded: succeeded.length, refused: refused.length, closeCodes });
+  }, 90_000);
+
+  it('stops with a non-zero exit and a message naming the variable for each bad config value', async () => {
+    const cases: [string, string][] = [
+      ['PORT', 'abc'],
+      ['MAX_TAKE_MESSAGES', '0'],
+      ['LOG_LEVEL', 'loud'],
+      ['DATABASE_URL', 'mysql://x'],
+      ['REDELIVERY_TIMEOUT_MS', '1.5'],
+      ['HEARTBEAT_INTERVAL_MS', '10s'],
+    ];
+    // In parallel: each is a cold start of the entry point. Everything else is valid, and nothing could
+    // start a database if validation let the value through (unreachable DATABASE_URL, temp DATA_DIR).
+    const results = await Promise.all(
+      cases.map(async ([name, value]) => {
+        const env = { DATABASE_URL: 'postgres://127.0.0.1:1/unreachable', DATA_DIR: freshDataDir(), [name]: value };
+        const server = await startServerProcess({ env, waitForHealth: false });
+        const exit = await waitForExit(server, 45_000);
+        const output = server.output();
+        return {
+          variable: `${name}=${value}`,
+          failed: exit.code !== null && exit.code !== 0,
+          namesVariable: output.includes(name),
+          listened: output.includes('Listening on'),
+          ...(exit.code === 0 || !output.includes(name) ? { output: tail(output, 10) } : {}),
+        };
+      }),
+    );
+    expect(results).toEqual(cases.map(([name, value]) => ({ variable: `${name}=${value}`, failed: true, namesVariable: true, listened: false })));
+  }, 60_000);
+});
