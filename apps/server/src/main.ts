@@ -1,9 +1,13 @@
 import 'reflect-metadata';
+import { existsSync } from 'node:fs';
 import { startServer, createLogger } from './bootstrap';
 import { loadConfig } from './config/config.loader';
 import { ConfigError } from './config/config.error';
 
 async function main(): Promise<void> {
+  // A .env file in the working directory fills in variables the environment does not set.
+  const envFile = process.env.ENV_FILE ?? '.env';
+  if (existsSync(envFile)) process.loadEnvFile(envFile);
   let config;
   try {
     config = loadConfig();

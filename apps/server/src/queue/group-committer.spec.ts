@@ -127,7 +127,7 @@ describe('GroupCommitter', () => {
     expect(h.committer.idle).toBe(true);
   });
 
-  it('respects maxConcurrentFlushes under a larger random load', async () => {
+  it('respects maxConcurrentFlushes under a larger load', async () => {
     const limit = 3;
     let running = 0;
     let maxRunning = 0;
