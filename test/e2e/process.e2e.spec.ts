@@ -189,55 +189,68 @@ describe('the server process', () => {
       ),
     );
     const connectionId = `graceful-${Date.now()}`;
-    const total = 100;
     const responses = new Map<number, JsonRpcMessage>();
-    const closed: Promise<number>[] = sockets.map(
+    const duplicates: number[] = [];
+    const closed = sockets.map(
       (socket) =>
-        new Promise((resolve) => {
+        new Promise<number>((resolve) => {
           socket.on('message', (data) => {
             const message = JSON.parse(data.toString()) as JsonRpcMessage;
-            if (typeof message.id === 'number') responses.set(message.id, message);
+            if (typeof message.id !== 'number') return;
+            if (responses.has(message.id)) duplicates.push(message.id);
+            responses.set(message.id, message);
           });
           socket.once('close', (code) => resolve(code));
         }),
     );
-    const payloadOf = (i: number) => ({ i, ciphertext: `c-${i}`.repeat(20) });
-    const sent = Array.from(
-      { length: total },
-      (_, i) =>
-        new Promise<void>((resolve, reject) =>
-          sockets[i % sockets.length].send(
-            JSON.stringify({ jsonrpc: '2.0', id: i, method: 'addMessage', params: { connectionId, messageId: `m-${i}`, recipientDids: ['did:example:a'], payload: payloadOf(i) } }),
-            (error) => (error ? reject(error) : resolve()),
-          ),
-        ),
+    const payloadOf = (id: number) => ({ id, ciphertext: `c-${id}`.repeat(20) });
+    const frame = (id: number) =>
+      JSON.stringify({ jsonrpc: '2.0', id, method: 'addMessage', params: { connectionId, messageId: `m-${id}`, recipientDids: ['did:example:a'], payload: payloadOf(id) } });
+
+    // Wave 1: 100 concurrent calls, all written to the server's socket before SIGTERM is sent.
+    const firstWave = Array.from({ length: 100 }, (_, i) => i);
+    await Promise.all(
+      firstWave.map((id) => new Promise<void>((resolve, reject) => sockets[id % sockets.length].send(frame(id), (error) => (error ? reject(error) : resolve())))),
     );
-    await Promise.all(sent);
     server.kill('SIGTERM');
+    // Wave 2: calls keep coming during the shutdown until the server closes the sockets, so some arrive
+    // while it drains (-32002 expected). Those crossing the server's close frame cannot be answered.
+    const secondWave: number[] = [];
+    await new Promise<void>((resolve) => {
+      const send = () => {
+        const open = sockets.filter((socket) => socket.readyState === WebSocket.OPEN);
+        if (open.length === 0 || secondWave.length >= 5_000) return resolve();
+        const id = 1_000 + secondWave.length;
+        secondWave.push(id);
+        open[id % open.length].send(frame(id));
+        setTimeout(send, 1);
+      };
+      send();
+    });
 
     const exit = await waitForExit(server, 20_000);
     const closeCodes = await Promise.all(closed);
-    const missing = Array.from({ length: total }, (_, i) => i).filter((i) => !responses.has(i));
-    expect({ missing, closeCodes }).toEqual({ missing: [], closeCodes: closeCodes.map(() => expect.any(Number)) });
     expect({ exit, output: exit.code === 0 ? '' : tail(server.output()) }).toEqual({ exit: { code: 0, signal: null }, output: '' });
+    expect(closeCodes).toEqual(sockets.map(() => 1001));
+    expect(duplicates).toEqual([]);
+    expect(firstWave.filter((id) => !responses.has(id))).toEqual([]);
 
-    const succeeded: number[] = [];
+    const rows = await sql<{ id: string; payload: string }>(databaseUrl, 'SELECT id, payload FROM queued_message WHERE connection_id = $1', [connectionId]);
+    const stored = new Map(rows.map((row) => [row.id, JSON.parse(row.payload) as unknown]));
     const refused: number[] = [];
     for (const [id, response] of responses) {
       if (response.error) {
-        expect(response.error).toMatchObject({ code: -32002, data: { retryable: true } });
+        expect({ id, error: response.error }).toMatchObject({ id, error: { code: -32002, data: { retryable: true } } });
+        // A rejected call changes nothing.
+        expect({ id, stored: stored.has(`m-${id}`) }).toEqual({ id, stored: false });
         refused.push(id);
       } else {
-        expect(response.result).toEqual({ messageId: `m-${id}` });
-        succeeded.push(id);
+        expect({ id, result: response.result }).toEqual({ id, result: { messageId: `m-${id}` } });
+        expect({ id, payload: stored.get(`m-${id}`) }).toEqual({ id, payload: payloadOf(id) });
       }
     }
-    const rows = await sql<{ id: string; payload: string }>(databaseUrl, 'SELECT id, payload FROM queued_message WHERE connection_id = $1', [connectionId]);
-    const stored = new Map(rows.map((row) => [row.id, JSON.parse(row.payload) as unknown]));
-    expect([...stored.keys()].sort()).toEqual(succeeded.map((i) => `m-${i}`).sort());
-    for (const i of succeeded) expect(stored.get(`m-${i}`)).toEqual(payloadOf(i));
-    expect(succeeded.length + refused.length).toBe(total);
-    if (process.env.DEBUG_GRACEFUL) console.log({ succeeded: succeeded.length, refused: refused.length, closeCodes });
+    // The shutting-down path was exercised (calls arrived after the gate closed and before the sockets did).
+    expect(refused.length).toBeGreaterThan(0);
   }, 90_000);
 
   it('stops with a non-zero exit and a message naming the variable for each bad config value', async () => {

@@ -123,7 +123,7 @@ describe('buildNotificationFrames', () => {
 
   it('holds for random sizes and limits', () => {
     const random = prng(42);
-    for (let round = 0; round < 50; round++) {
+    for (let round = 0; round < 20; round++) {
       const count = Math.floor(random() * 60);
       const messages = Array.from({ length: count }, (_, i) => message(`r${round}-${i}`, { d: 'q'.repeat(Math.floor(random() * 3000)), u: 'é'.repeat(Math.floor(random() * 50)) }));
       const maxFrameBytes = 300 + Math.floor(random() * 10_000);

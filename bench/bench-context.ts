@@ -1,0 +1,25 @@
+import { PayloadPool } from './payload';
+import { Report } from './report';
+
+/** What every scenario gets: where the server is, what it may measure there, and where figures go. */
+export interface BenchContext {
+  /** ws://host:port/ */
+  wsUrl: string;
+  /** http://host:port (for /health) */
+  httpBase: string;
+  /** The server child's pid, when the bench started it (memory and CPU figures need it). */
+  serverPid: number | undefined;
+  /** Direct SQL access to the server's database, when the bench owns it (preloading, plans, counts). */
+  databaseUrl: string | undefined;
+  /** Unique prefix for this run's connection ids, so runs against a shared server never collide. */
+  runId: string;
+  payloads: PayloadPool;
+  report: Report;
+}
+
+/** GET /health and return its liveSessions field (the server's count of held live sessions). */
+export async function liveSessionCount(ctx: BenchContext): Promise<number> {
+  const response = await fetch(`${ctx.httpBase}/health`, { signal: AbortSignal.timeout(5_000) });
+  const body = (await response.json()) as { liveSessions?: number };
+  return body.liveSessions ?? Number.NaN;
+}

@@ -1,0 +1,173 @@
+/**
+ * `npm run bench`: starts the server from apps/server/dist/main.js on a fresh database (or drives BENCH_URL),
+ * measures the figures of the issue's "Benchmark" section over loopback WebSockets, prints each as it is
+ * measured, then prints the Markdown table and saves it to bench/results/latest.md.
+ *
+ * Environment:
+ *   BENCH_URL           drive this running server (ws://host:port) instead of starting one; no memory figures
+ *   BENCH_DATABASE_URL  start the server on a fresh `bench_<random>` database of this PostgreSQL (dropped at the
+ *                       end); unset: the server's embedded PostgreSQL in a fresh temp DATA_DIR
+ *   BENCH_QUICK=1       shorter runs and smaller counts (a smoke test of the bench itself, not figures to quote)
+ */
+import { randomBytes } from 'node:crypto';
+import { BenchContext } from './bench-context';
+import { FreshDatabase, queryOnce } from './fresh-database';
+import { ForcedGc } from './forced-gc';
+import { MachineInfo, machineInfo } from './machine-info';
+import { PayloadPool } from './payload';
+import { Report } from './report';
+import { ServerProcess } from './server-process';
+import { addThroughput } from './scenarios/add-throughput';
+import { drain } from './scenarios/drain';
+import { liveLatency } from './scenarios/live-latency';
+import { memory } from './scenarios/memory';
+
+/** The issue's targets (2-core machine, load generator on the same machine). */
+const TARGETS = { addPerSecond32: 10_000, liveP99Ms: 5, drainPerSecond: 20_000, kibPerSession: 20 };
+/** Hard bound on the whole run: whatever hangs, the bench stops and kills the server by then. */
+const WATCHDOG_MS = 15 * 60_000;
+
+const quick = process.env.BENCH_QUICK === '1';
+const scale = {
+  warmupMs: quick ? 500 : 1_000,
+  measureMs: quick ? 2_000 : 8_000,
+  liveDurationMs: quick ? 3_000 : 10_000,
+  backlog: quick ? 10_000 : 100_000,
+  sockets: quick ? 1_000 : 10_000,
+  sessionsOnOneSocket: quick ? 10_000 : 100_000,
+  settleMs: quick ? 1_000 : 2_000,
+};
+
+let server: ServerProcess | undefined;
+let database: FreshDatabase | undefined;
+let cleaning: Promise<void> | undefined;
+
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    if (server) await server.stop().catch((error: unknown) => console.error(`[bench] stopping the server failed: ${(error as Error).message}`));
+    if (database) {
+      await database
+        .drop()
+        .then(() => console.log(`[bench] dropped database ${database?.name}`))
+        .catch((error: unknown) => console.error(`[bench] dropping ${database?.name} failed: ${(error as Error).message}`));
+    }
+  })();
+  return cleaning;
+}
+
+function httpBaseOf(url: string): string {
+  const parsed = new URL(url);
+  parsed.protocol = parsed.protocol === 'wss:' || parsed.protocol === 'https:' ? 'https:' : 'http:';
+  return `${parsed.protocol}//${parsed.host}`;
+}
+
+function wsUrlOf(url: string): string {
+  const parsed = new URL(url);
+  parsed.protocol = parsed.protocol === 'https:' || parsed.protocol === 'wss:' ? 'wss:' : 'ws:';
+  return parsed.toString();
+}
+
+async function main(): Promise<number> {
+  const report = new Report();
+  const runId = `bench-${randomBytes(4).toString('hex')}`;
+  let machine: MachineInfo | undefined;
+  let failures = 0;
+  try {
+    let ctx: BenchContext;
+    const benchUrl = process.env.BENCH_URL?.trim();
+    const adminUrl = process.env.BENCH_DATABASE_URL?.trim();
+    if (benchUrl) {
+      ctx = { wsUrl: wsUrlOf(benchUrl), httpBase: httpBaseOf(benchUrl), serverPid: undefined, databaseUrl: undefined, runId, payloads: new PayloadPool(), report };
+      report.mode = `driving the running server at ${ctx.wsUrl} (BENCH_URL): memory figures skipped, backlog preloaded through addMessage`;
+    } else {
+      if (adminUrl) {
+        database = await FreshDatabase.create(adminUrl);
+        console.log(`[bench] created database ${database.name}`);
+      }
+      console.log('[bench] starting the server …');
+      server = await ServerProcess.start({ databaseUrl: database?.url });
+      const databaseUrl = database?.url ?? (await server.embeddedDatabaseUrl());
+      ctx = { wsUrl: server.url, httpBase: server.httpBase, serverPid: server.pid, databaseUrl, runId, payloads: new PayloadPool(), report };
+      report.mode =
+        `server child (pid ${server.pid}) from apps/server/dist/main.js, LOG_LEVEL=warn, default pool and limits, ` +
+        (database ? `fresh database ${database.name} on BENCH_DATABASE_URL's server` : 'embedded PostgreSQL in a fresh temp DATA_DIR');
+    }
+    if (quick) report.mode += '; BENCH_QUICK=1 (short runs, small counts: not figures to quote)';
+
+    let postgres = 'PostgreSQL version unknown (no SQL access with BENCH_URL)';
+    if (ctx.databaseUrl) postgres = (await queryOnce<{ version: string }>(ctx.databaseUrl, 'SELECT version()'))[0].version;
+    machine = machineInfo(postgres);
+    console.log(`[bench] ${machine.date} · ${machine.cpuModel} · ${machine.cores} cores · ${machine.ramGiB} · Node ${machine.node}`);
+    console.log(`[bench] ${machine.postgres}`);
+    console.log(`[bench] ${report.mode}; payload ${ctx.payloads.bytes} bytes`);
+
+    const scenarios: [string, () => Promise<unknown>][] = [
+      ['addMessage ×1', () => addThroughput(ctx, { clients: 1, warmupMs: scale.warmupMs, measureMs: scale.measureMs, connections: 4 })],
+      [
+        'addMessage ×32',
+        () => addThroughput(ctx, { clients: 32, warmupMs: scale.warmupMs, measureMs: scale.measureMs, connections: 64, target: TARGETS.addPerSecond32 }),
+      ],
+      ['live delivery', () => liveLatency(ctx, { connections: 100, ratePerSecond: 1_000, durationMs: scale.liveDurationMs, targetP99Ms: TARGETS.liveP99Ms })],
+      ['drain', () => drain(ctx, { backlog: scale.backlog, otherConnections: 1_000, batch: 100, maxDrainMs: 90_000, target: TARGETS.drainPerSecond })],
+    ];
+    if (server) {
+      const gc = new ForcedGc(server.pid, server.inspectorPort);
+      scenarios.push([
+        'memory',
+        () =>
+          memory(
+            ctx,
+            { sockets: scale.sockets, sessionsOnOneSocket: scale.sessionsOnOneSocket, targetKiBPerSession: TARGETS.kibPerSession, settleMs: scale.settleMs },
+            gc,
+          ),
+      ]);
+    } else {
+      report.note('memory figures skipped: BENCH_URL points at a server this bench did not start, so it cannot read its RSS');
+    }
+
+    for (const [name, run] of scenarios) {
+      console.log(`[bench] — ${name}`);
+      try {
+        await run();
+      } catch (error) {
+        failures++;
+        report.add({ name: `${name}: FAILED`, value: (error as Error).message.replace(/\|/g, '/') });
+      }
+      if (server && !server.running) {
+        report.add({ name: 'server', value: 'the server process exited during the bench' });
+        failures++;
+        break;
+      }
+    }
+  } catch (error) {
+    failures++;
+    report.add({ name: 'bench setup: FAILED', value: (error as Error).message.replace(/\|/g, '/') });
+  } finally {
+    await cleanup();
+  }
+  const table = report.render(machine);
+  console.log(`\n${table}`);
+  console.log(`[bench] saved to ${report.save(machine)}`);
+  return failures === 0 ? 0 : 1;
+}
+
+process.on('exit', () => server?.killNow());
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    console.error(`[bench] ${signal}: stopping the server and exiting`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+const watchdog = setTimeout(() => {
+  console.error(`[bench] watchdog: still running after ${WATCHDOG_MS / 60_000} min; stopping`);
+  void cleanup().finally(() => process.exit(2));
+}, WATCHDOG_MS);
+watchdog.unref();
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error);
+    void cleanup().finally(() => process.exit(1));
+  },
+);
