@@ -71,8 +71,8 @@ export function findFreePort(): Promise<number> {
 
 function baseEnv(): Record<string, string> {
   const env: Record<string, string> = {};
-  // Not the whole environment: jest's and the run's variables (DATABASE_URL, TEST_*...) must not leak in.
-  for (const name of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'SYSTEMROOT', 'NODE_OPTIONS']) {
+  // Not the whole environment: jest's and the run's variables (DATABASE_URL, TEST_*, NODE_OPTIONS...) must not leak in.
+  for (const name of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'SYSTEMROOT']) {
     const value = process.env[name];
     if (value !== undefined) env[name] = value;
   }
@@ -88,12 +88,22 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function startServerProcess(options: StartServerProcessOptions = {}): Promise<ServerProcess> {
   // A PORT given by the test (possibly invalid, to test config errors) is passed through as is.
   const port = options.env?.PORT !== undefined ? Number(options.env.PORT) : await findFreePort();
-  const env: Record<string, string> = { ...baseEnv(), TS_NODE_PROJECT: path.join(REPO_ROOT, 'tsconfig.json'), PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' };
+  const env: Record<string, string> = {
+    ...baseEnv(),
+    TS_NODE_PROJECT: path.join(REPO_ROOT, 'tsconfig.json'),
+    // main.ts fills unset variables from ENV_FILE (default ./.env): a developer's .env must not leak in
+    // (a DATABASE_URL there would defeat the embedded default, AUTH_TOKENS would refuse our clients).
+    ENV_FILE: path.join(REPO_ROOT, 'test', 'support', '.env.none-for-server-process'),
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+  };
   for (const [name, value] of Object.entries(options.env ?? {})) {
     if (value === undefined) delete env[name];
     else env[name] = value;
   }
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', ENTRY], {
+  // Resolved here, so the child finds ts-node whatever its working directory.
+  const child = spawn(process.execPath, ['-r', require.resolve('ts-node/register/transpile-only'), '-e', ENTRY], {
     cwd: options.cwd ?? REPO_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -141,7 +141,10 @@ export class RpcDispatcher {
     const id = hasId ? (request.id as JSONRPCID) : null;
     if (request.jsonrpc !== '2.0') return this.invalid(id, 'Invalid Request: jsonrpc must be "2.0"');
     if (typeof request.method !== 'string') return this.invalid(id, 'Invalid Request: method must be a string');
-    if (request.params !== undefined && (typeof request.params !== 'object' || request.params === null)) {
+    // rpc-websockets' `call(method)` (the transport of existing mediators) sends `"params": null` when there
+    // are no params: treat it as absent, as that library's own server does.
+    if (request.params === null) delete request.params;
+    if (request.params !== undefined && typeof request.params !== 'object') {
       return this.invalid(id, 'Invalid Request: params must be an object or an array');
     }
     if ('result' in request || 'error' in request) return this.invalid(id, 'Invalid Request: a response is not a request');
