@@ -250,7 +250,6 @@ describe('wire contract (JSON-RPC 2.0 over WebSocket)', () => {
       ['string params', { jsonrpc: '2.0', id: 'p1', method: 'ping', params: 'x' }, 'p1'],
       ['numeric params', { jsonrpc: '2.0', id: 'p2', method: 'getLiveSession', params: 42 }, 'p2'],
       ['boolean params', { jsonrpc: '2.0', id: 'p3', method: 'getLiveSession', params: true }, 'p3'],
-      ['null params', { jsonrpc: '2.0', id: 'p4', method: 'ping', params: null }, 'p4'],
       ['a response sent as a request', { jsonrpc: '2.0', id: 'r1', result: 'pong' }, 'r1'],
     ])('answers %s', async (_name, frame, id) => {
       const response = (await exchange(frame)) as Response;
@@ -274,6 +273,12 @@ describe('wire contract (JSON-RPC 2.0 over WebSocket)', () => {
       ['true', 'true'],
     ])('answers %s frame with one invalid-request error with id null', async (_name, frame) => {
       expectError(await exchange(frame), -32600, null);
+    });
+
+    it('treats "params": null as absent (what rpc-websockets clients send for a call without params)', async () => {
+      expect(expectResult(await exchange({ jsonrpc: '2.0', id: 'null-params-1', method: 'ping', params: null }), 'null-params-1')).toBe('pong');
+      const error = expectError(await exchange({ jsonrpc: '2.0', id: 'null-params-2', method: 'getLiveSession', params: null }), -32602, 'null-params-2');
+      expect(error.data!.field).toBe('connectionId');
     });
 
     it('answers an empty batch with a single error object, not an array', async () => {

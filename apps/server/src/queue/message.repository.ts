@@ -50,6 +50,8 @@ export interface QueueTotals {
   oldestPendingReceivedAt: Date | null;
 }
 
+const DEADLOCK_DETECTED = '40P01';
+const MAX_DEADLOCK_ATTEMPTS = 3;
 const STATE_PENDING = 0;
 const STATE_SENDING = 1;
 
@@ -81,8 +83,24 @@ export class MessageRepository {
     }
   }
 
-  /** One statement and one commit for the whole batch; rows whose (connection, id) exists are skipped. */
+  /**
+   * One statement and one commit for the whole batch; rows whose (connection, id) exists are skipped.
+   * Two batches holding the same keys in opposite orders (a client retrying messageIds while the first
+   * attempt is in flight) deadlock and PostgreSQL aborts one; the aborted statement changed nothing, so it
+   * runs again, and the keys the other batch committed are then skipped as already queued.
+   */
   async insertMany(messages: NewMessage[]): Promise<InsertedMessage[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.insertOnce(messages);
+      } catch (error) {
+        const sqlState = ((error as Error).cause as { code?: unknown } | undefined)?.code;
+        if (sqlState !== DEADLOCK_DETECTED || attempt >= MAX_DEADLOCK_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  private async insertOnce(messages: NewMessage[]): Promise<InsertedMessage[]> {
     const rows = await this.query<{ connection_id: string; id: string; received_at: Date }>(
       'insert-many',
       `INSERT INTO queued_message (connection_id, id, recipient_dids, payload, payload_bytes)

@@ -16,6 +16,8 @@ const MAX_ID_LENGTH = 512;
 /** did:peer:2 DIDs with several services run to a few kilobytes. */
 const MAX_DID_LENGTH = 8192;
 const MAX_LIST_LENGTH = 10_000;
+/** DIDComm messages nest a handful of levels; JSON nested thousands deep cannot even be serialised again. */
+const MAX_PAYLOAD_DEPTH = 1000;
 
 type Params = Record<string, unknown>;
 
@@ -72,6 +74,19 @@ function optionalBoolean(params: Params, field: string): boolean | undefined {
   return value;
 }
 
+/** Whether `value` nests objects or arrays more than `limit` levels deep (iterative: no recursion to overflow). */
+function nestedDeeperThan(value: object, limit: number): boolean {
+  const stack: { node: object; depth: number }[] = [{ node: value, depth: 1 }];
+  while (stack.length > 0) {
+    const { node, depth } = stack.pop()!;
+    if (depth > limit) return true;
+    for (const child of Object.values(node)) {
+      if (typeof child === 'object' && child !== null) stack.push({ node: child as object, depth: depth + 1 });
+    }
+  }
+  return false;
+}
+
 /** Existing mediators send tokens in several shapes; anything unusable is ignored, never an error. */
 function pushToken(value: unknown): PushNotificationToken | undefined {
   if (!isPlainObject(value) || typeof value.type !== 'string' || value.type.length === 0) return undefined;
@@ -90,6 +105,9 @@ export const parseParams = {
     const recipientDids = stringArray(params, 'recipientDids', 1, MAX_DID_LENGTH);
     if (params.payload === undefined || params.payload === null) throw RpcException.invalidParam('payload', 'is required');
     if (!isPlainObject(params.payload)) throw RpcException.invalidParam('payload', 'must be a JSON object (the encrypted message)');
+    if (nestedDeeperThan(params.payload, MAX_PAYLOAD_DEPTH)) {
+      throw RpcException.invalidParam('payload', `must not be nested more than ${MAX_PAYLOAD_DEPTH} levels deep`);
+    }
     return {
       connectionId,
       recipientDids,
