@@ -1,0 +1,56 @@
+import { RpcCallError, RpcTestClient } from '../support/rpc-test-client';
+import { TcpProxy } from '../support/tcp-proxy';
+import { createTestDatabase } from '../support/test-database';
+import { startTestServer, TestServer } from '../support/test-server';
+
+describe('PostgreSQL outage', () => {
+  let proxy: TcpProxy;
+  let server: TestServer;
+  let client: RpcTestClient;
+  let dropDatabase: () => Promise<void>;
+
+  beforeAll(async () => {
+    const database = await createTestDatabase();
+    dropDatabase = database.drop;
+    const target = new URL(database.url);
+    proxy = await TcpProxy.start(target.hostname, Number(target.port || 5432));
+    target.host = `127.0.0.1:${proxy.port}`;
+    server = await startTestServer({}, target.toString());
+    client = await RpcTestClient.connect(server.wsUrl);
+  });
+  afterAll(async () => {
+    await client?.close();
+    await proxy?.restore();
+    await server?.stop();
+    await proxy?.close();
+    await dropDatabase?.();
+  });
+
+  it('fails calls at once with the retryable storage-unavailable error, answers 503, and recovers by itself', async () => {
+    const before = await client.call<{ messageId: string }>('addMessage', { connectionId: 'c', recipientDids: ['did:a'], payload: { n: 1 } });
+    await proxy.cut();
+
+    const started = Date.now();
+    const failure = await client
+      .call('addMessage', { connectionId: 'c', recipientDids: ['did:a'], payload: { n: 2 } })
+      .then(() => undefined, (error: RpcCallError) => error.error);
+    expect(failure).toMatchObject({ code: -32000, data: { retryable: true } });
+    expect(Date.now() - started).toBeLessThan(3000);
+    await expect(client.call('takeFromQueue', { connectionId: 'c' })).rejects.toMatchObject({ error: { code: -32000 } });
+    // The socket and the server keep working for what needs no storage.
+    expect(await client.call('ping')).toBe('pong');
+
+    const health = await fetch(`${server.httpUrl}/health`);
+    expect(health.status).toBe(503);
+    expect(await health.json()).toMatchObject({ status: 'down', checks: { postgres: { status: 'down' } } });
+    expect((await fetch(`${server.httpUrl}/metrics`)).status).toBe(200);
+
+    await proxy.restore();
+    const deadline = Date.now() + 10_000;
+    while ((await fetch(`${server.httpUrl}/health`)).status !== 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect((await fetch(`${server.httpUrl}/health`)).status).toBe(200);
+    const after = await client.call<{ messageId: string }>('addMessage', { connectionId: 'c', recipientDids: ['did:a'], payload: { n: 3 } });
+    const taken = await client.call<{ id: string }[]>('takeFromQueue', { connectionId: 'c' });
+    expect(taken.map((m) => m.id)).toEqual([before.messageId, after.messageId]);
+  });
+});
