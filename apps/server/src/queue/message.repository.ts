@@ -124,29 +124,30 @@ export class MessageRepository {
    * get the same message), cut to the byte budgets by running sums, then marked sending or deleted.
    */
   async take(query: TakeQuery): Promise<StoredMessage[]> {
+    // The locked rows are addressed by ctid: stable while the row lock is held, and a TID scan instead of
+    // a second primary-key lookup per row.
     const action = query.deleteMessages
-      ? `DELETE FROM queued_message m USING chosen
-         WHERE m.connection_id = chosen.connection_id AND m.id = chosen.id`
+      ? `DELETE FROM queued_message m USING chosen WHERE m.ctid = chosen.ctid`
       : `UPDATE queued_message m SET state = ${STATE_SENDING}, sending_until = now() + $7 * interval '1 millisecond'
-         FROM chosen WHERE m.connection_id = chosen.connection_id AND m.id = chosen.id`;
+         FROM chosen WHERE m.ctid = chosen.ctid`;
     const rows = await this.query<{ connection_id: string; id: string; received_at: Date; payload: string; seq: string }>(
       query.deleteMessages ? 'take-delete' : 'take',
       `WITH candidates AS (
-         SELECT connection_id, id, seq, payload_bytes FROM queued_message
+         SELECT ctid, seq, payload_bytes FROM queued_message
          WHERE connection_id = $1 AND state = ${STATE_PENDING}
            AND ($2::text IS NULL OR $2::text = ANY(recipient_dids))
          ORDER BY seq
          LIMIT $3
          FOR UPDATE SKIP LOCKED
        ), sized AS (
-         SELECT connection_id, id,
+         SELECT ctid,
                 row_number() OVER w AS n,
                 sum(payload_bytes) OVER w AS running_bytes,
                 sum(payload_bytes + $6::int) OVER w AS running_frame
          FROM candidates
          WINDOW w AS (ORDER BY seq ROWS UNBOUNDED PRECEDING)
        ), chosen AS (
-         SELECT connection_id, id FROM sized
+         SELECT ctid FROM sized
          WHERE n = 1 OR (running_bytes <= $4::bigint AND running_frame <= $5::bigint)
        )
        ${action}
