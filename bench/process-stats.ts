@@ -87,7 +87,7 @@ export class CpuMeter {
   }
 
   /** A one-line summary such as "CPU (% of one core): server 95, embedded PG 80, bench 40, machine 190 of 200". */
-  read(): { text: string; serverPct: number; postgresPct: number; benchPct: number; machinePct: number } {
+  read(): { text: string; serverPct: number; postgresPct: number; benchPct: number; othersPct: number; machinePct: number } {
     const seconds = (performance.now() - this.started) / 1000;
     const pct = (cpuSeconds: number) => (100 * cpuSeconds) / seconds;
     const bench = process.cpuUsage(this.bench0);
@@ -102,12 +102,25 @@ export class CpuMeter {
       postgresPct = pct(now.tree - now.own - (this.server0.tree - this.server0.own));
     }
     const cores = Math.round((machine.total - this.machine0.total) / seconds);
+    // What neither the server (nor its embedded PostgreSQL) nor the bench used: other processes, including a
+    // system PostgreSQL when BENCH_DATABASE_URL is used, and anything else running on the machine.
+    const othersPct = machinePct - (Number.isFinite(serverPct) ? serverPct : 0) - (Number.isFinite(postgresPct) ? postgresPct : 0) - benchPct;
     const parts = [
       Number.isFinite(serverPct) ? `server ${serverPct.toFixed(0)}` : undefined,
       Number.isFinite(postgresPct) && postgresPct > 0.5 ? `server's child PG ${postgresPct.toFixed(0)}` : undefined,
       `bench ${benchPct.toFixed(0)}`,
+      `other processes ${Math.max(0, othersPct).toFixed(0)}`,
       `machine ${machinePct.toFixed(0)} of ${cores * 100}`,
     ].filter((part) => part !== undefined);
-    return { text: `CPU % of one core: ${parts.join(', ')}`, serverPct, postgresPct, benchPct, machinePct };
+    return { text: `CPU % of one core: ${parts.join(', ')}`, serverPct, postgresPct, benchPct, othersPct, machinePct };
   }
+}
+
+/** Machine-wide CPU use over `ms` while the bench is idle, in percent of one core (to flag a busy machine). */
+export async function idleMachineLoad(ms = 1_000): Promise<{ busyPct: number; capacityPct: number }> {
+  const before = machineCpu();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const after = machineCpu();
+  const seconds = ms / 1000;
+  return { busyPct: (100 * (after.busy - before.busy)) / seconds, capacityPct: (100 * (after.total - before.total)) / seconds };
 }

@@ -1,22 +1,29 @@
 /**
  * `npm run bench`: starts the server from apps/server/dist/main.js on a fresh database (or drives BENCH_URL),
  * measures the figures of the issue's "Benchmark" section over loopback WebSockets, prints each as it is
- * measured, then prints the Markdown table and saves it to bench/results/latest.md.
+ * measured, then prints the Markdown table and saves it to bench/results/latest.md (a run with BENCH_QUICK,
+ * BENCH_ONLY, BENCH_SERVER_ENTRY or BENCH_SERVER_NODE_ARGS to bench/results/latest-partial.md instead, so that
+ * latest.md always holds a complete run of this tree's build).
  *
  * Environment:
  *   BENCH_URL           drive this running server (ws://host:port) instead of starting one; no memory figures
  *   BENCH_DATABASE_URL  start the server on a fresh `bench_<random>` database of this PostgreSQL (dropped at the
  *                       end); unset: the server's embedded PostgreSQL in a fresh temp DATA_DIR
  *   BENCH_QUICK=1       shorter runs and smaller counts (a smoke test of the bench itself, not figures to quote)
+ *   BENCH_ONLY=a,b      run only these scenarios: add1, add32, live, drain, memory (for investigating one figure)
+ *   BENCH_SERVER_NODE_ARGS  extra node flags for the server child (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof)
+ *   BENCH_SERVER_ENTRY  another server build to start instead of apps/server/dist/main.js (to compare a change)
  */
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { BenchContext } from './bench-context';
 import { FreshDatabase, queryOnce } from './fresh-database';
 import { ForcedGc } from './forced-gc';
 import { MachineInfo, machineInfo } from './machine-info';
 import { PayloadPool } from './payload';
+import { idleMachineLoad } from './process-stats';
 import { Report } from './report';
-import { ServerProcess } from './server-process';
+import { SERVER_ENTRY, ServerProcess } from './server-process';
 import { addThroughput } from './scenarios/add-throughput';
 import { drain } from './scenarios/drain';
 import { liveLatency } from './scenarios/live-latency';
@@ -89,7 +96,8 @@ async function main(): Promise<number> {
       const databaseUrl = database?.url ?? (await server.embeddedDatabaseUrl());
       ctx = { wsUrl: server.url, httpBase: server.httpBase, serverPid: server.pid, databaseUrl, runId, payloads: new PayloadPool(), report };
       report.mode =
-        `server child (pid ${server.pid}) from apps/server/dist/main.js, LOG_LEVEL=warn, default pool and limits, ` +
+        `server child (pid ${server.pid}) from ${path.relative(process.cwd(), SERVER_ENTRY) || SERVER_ENTRY}, LOG_LEVEL=warn, ` +
+        `${process.env.DATABASE_POOL_SIZE ? `DATABASE_POOL_SIZE=${process.env.DATABASE_POOL_SIZE}` : 'default pool'} and limits, ` +
         (database ? `fresh database ${database.name} on BENCH_DATABASE_URL's server` : 'embedded PostgreSQL in a fresh temp DATA_DIR');
     }
     if (quick) report.mode += '; BENCH_QUICK=1 (short runs, small counts: not figures to quote)';
@@ -101,13 +109,22 @@ async function main(): Promise<number> {
     console.log(`[bench] ${machine.postgres}`);
     console.log(`[bench] ${report.mode}; payload ${ctx.payloads.bytes} bytes`);
 
-    const scenarios: [string, () => Promise<unknown>][] = [
+    const idle = await idleMachineLoad();
+    const load = `before the first scenario (server idle), the machine used ${idle.busyPct.toFixed(0)}% CPU of ${idle.capacityPct.toFixed(0)}% (sum over cores)`;
+    if (idle.busyPct > 15) report.note(`${load}: something else is running here, so the figures below are pessimistic; see "other processes" in each CPU line`);
+    else report.note(load);
+
+    if (ctx.databaseUrl) {
+      report.note('after each queue scenario the bench runs VACUUM (ANALYZE) queued_message, so that the next one starts on a clean table instead of meeting an autovacuum of the previous one');
+    }
+
+    let scenarios: [string, () => Promise<unknown>][] = [
       ['addMessage ×1', () => addThroughput(ctx, { clients: 1, warmupMs: scale.warmupMs, measureMs: scale.measureMs, connections: 4 })],
       [
         'addMessage ×32',
         () => addThroughput(ctx, { clients: 32, warmupMs: scale.warmupMs, measureMs: scale.measureMs, connections: 64, target: TARGETS.addPerSecond32 }),
       ],
-      ['live delivery', () => liveLatency(ctx, { connections: 100, ratePerSecond: 1_000, durationMs: scale.liveDurationMs, targetP99Ms: TARGETS.liveP99Ms })],
+      ['live delivery', () => liveLatency(ctx, { connections: 100, ratePerSecond: 1_000, durationMs: scale.liveDurationMs, warmupMs: scale.warmupMs, targetP99Ms: TARGETS.liveP99Ms })],
       ['drain', () => drain(ctx, { backlog: scale.backlog, otherConnections: 1_000, batch: 100, maxDrainMs: 90_000, target: TARGETS.drainPerSecond })],
     ];
     if (server) {
@@ -125,6 +142,14 @@ async function main(): Promise<number> {
       report.note('memory figures skipped: BENCH_URL points at a server this bench did not start, so it cannot read its RSS');
     }
 
+    const only = process.env.BENCH_ONLY?.split(',').map((key) => key.trim()).filter(Boolean);
+    if (only?.length) {
+      const keys: Record<string, string> = { add1: 'addMessage ×1', add32: 'addMessage ×32', live: 'live delivery', drain: 'drain', memory: 'memory' };
+      const wanted = new Set(only.map((key) => keys[key] ?? key));
+      scenarios = scenarios.filter(([name]) => wanted.has(name));
+      report.mode += `; BENCH_ONLY=${only.join(',')}`;
+    }
+
     for (const [name, run] of scenarios) {
       console.log(`[bench] — ${name}`);
       try {
@@ -132,6 +157,15 @@ async function main(): Promise<number> {
       } catch (error) {
         failures++;
         report.add({ name: `${name}: FAILED`, value: (error as Error).message.replace(/\|/g, '/') });
+      }
+      if (ctx.databaseUrl && name !== 'memory') {
+        // Each scenario starts from a clean table: the previous one's deleted rows are vacuumed now rather
+        // than by an autovacuum run landing in the middle of the next measurement.
+        const started = Date.now();
+        await queryOnce(ctx.databaseUrl, 'VACUUM (ANALYZE) queued_message').then(
+          () => console.log(`[bench] VACUUM (ANALYZE) queued_message after ${name}: ${Date.now() - started} ms`),
+          (error: unknown) => report.note(`VACUUM after ${name} failed: ${(error as Error).message}`),
+        );
       }
       if (server && !server.running) {
         report.add({ name: 'server', value: 'the server process exited during the bench' });
@@ -147,7 +181,11 @@ async function main(): Promise<number> {
   }
   const table = report.render(machine);
   console.log(`\n${table}`);
-  console.log(`[bench] saved to ${report.save(machine)}`);
+  // Only a complete run of this tree's build replaces latest.md; a quick, partial, profiled or other-build run
+  // goes beside it.
+  const partial = quick || ['BENCH_ONLY', 'BENCH_SERVER_ENTRY', 'BENCH_SERVER_NODE_ARGS'].some((name) => Boolean(process.env[name]?.trim()));
+  const file = path.join(__dirname, 'results', partial ? 'latest-partial.md' : 'latest.md');
+  console.log(`[bench] saved to ${report.save(machine, file)}`);
   return failures === 0 ? 0 : 1;
 }
 

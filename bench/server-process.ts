@@ -6,7 +6,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { sleep } from './async-utils';
 
-export const SERVER_ENTRY = path.resolve(__dirname, '..', 'apps', 'server', 'dist', 'main.js');
+/** The build under test; BENCH_SERVER_ENTRY points at another build (e.g. a patched copy to compare). */
+export const SERVER_ENTRY = path.resolve(process.env.BENCH_SERVER_ENTRY ?? path.join(__dirname, '..', 'apps', 'server', 'dist', 'main.js'));
 
 /** A free TCP port on 127.0.0.1 (the kernel picks it; it is released before the child binds it). */
 export function freePort(): Promise<number> {
@@ -28,7 +29,7 @@ export interface ServerStartOptions {
 }
 
 /** Lines the child prints that are not the server's (the inspector opening for a forced GC). */
-const NOISE = [/^Debugger listening on/, /^For help, see/, /^Debugger attached/];
+const NOISE = [/^Debugger listening on/, /^For help, see/, /^Debugger attached/, /^Debugger ending on/];
 
 /**
  * The server under test, as a child process from the build output: on a free port, with LOG_LEVEL=warn, on a
@@ -103,7 +104,9 @@ export class ServerProcess {
         ? { DATABASE_URL: this.options.databaseUrl }
         : { DATA_DIR: this.dataDir, EMBEDDED_POSTGRES_PORT: String(this.embeddedPostgresPort) }),
     });
-    const child = spawn(process.execPath, [`--inspect-port=127.0.0.1:${this.inspectorPort}`, SERVER_ENTRY], {
+    // BENCH_SERVER_NODE_ARGS: extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+    const extraArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+    const child = spawn(process.execPath, [...extraArgs, `--inspect-port=127.0.0.1:${this.inspectorPort}`, SERVER_ENTRY], {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

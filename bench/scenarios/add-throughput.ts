@@ -61,9 +61,9 @@ export async function addThroughput(ctx: BenchContext, options: AddThroughputOpt
   const latency = summarize(latencies);
   ctx.report.add({
     name: `addMessage throughput, ${options.clients} client${options.clients > 1 ? 's' : ''}`,
-    value: `${formatInt(rate)} msg/s`,
+    value: `${formatInt(rate)} msg/s${errors > 0 ? ` (${errors} errors)` : ''}`,
     target: options.target ? `≥ ${formatInt(options.target)} msg/s` : undefined,
-    met: options.target ? rate >= options.target : undefined,
+    met: options.target ? rate >= options.target && errors === 0 : undefined,
   });
   ctx.report.note(
     `addMessage ×${options.clients} clients: ${formatInt(counted)} acks in ${options.measureMs / 1000} s ` +

@@ -84,7 +84,9 @@ export async function drain(ctx: BenchContext, options: DrainOptions): Promise<v
     } else {
       othersLeft = 0;
       await forEachLimited(options.otherConnections, 8, async (k) => {
-        othersLeft += await client.call<number>('getAvailableMessageCount', { connectionId: `${spec.othersPrefix}${k}` });
+        // Read first, then add: `x += await …` would read x before the await and lose concurrent updates.
+        const count = await client.call<number>('getAvailableMessageCount', { connectionId: `${spec.othersPrefix}${k}` });
+        othersLeft += count;
       });
     }
     ctx.report.note(

@@ -4,12 +4,15 @@ import { BenchContext } from '../bench-context';
 import { BENCH_RECIPIENT_DIDS_JSON } from '../payload';
 import { CpuMeter } from '../process-stats';
 import { RpcClient } from '../rpc-client';
+import { readEventLoopWindow, startEventLoopWindow } from '../server-metrics';
 import { formatInt, formatMs, summarize } from '../stats';
 
 export interface LiveLatencyOptions {
   connections: number;
   ratePerSecond: number;
   durationMs: number;
+  /** Sent at the same rate before the measured part and left out of the figures (JIT, pool, plans). */
+  warmupMs: number;
   targetP99Ms: number;
 }
 
@@ -33,8 +36,11 @@ export async function liveLatency(ctx: BenchContext, options: LiveLatencyOptions
       if (ok !== true) throw new Error(`addLiveSession returned ${String(ok)}`);
     });
 
+    /** Send time of each measured message (warm-up messages are acknowledged but not timed). */
     const sentAt = new Map<string, number>();
     const latencies: number[] = [];
+    /** [send time, latency] per notified message, for the per-second breakdown. */
+    const timeline: [number, number][] = [];
     const notified = new Set<string>();
     let duplicates = 0;
     let ackErrors = 0;
@@ -53,6 +59,7 @@ export async function liveLatency(ctx: BenchContext, options: LiveLatencyOptions
         }
         notified.add(message.id);
         latencies.push(receivedAt - sent);
+        timeline.push([sent, receivedAt - sent]);
       }
       acksInFlight++;
       holder
@@ -61,17 +68,20 @@ export async function liveLatency(ctx: BenchContext, options: LiveLatencyOptions
         .finally(() => acksInFlight--);
     };
 
-    const total = Math.round((options.ratePerSecond * options.durationMs) / 1000);
+    const warmupCount = Math.round((options.ratePerSecond * options.warmupMs) / 1000);
+    const total = warmupCount + Math.round((options.ratePerSecond * options.durationMs) / 1000);
     const intervalMs = 1000 / options.ratePerSecond;
     const prefixes = connectionIds.map((id) => `{"connectionId":${JSON.stringify(id)},"recipientDids":${BENCH_RECIPIENT_DIDS_JSON},"payload":`);
     const addLatencies: number[] = [];
     let added = 0;
+    let measuredStart = 0;
+    let measuredStartWall = '';
     let addErrors = 0;
     let firstAddError: string | undefined;
     let maxLagMs = 0;
     let sent = 0;
     const adds: Promise<void>[] = [];
-    const meter = new CpuMeter(ctx.serverPid);
+    let meter: CpuMeter | undefined;
     const start = nowMs();
     // Open loop: message i is due at start + i * interval, whether or not earlier adds were answered.
     await new Promise<void>((resolve) => {
@@ -82,12 +92,22 @@ export async function liveLatency(ctx: BenchContext, options: LiveLatencyOptions
           const i = sent++;
           const id = `${ctx.runId}-live-msg-${i}`;
           const params = `${prefixes[i % prefixes.length]}${ctx.payloads.take()},"messageId":"${id}"}`;
+          const measured = i >= warmupCount;
+          if (i === warmupCount) {
+            void startEventLoopWindow(ctx.httpBase);
+            meter = new CpuMeter(ctx.serverPid);
+            measuredStart = nowMs();
+            measuredStartWall = new Date().toISOString();
+          }
           const at = nowMs();
-          maxLagMs = Math.max(maxLagMs, at - (start + i * intervalMs));
-          sentAt.set(id, at);
+          if (measured) {
+            maxLagMs = Math.max(maxLagMs, at - (start + i * intervalMs));
+            sentAt.set(id, at);
+          }
           adds.push(
             sender.callRaw('addMessage', params, 15_000).then(
               () => {
+                if (!measured) return;
                 added++;
                 addLatencies.push(nowMs() - at);
               },
@@ -103,13 +123,22 @@ export async function liveLatency(ctx: BenchContext, options: LiveLatencyOptions
       };
       tick();
     });
-    const sendSeconds = (nowMs() - start) / 1000;
+    const sendSeconds = (nowMs() - measuredStart) / 1000;
     await Promise.race([Promise.all(adds), sleep(15_000)]);
     await waitUntil(() => notified.size >= added, 5_000, 'notifications').catch(() => undefined);
-    const cpu = meter.read();
+    const cpu = meter?.read();
+    const eventLoop = await readEventLoopWindow(ctx.httpBase);
     await waitUntil(() => acksInFlight === 0, 10_000, 'acknowledgements').catch(() => undefined);
 
     const latency = summarize(latencies);
+    // Per-second p99 of the send schedule: tells a steady tail from a few stalls.
+    const perSecond = new Map<number, number[]>();
+    for (const [at, value] of timeline) {
+      const second = Math.floor((at - measuredStart) / 1000);
+      perSecond.set(second, [...(perSecond.get(second) ?? []), value]);
+    }
+    const secondly = [...perSecond.entries()].sort((a, b) => a[0] - b[0]).map(([, values]) => summarize(values).p99);
+    const over = latencies.filter((value) => value > options.targetP99Ms).length;
     const addLatency = summarize(addLatencies);
     ctx.report.add({
       name: `Live delivery latency p50 (${formatInt(options.ratePerSecond)} msg/s)`,
@@ -126,12 +155,15 @@ export async function liveLatency(ctx: BenchContext, options: LiveLatencyOptions
       name: 'Live delivery: notified / added',
       value: `${formatInt(notified.size)} / ${formatInt(added)}`,
       target: 'all',
-      met: notified.size === added && added === total,
+      met: notified.size === added && added === total - warmupCount,
     });
     ctx.report.note(
-      `live delivery: ${formatInt(sent)} adds sent in ${sendSeconds.toFixed(1)} s over ${options.connections} connections (max schedule lag ${formatMs(maxLagMs)}); ` +
+      `live delivery: ${formatInt(sent - warmupCount)} adds measured over ${sendSeconds.toFixed(1)} s, after ${options.warmupMs / 1000} s of warm-up at the same rate, ` +
+        `to ${options.connections} connections (max schedule lag ${formatMs(maxLagMs)}); ` +
         `addMessage ack p50 ${formatMs(addLatency.p50)} / p99 ${formatMs(addLatency.p99)}; ${addErrors} add errors${firstAddError ? ` (first: ${firstAddError})` : ''}, ` +
-        `${duplicates} duplicate notifications, ${ackErrors} failed acks; ${cpu.text}`,
+        `${duplicates} duplicate notifications, ${ackErrors} failed acks; ${formatInt(over)} notifications over ${options.targetP99Ms} ms; ` +
+        `p99 per second of the run (from ${measuredStartWall}): ${secondly.map((value) => value.toFixed(1)).join(', ')} ms; ` +
+        `server event-loop delay (prom-client, 10 ms ticks) ${eventLoop ? `p99 ${formatMs(eventLoop.p99Ms)} / max ${formatMs(eventLoop.maxMs)}` : 'n/a'}; ${cpu?.text ?? ''}`,
     );
   } finally {
     holder.onNotification = undefined;

@@ -551,10 +551,11 @@ describe('bad input', () => {
     });
 
     it('concurrent adds that share messageIds (client retries) all succeed, in whatever order they arrive', async () => {
-      // Two flush slots (the committer uses half the pool), so that two batches run side by side.
-      const small = await startTestServer({ DATABASE_POOL_SIZE: '4' });
-      const client = await RpcTestClient.connect(small.wsUrl);
-      const holders = [new Client({ connectionString: small.databaseUrl }), new Client({ connectionString: small.databaseUrl })];
+      // Two instances on one database (each commits one batch at a time), so that two batches run side by side.
+      const first = await startTestServer();
+      const second = await startTestServer({}, first.databaseUrl);
+      const clients = [await RpcTestClient.connect(first.wsUrl), await RpcTestClient.connect(second.wsUrl)];
+      const holders = [new Client({ connectionString: first.databaseUrl }), new Client({ connectionString: first.databaseUrl })];
       await Promise.all(holders.map((holder) => holder.connect()));
       const [gateHolder, keyHolder] = holders;
       const insertsWaiting = (n: number) =>
@@ -562,7 +563,7 @@ describe('bad input', () => {
           async () =>
             (
               await sql<{ n: string }>(
-                small.databaseUrl,
+                first.databaseUrl,
                 `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO queued_message%'`,
               )
             )[0].n === String(n),
@@ -583,39 +584,45 @@ describe('bad input', () => {
         await hold(gateHolder, gateConn, ['gate-1', 'gate-2']);
         await keyHolder.query('BEGIN');
         await hold(keyHolder, c, [keys[0], keys[keys.length - 1]]);
-        // 1. Both flush slots busy with one gate add each.
-        const gates = ['gate-1', 'gate-2'].map((messageId) => client.call('addMessage', { connectionId: gateConn, recipientDids: ['did:a'], payload: {}, messageId }));
+        // 1. Each instance's commit slot busy with one gate add.
+        const gates = ['gate-1', 'gate-2'].map((messageId, i) =>
+          clients[i].call('addMessage', { connectionId: gateConn, recipientDids: ['did:a'], payload: {}, messageId }),
+        );
         await insertsWaiting(2);
-        // 2. The same 500 messageIds added in ascending order, then again in descending order (a client retrying
-        //    them, or two mediator instances): 1,000 adds that queue up behind the busy slots.
+        // 2. The same 500 messageIds added in ascending order on one instance and in descending order on the
+        //    other (a client retrying them through another instance, or two mediators): they queue up.
         const add = (id: string, n: number) => ({ jsonrpc: '2.0', id: `add-${n}`, method: 'addMessage', params: { connectionId: c, recipientDids: ['did:a'], payload: { id }, messageId: id } });
-        const batch = [...keys, ...[...keys].reverse()].map(add);
-        const answer = new Promise<Response[]>((resolve) => {
-          client.socket.on('message', (data: Buffer) => {
-            const parsed = JSON.parse(data.toString()) as unknown;
-            if (Array.isArray(parsed)) resolve(parsed as Response[]);
-          });
-        });
-        client.socket.send(JSON.stringify(batch));
-        // frames are handled in order: once this pong is back, all 1,000 adds have been submitted
-        expect(await client.call('ping')).toBe('pong');
+        const orders = [keys, [...keys].reverse()];
+        const answers = clients.map(
+          (client, i) =>
+            new Promise<Response[]>((resolve) => {
+              client.socket.on('message', (data: Buffer) => {
+                const parsed = JSON.parse(data.toString()) as unknown;
+                if (Array.isArray(parsed)) resolve(parsed as Response[]);
+              });
+              client.socket.send(JSON.stringify(orders[i].map(add)));
+            }),
+        );
+        // frames are handled in order: once these pongs are back, all 1,000 adds have been submitted
+        for (const client of clients) expect(await client.call('ping')).toBe('pong');
         // 3. Free the slots: the waiting adds go out as two batches of 500, one ascending and one descending,
         //    each stopping at its first key, held by keyHolder.
         await gateHolder.query('ROLLBACK');
         await Promise.all(gates);
         await insertsWaiting(2);
-        // 4. Let both batches go at once.
+        // 4. Let both batches go at once: they deadlock, PostgreSQL aborts one, and it is run again.
         await keyHolder.query('ROLLBACK');
-        const responses = await answer;
+        const responses = (await Promise.all(answers)).flat();
         expect(responses).toHaveLength(1000);
         const failed = responses.filter((r) => r.error);
         expect({ failed: failed.length, first: failed[0]?.error }).toEqual({ failed: 0, first: undefined });
         expect(new Set(responses.map((r) => (r.result as { messageId: string }).messageId))).toEqual(new Set(keys));
-        expect(await client.call('getAvailableMessageCount', { connectionId: c })).toBe(500);
+        expect(await clients[0].call('getAvailableMessageCount', { connectionId: c })).toBe(500);
       } finally {
         await Promise.all(holders.map((holder) => holder.end().catch(() => undefined)));
-        await client.close();
-        await small.close();
+        await Promise.all(clients.map((client) => client.close()));
+        await second.stop();
+        await first.close();
       }
     });
   });

@@ -200,8 +200,10 @@ describe('live sessions and live delivery', () => {
     expect(pending).toBeGreaterThan(0);
     // The server stays usable, and the stalled holder's messages are takeable once its session ends.
     stalled.terminate();
+    // The session ends first (getLiveSession turns false), then its in-flight messages are released.
     const deadline = Date.now() + 5000;
-    while ((await sender.call('getLiveSession', { connectionId: c })) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while ((await sender.call<number>('getAvailableMessageCount', { connectionId: c })) < 1500 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(await sender.call('getLiveSession', { connectionId: c })).toBe(false);
     expect(await sender.call('getAvailableMessageCount', { connectionId: c })).toBe(1500);
   });
 });

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { MetricsService } from '../health/metrics.service';
 import { MessagesAvailableEvent, PubSubPort } from '../pubsub/pubsub.port';
+import { StoredMessage } from '../queue/message.repository';
 import { QueueService } from '../queue/queue.service';
 import { buildNotificationFrames, NotifiedMessage } from './notification-frames';
 import { SessionHolder } from './session-holder';
@@ -10,7 +11,11 @@ interface LiveSession {
   connectionId: string;
   sessionId: string;
   holder: SessionHolder;
+  /** Unique per session object: tells messages claimed for this session from those of a replaced one. */
+  generation: number;
 }
+
+let nextGeneration = 1;
 
 /**
  * Who holds each connection's live session, and live delivery to that holder. One holder per connection:
@@ -31,6 +36,11 @@ export class LiveSessionService implements OnModuleInit {
 
   onModuleInit(): void {
     this.pubsub.onMessagesAvailable((event) => void this.deliver(event));
+    this.queue.setLocalSessionLookup((connectionId) => {
+      const session = this.sessions.get(connectionId);
+      const writable = session !== undefined && session.holder.isOpen && session.holder.bufferedAmount <= this.config.maxSocketBufferBytes;
+      return writable ? session.generation : undefined;
+    });
   }
 
   /**
@@ -40,7 +50,7 @@ export class LiveSessionService implements OnModuleInit {
   async add(connectionId: string, sessionId: string, reclaim: boolean, holder: SessionHolder): Promise<boolean> {
     const previous = this.sessions.get(connectionId);
     if (reclaim && previous && previous.sessionId !== sessionId) return false;
-    const session: LiveSession = { connectionId, sessionId, holder };
+    const session: LiveSession = { connectionId, sessionId, holder, generation: nextGeneration++ };
     this.put(session, previous);
     try {
       if (!previous) await this.pubsub.subscribe(connectionId);
@@ -119,21 +129,36 @@ export class LiveSessionService implements OnModuleInit {
    */
   private async deliver(event: MessagesAvailableEvent): Promise<void> {
     const session = this.sessions.get(event.connectionId);
-    if (!session || !session.holder.isOpen || session.holder.bufferedAmount > this.config.maxSocketBufferBytes) return;
-    let claimed;
-    try {
-      claimed = await this.queue.claim(event.connectionId, event.messages);
-    } catch (error) {
-      this.logger.warn(`Live delivery to connection ${event.connectionId} deferred to the next take: ${(error as Error).message}`);
-      return;
+    const writable = session !== undefined && session.holder.isOpen && session.holder.bufferedAmount <= this.config.maxSocketBufferBytes;
+    // Inserted sending for this very session: no claim needed. For a session that ended or was replaced since
+    // (its successor's releaseAll may already have run), or a holder now congested: pending again at once.
+    const preclaimed = event.messages.filter((message) => message.claimedFor !== undefined && writable && message.claimedFor === session.generation);
+    const stale = event.messages.filter((message) => message.claimedFor !== undefined && !preclaimed.includes(message));
+    const unclaimed = event.messages.filter((message) => message.claimedFor === undefined);
+    if (stale.length > 0) {
+      await this.queue.release(event.connectionId, stale.map((message) => message.id)).catch((error: unknown) =>
+        this.logger.warn(`Releasing messages of ${event.connectionId} failed (they return at the timeout): ${(error as Error).message}`),
+      );
     }
-    if (claimed.length === 0) return;
-    const inline = new Map(event.messages.map((message) => [message.id, message.payload]));
-    const messages: NotifiedMessage[] = claimed.map((row) => ({
-      id: row.id,
-      receivedAt: row.receivedAt.toISOString(),
-      payload: (inline.get(row.id) ?? row.payload) as string,
-    }));
+    if (!writable) return;
+    let claimed: StoredMessage[] = [];
+    if (unclaimed.length > 0) {
+      try {
+        claimed = await this.queue.claim(event.connectionId, unclaimed);
+      } catch (error) {
+        this.logger.warn(`Live delivery to connection ${event.connectionId} deferred to the next take: ${(error as Error).message}`);
+      }
+    }
+    const inline = new Map(unclaimed.map((message) => [message.id, message.payload]));
+    const messages: NotifiedMessage[] = [
+      ...preclaimed.map((message) => ({ id: message.id, receivedAt: message.receivedAt, payload: message.payload as string })),
+      ...claimed.map((row) => ({
+        id: row.id,
+        receivedAt: row.receivedAt.toISOString(),
+        payload: (inline.get(row.id) ?? row.payload) as string,
+      })),
+    ];
+    if (messages.length === 0) return;
     let sent = 0;
     if (this.sessions.get(event.connectionId) === session && session.holder.isOpen) {
       for (const { frame, messageCount } of buildNotificationFrames(event.connectionId, messages, this.config.maxFrameBytes)) {

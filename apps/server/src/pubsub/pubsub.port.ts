@@ -4,6 +4,11 @@ export interface AvailableMessage {
   receivedAt: string;
   /** The payload's JSON text; absent when it was too large to carry, the holder then reads it from PostgreSQL. */
   payload?: string;
+  /**
+   * Set when the message was inserted already sending for this instance's live session of that generation:
+   * the holder sends it without a claim if it still holds that session, and releases it otherwise.
+   */
+  claimedFor?: number;
 }
 
 /** "These messages were committed (or went back to pending) for this connection". */

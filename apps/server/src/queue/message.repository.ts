@@ -10,12 +10,15 @@ export interface NewMessage {
   /** The payload's JSON text, stored verbatim. */
   payload: string;
   payloadBytes: number;
+  /** Insert it already sending (claimed for a live holder of this instance) instead of pending. */
+  sending?: boolean;
 }
 
 export interface InsertedMessage {
   connectionId: string;
   id: string;
   receivedAt: Date;
+  sending: boolean;
 }
 
 export interface StoredMessage {
@@ -89,10 +92,10 @@ export class MessageRepository {
    * attempt is in flight) deadlock and PostgreSQL aborts one; the aborted statement changed nothing, so it
    * runs again, and the keys the other batch committed are then skipped as already queued.
    */
-  async insertMany(messages: NewMessage[]): Promise<InsertedMessage[]> {
+  async insertMany(messages: NewMessage[], sendingTimeoutMs: number): Promise<InsertedMessage[]> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.insertOnce(messages);
+        return await this.insertOnce(messages, sendingTimeoutMs);
       } catch (error) {
         const sqlState = ((error as Error).cause as { code?: unknown } | undefined)?.code;
         if (sqlState !== DEADLOCK_DETECTED || attempt >= MAX_DEADLOCK_ATTEMPTS) throw error;
@@ -100,23 +103,27 @@ export class MessageRepository {
     }
   }
 
-  private async insertOnce(messages: NewMessage[]): Promise<InsertedMessage[]> {
-    const rows = await this.query<{ connection_id: string; id: string; received_at: Date }>(
+  private async insertOnce(messages: NewMessage[], sendingTimeoutMs: number): Promise<InsertedMessage[]> {
+    const rows = await this.query<{ connection_id: string; id: string; received_at: Date; state: number }>(
       'insert-many',
-      `INSERT INTO queued_message (connection_id, id, recipient_dids, payload, payload_bytes)
-       SELECT t.c, t.i, t.r::text[], t.p, t.b
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[]) AS t(c, i, r, p, b)
+      `INSERT INTO queued_message (connection_id, id, recipient_dids, payload, payload_bytes, state, sending_until)
+       SELECT t.c, t.i, t.r::text[], t.p, t.b,
+              CASE WHEN t.s THEN ${STATE_SENDING} ELSE ${STATE_PENDING} END,
+              CASE WHEN t.s THEN now() + $7 * interval '1 millisecond' END
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bool[]) AS t(c, i, r, p, b, s)
        ON CONFLICT (connection_id, id) DO NOTHING
-       RETURNING connection_id, id, received_at`,
+       RETURNING connection_id, id, received_at, state`,
       [
         messages.map((m) => m.connectionId),
         messages.map((m) => m.id),
         messages.map((m) => arrayLiteral(m.recipientDids)),
         messages.map((m) => m.payload),
         messages.map((m) => m.payloadBytes),
+        messages.map((m) => m.sending === true),
+        sendingTimeoutMs,
       ],
     );
-    return rows.map((row) => ({ connectionId: row.connection_id, id: row.id, receivedAt: row.received_at }));
+    return rows.map((row) => ({ connectionId: row.connection_id, id: row.id, receivedAt: row.received_at, sending: row.state === STATE_SENDING }));
   }
 
   /**

@@ -24,6 +24,8 @@ const INLINE_PAYLOAD_BYTES = 64 * 1024;
 interface AddItem {
   message: NewMessage;
   params: AddMessageParams;
+  /** Generation of the local live session the message is inserted sending for, if any. */
+  claimedFor?: number;
 }
 
 /**
@@ -35,6 +37,8 @@ interface AddItem {
 export class QueueService {
   private readonly logger = new Logger(QueueService.name);
   private readonly adds: GroupCommitter<AddItem, InsertedMessage | undefined>;
+  /** Set by the live-session module: the generation of a local, writable live session of the connection. */
+  private localSession: (connectionId: string) => number | undefined = () => undefined;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -45,13 +49,20 @@ export class QueueService {
   ) {
     this.adds = new GroupCommitter({
       flush: (items) => this.flushAdds(items),
-      // Leave pool connections for takes and removals while adds are in flight.
-      maxConcurrentFlushes: Math.max(1, Math.floor(config.databasePoolSize / 2)),
+      // One INSERT in flight: adds arriving meanwhile share the next statement and commit. More flushes in
+      // parallel only make each batch smaller (more statements, commits and CPU per message) and let two
+      // batches of one instance deadlock on the same keys.
+      maxConcurrentFlushes: 1,
       maxBatchItems: 500,
       maxBatchWeight: 8 * 1024 * 1024,
       weigh: (item) => item.message.payloadBytes,
     });
     metrics.setQueueSource(() => this.messages.totals());
+  }
+
+  /** Lets adds for a locally held, writable session be inserted as sending, so live delivery needs no claim. */
+  setLocalSessionLookup(lookup: (connectionId: string) => number | undefined): void {
+    this.localSession = lookup;
   }
 
   /** Resolves with the message id once the message is committed (or was already queued under that id). */
@@ -73,7 +84,14 @@ export class QueueService {
   }
 
   private async flushAdds(items: AddItem[]): Promise<(InsertedMessage | undefined)[]> {
-    const inserted = await this.messages.insertMany(items.map((item) => item.message));
+    for (const item of items) {
+      item.claimedFor = item.message.payloadBytes <= INLINE_PAYLOAD_BYTES ? this.localSession(item.message.connectionId) : undefined;
+      item.message.sending = item.claimedFor !== undefined;
+    }
+    const inserted = await this.messages.insertMany(
+      items.map((item) => item.message),
+      this.config.redeliveryTimeoutMs,
+    );
     this.metrics.messagesAdded.inc(inserted.length);
     const byKey = new Map(inserted.map((row) => [`${row.connectionId}\u0000${row.id}`, row]));
     // A duplicate (connection, id) inside one batch is inserted once: only its first item announces it.
@@ -99,6 +117,7 @@ export class QueueService {
         id: row.id,
         receivedAt: row.receivedAt.toISOString(),
         payload: item.message.payloadBytes <= INLINE_PAYLOAD_BYTES ? item.message.payload : undefined,
+        claimedFor: row.sending ? item.claimedFor : undefined,
       });
       group.items.push(item);
     });
