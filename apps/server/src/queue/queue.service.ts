@@ -15,11 +15,17 @@ import { PushPort } from '../push/push.port';
 import { GroupCommitter } from './group-committer';
 import { InsertedMessage, MessageRepository, NewMessage, StoredMessage } from './message.repository';
 import { QueueException, QueueExceptionCode } from './queue.exception';
+import { RawJson } from './raw-json';
 
 /** JSON text around one message in a result or notification frame: id, receivedAt, keys, separators. */
 export const MESSAGE_ENVELOPE_BYTES = 1024;
 /** Payloads up to this size travel with the "messages available" event; larger ones are read by the holder. */
 const INLINE_PAYLOAD_BYTES = 64 * 1024;
+
+/** A `QueuedMessage` whose payload is still JSON text. */
+export interface TakenMessage extends Omit<QueuedMessage, 'encryptedMessage'> {
+  encryptedMessage: RawJson;
+}
 
 interface AddItem {
   message: NewMessage;
@@ -136,7 +142,8 @@ export class QueueService {
     }
   }
 
-  async takeFromQueue(params: TakeFromQueueParams): Promise<QueuedMessage[]> {
+  /** `encryptedMessage` is the stored JSON text, spliced into the response as it is (see RawJson). */
+  async takeFromQueue(params: TakeFromQueueParams): Promise<TakenMessage[]> {
     const limit = Math.min(params.limit ?? this.config.maxTakeMessages, this.config.maxTakeMessages);
     const rows = await this.messages.take({
       connectionId: params.connectionId,
@@ -153,7 +160,7 @@ export class QueueService {
     return rows.map((row) => ({
       id: row.id,
       receivedAt: row.receivedAt.toISOString(),
-      encryptedMessage: JSON.parse(row.payload as string) as QueuedMessage['encryptedMessage'],
+      encryptedMessage: new RawJson(row.payload as string),
     }));
   }
 

@@ -5,6 +5,7 @@ import { MetricsService } from '../health/metrics.service';
 import { LiveSessionService } from '../live-session/live-session.service';
 import { SessionHolder } from '../live-session/session-holder';
 import { QueueService } from '../queue/queue.service';
+import { stringifyWithRawJson } from '../queue/raw-json';
 import { rpcError, toRpcError } from './rpc-error.mapper';
 import { parseParams } from './rpc-params.parser';
 
@@ -111,10 +112,10 @@ export class RpcDispatcher {
       const responses = (await Promise.all(message.map((entry) => this.handleOne(entry, holder)))).filter(
         (response): response is JSONRPCResponse => response !== null,
       );
-      return responses.length > 0 ? JSON.stringify(responses) : undefined;
+      return responses.length > 0 ? stringifyWithRawJson(responses) : undefined;
     }
     const response = await this.handleOne(message, holder);
-    return response ? JSON.stringify(response) : undefined;
+    return response ? stringifyWithRawJson(response) : undefined;
   }
 
   /** Replies to a request that arrives while the server shuts down. */
