@@ -1,26 +1,13 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, promises as fs, readFileSync, mkdtempSync, chmodSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { sleep } from './async-utils';
+import { findFreePort } from '../apps/server/src/database/free-port';
 
 /** The build under test; BENCH_SERVER_ENTRY points at another build (e.g. a patched copy to compare). */
 export const SERVER_ENTRY = path.resolve(process.env.BENCH_SERVER_ENTRY ?? path.join(__dirname, '..', 'apps', 'server', 'dist', 'main.js'));
-
-/** A free TCP port on 127.0.0.1 (the kernel picks it; it is released before the child binds it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.unref();
-    probe.on('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 export interface ServerStartOptions {
   /** External PostgreSQL (a fresh database); when undefined the server runs its embedded PostgreSQL. */
@@ -57,9 +44,9 @@ export class ServerProcess {
 
   static async start(options: ServerStartOptions, healthTimeoutMs = 120_000): Promise<ServerProcess> {
     if (!existsSync(SERVER_ENTRY)) throw new Error(`${SERVER_ENTRY} not found: run \`npm run build\` first`);
-    const server = new ServerProcess(await freePort(), await freePort(), options);
+    const server = new ServerProcess(await findFreePort(), await findFreePort(), options);
     try {
-      if (!options.databaseUrl) server.embeddedPostgresPort = await freePort();
+      if (!options.databaseUrl) server.embeddedPostgresPort = await findFreePort();
       server.spawn();
       await server.waitHealthy(healthTimeoutMs);
       return server;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { WebSocket } from 'ws';
 import { JsonRpcMessage, RpcTestClient } from '../support/rpc-test-client';
-import { ServerProcess, startServerProcess, stopAllServerProcesses, tail, waitForExit } from '../support/server-process';
+import { startServerProcess, stopAllServerProcesses, tail, waitForExit } from '../support/server-process';
 import { createTestDatabase, sql } from '../support/test-database';
 
 /**

@@ -1,6 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import * as path from 'node:path';
+import { findFreePort } from '../../apps/server/src/database/free-port';
 
 /** The repository root (this file is test/support/server-process.ts). */
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -55,19 +55,7 @@ export interface StartServerProcessOptions {
 
 const started = new Set<ServerProcess>();
 
-/** A port that was free a moment ago on 127.0.0.1 (the child must know its port before it starts). */
-export function findFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.unref();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      probe.close((error) => (error ? reject(error) : resolve(port)));
-    });
-  });
-}
+export { findFreePort };
 
 function baseEnv(): Record<string, string> {
   const env: Record<string, string> = {};

@@ -1,11 +1,11 @@
 import { ChildProcess, execFile, spawn, SpawnOptions } from 'child_process';
 import { randomBytes } from 'crypto';
 import { existsSync, promises as fs } from 'fs';
-import net from 'net';
 import path from 'path';
 import readline from 'readline';
 import { promisify } from 'util';
 import { Client, ClientConfig } from 'pg';
+import { findFreePort } from './free-port';
 
 export interface EmbeddedPostgresOptions {
   /** Directory holding everything of the embedded server; created if missing; kept across restarts. */
@@ -677,19 +677,6 @@ function classifyServerLine(line: string, previous: LogLevel): LogLevel {
   // Continuation lines belong to the message above them.
   if (['DETAIL', 'HINT', 'CONTEXT', 'STATEMENT', 'QUERY', 'LOCATION'].includes(severity)) return previous;
   return 'debug';
-}
-
-function findFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.unref();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      probe.close((error) => (error ? reject(error) : resolve(port)));
-    });
-  });
 }
 
 async function runToCompletion(
