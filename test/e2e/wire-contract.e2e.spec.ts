@@ -495,6 +495,12 @@ describe('wire contract (JSON-RPC 2.0 over WebSocket)', () => {
       expect(await count(c)).toBe(1);
     });
 
+    it('refuses a batch of more than 1,000 requests with one invalid-request error', async () => {
+      const response = (await exchange(Array.from({ length: 1001 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'ping' })))) as Response;
+      expect(response).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32600, data: { retryable: false } } });
+      expect(((await exchange(Array.from({ length: 1000 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'ping' })))) as Response[]).length).toBe(1000);
+    });
+
     it('answers a batch of one with an array of one', async () => {
       const response = await exchange([{ jsonrpc: '2.0', id: 'solo', method: 'ping' }]);
       expect(Array.isArray(response)).toBe(true);

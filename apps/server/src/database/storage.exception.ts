@@ -25,11 +25,13 @@ export class StorageException extends Error {
     if (error instanceof StorageException) return error;
     const sqlState = typeof (error as { code?: unknown })?.code === 'string' ? (error as { code: string }).code : '';
     const message = error instanceof Error ? error.message : String(error);
+    const isSqlState = /^[0-9A-Z]{5}$/.test(sqlState);
     const unavailable =
       UNAVAILABLE_NODE_ERRORS.has(sqlState) ||
-      UNAVAILABLE_SQLSTATE_PREFIXES.some((prefix) => sqlState.startsWith(prefix)) ||
-      // node-postgres reports pool and socket trouble without a SQLSTATE.
-      /connect|connection|terminat|timeout|Client has encountered|pool/i.test(message);
+      (isSqlState && UNAVAILABLE_SQLSTATE_PREFIXES.some((prefix) => sqlState.startsWith(prefix))) ||
+      // node-postgres reports pool and socket trouble without a SQLSTATE; a statement error always has one
+      // (and its message may well mention "connection_id").
+      (!isSqlState && /connect|connection|terminat|timeout|Client has encountered|pool/i.test(message));
     return new StorageException(
       unavailable ? StorageExceptionCode.Unavailable : StorageExceptionCode.QueryFailed,
       unavailable ? `Storage unavailable: ${message}` : `Storage query failed: ${message}`,

@@ -5,7 +5,7 @@ export interface AvailableMessage {
   /** The payload's JSON text; absent when it was too large to carry, the holder then reads it from PostgreSQL. */
   payload?: string;
   /**
-   * Set when the message was inserted already sending for this instance's live session of that generation:
+   * Set when the message was inserted already sending, claimed for this instance's live session with that token:
    * the holder sends it without a claim if it still holds that session, and releases it otherwise.
    */
   claimedFor?: number;

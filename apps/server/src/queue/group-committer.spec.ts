@@ -1,4 +1,4 @@
-import { GroupCommitter, GroupCommitterOptions } from './group-committer';
+import { GroupCommitter, GroupCommitterOptions, ItemFailure } from './group-committer';
 
 interface Deferred<T> {
   promise: Promise<T>;
@@ -266,5 +266,17 @@ describe('GroupCommitter', () => {
     expect(h.committer.idle).toBe(false);
     await h.complete(1);
     expect(h.committer.idle).toBe(true);
+  });
+
+  it('rejects only the items a flush marks as ItemFailure', async () => {
+    const committer = new GroupCommitter<string, string>({
+      flush: async (items) => items.map((item) => (item === 'bad' ? new ItemFailure(new Error('bad item')) : `${item}:ok`)),
+      maxConcurrentFlushes: 1,
+      maxBatchItems: 10,
+      maxBatchWeight: 1000,
+      weigh: () => 1,
+    });
+    const results = await Promise.allSettled(['a', 'bad', 'b'].map((item) => committer.submit(item)));
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message))).toEqual(['a:ok', 'bad item', 'b:ok']);
   });
 });

@@ -1,6 +1,14 @@
+/** A flush result that rejects its one item (the others of the batch still succeed). */
+export class ItemFailure {
+  constructor(readonly error: unknown) {}
+}
+
 export interface GroupCommitterOptions<TItem, TResult> {
-  /** Executes one batch; must resolve with one result per item, in order, or reject for the whole batch. */
-  flush: (items: TItem[]) => Promise<TResult[]>;
+  /**
+   * Executes one batch; must resolve with one result (or `ItemFailure`) per item, in order, or reject for the
+   * whole batch.
+   */
+  flush: (items: TItem[]) => Promise<(TResult | ItemFailure)[]>;
   /** Batches executing at once; items arriving meanwhile wait and go together into the next batch. */
   maxConcurrentFlushes: number;
   maxBatchItems: number;
@@ -65,7 +73,11 @@ export class GroupCommitter<TItem, TResult> {
       if (results.length !== batch.length) {
         throw new Error(`flush returned ${results.length} results for ${batch.length} items`);
       }
-      batch.forEach((pending, index) => pending.resolve(results[index]));
+      batch.forEach((pending, index) => {
+        const result = results[index];
+        if (result instanceof ItemFailure) pending.reject(result.error);
+        else pending.resolve(result);
+      });
     } catch (error) {
       batch.forEach((pending) => pending.reject(error));
     } finally {

@@ -10,15 +10,16 @@ export interface NewMessage {
   /** The payload's JSON text, stored verbatim. */
   payload: string;
   payloadBytes: number;
-  /** Insert it already sending (claimed for a live holder of this instance) instead of pending. */
-  sending?: boolean;
+  /** Insert it already sending, claimed for this live session token, instead of pending. */
+  claimedBy?: number;
 }
 
 export interface InsertedMessage {
   connectionId: string;
   id: string;
   receivedAt: Date;
-  sending: boolean;
+  /** Inserted already sending (claimed for the live session it was meant for). */
+  claimed: boolean;
 }
 
 export interface StoredMessage {
@@ -35,11 +36,16 @@ export interface TakeQuery {
   limit: number;
   /** Summed payload bytes stay within this, except that the oldest message always goes. */
   limitBytes: number;
-  /** Summed payload bytes plus `frameOverheadBytes` per message stay within this (the response frame). */
+  /**
+   * Summed payload bytes, plus `frameOverheadBytes` and the id's worst-case escaped length per message, stay
+   * within this (the response frame).
+   */
   frameBudgetBytes: number;
   frameOverheadBytes: number;
   deleteMessages: boolean;
   sendingTimeoutMs: number;
+  /** Token of the connection's live session, if one is held: the taken messages are claimed for it. */
+  claimedBy: number | undefined;
 }
 
 export interface ClaimRequest {
@@ -106,11 +112,12 @@ export class MessageRepository {
   private async insertOnce(messages: NewMessage[], sendingTimeoutMs: number): Promise<InsertedMessage[]> {
     const rows = await this.query<{ connection_id: string; id: string; received_at: Date; state: number }>(
       'insert-many',
-      `INSERT INTO queued_message (connection_id, id, recipient_dids, payload, payload_bytes, state, sending_until)
+      `INSERT INTO queued_message (connection_id, id, recipient_dids, payload, payload_bytes, state, sending_until, claimed_by)
        SELECT t.c, t.i, t.r::text[], t.p, t.b,
-              CASE WHEN t.s THEN ${STATE_SENDING} ELSE ${STATE_PENDING} END,
-              CASE WHEN t.s THEN now() + $7 * interval '1 millisecond' END
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bool[]) AS t(c, i, r, p, b, s)
+              CASE WHEN t.s IS NOT NULL THEN ${STATE_SENDING} ELSE ${STATE_PENDING} END,
+              CASE WHEN t.s IS NOT NULL THEN now() + $7 * interval '1 millisecond' END,
+              t.s
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[]) AS t(c, i, r, p, b, s)
        ON CONFLICT (connection_id, id) DO NOTHING
        RETURNING connection_id, id, received_at, state`,
       [
@@ -119,11 +126,11 @@ export class MessageRepository {
         messages.map((m) => arrayLiteral(m.recipientDids)),
         messages.map((m) => m.payload),
         messages.map((m) => m.payloadBytes),
-        messages.map((m) => m.sending === true),
+        messages.map((m) => m.claimedBy ?? null),
         sendingTimeoutMs,
       ],
     );
-    return rows.map((row) => ({ connectionId: row.connection_id, id: row.id, receivedAt: row.received_at, sending: row.state === STATE_SENDING }));
+    return rows.map((row) => ({ connectionId: row.connection_id, id: row.id, receivedAt: row.received_at, claimed: row.state === STATE_SENDING }));
   }
 
   /**
@@ -135,12 +142,13 @@ export class MessageRepository {
     // a second primary-key lookup per row.
     const action = query.deleteMessages
       ? `DELETE FROM queued_message m USING chosen WHERE m.ctid = chosen.ctid`
-      : `UPDATE queued_message m SET state = ${STATE_SENDING}, sending_until = now() + $7 * interval '1 millisecond'
+      : `UPDATE queued_message m
+         SET state = ${STATE_SENDING}, sending_until = now() + $7 * interval '1 millisecond', claimed_by = $8::bigint
          FROM chosen WHERE m.ctid = chosen.ctid`;
     const rows = await this.query<{ connection_id: string; id: string; received_at: Date; payload: string; seq: string }>(
       query.deleteMessages ? 'take-delete' : 'take',
       `WITH candidates AS (
-         SELECT ctid, seq, payload_bytes FROM queued_message
+         SELECT ctid, seq, payload_bytes, octet_length(id) AS id_bytes FROM queued_message
          WHERE connection_id = $1 AND state = ${STATE_PENDING}
            AND ($2::text IS NULL OR $2::text = ANY(recipient_dids))
          ORDER BY seq
@@ -150,7 +158,7 @@ export class MessageRepository {
          SELECT ctid,
                 row_number() OVER w AS n,
                 sum(payload_bytes) OVER w AS running_bytes,
-                sum(payload_bytes + $6::int) OVER w AS running_frame
+                sum(payload_bytes + $6::int + 6 * id_bytes) OVER w AS running_frame
          FROM candidates
          WINDOW w AS (ORDER BY seq ROWS UNBOUNDED PRECEDING)
        ), chosen AS (
@@ -166,7 +174,7 @@ export class MessageRepository {
         query.limitBytes,
         query.frameBudgetBytes,
         query.frameOverheadBytes,
-        ...(query.deleteMessages ? [] : [query.sendingTimeoutMs]),
+        ...(query.deleteMessages ? [] : [query.sendingTimeoutMs, query.claimedBy ?? null]),
       ],
     );
     // RETURNING does not keep the CTE's order.
@@ -210,15 +218,15 @@ export class MessageRepository {
    * Marks the given messages sending if (and only if) they are still pending, for live delivery. Returns
    * the ones this call moved: a concurrent take or another claim cannot also get them.
    */
-  async claim(requests: ClaimRequest[], sendingTimeoutMs: number): Promise<StoredMessage[]> {
+  async claim(requests: ClaimRequest[], sendingTimeoutMs: number, claimedBy: number): Promise<StoredMessage[]> {
     const rows = await this.query<{ connection_id: string; id: string; received_at: Date; payload: string | null }>(
       'claim',
       `UPDATE queued_message m
-       SET state = ${STATE_SENDING}, sending_until = now() + $4 * interval '1 millisecond'
+       SET state = ${STATE_SENDING}, sending_until = now() + $4 * interval '1 millisecond', claimed_by = $5
        FROM unnest($1::text[], $2::text[], $3::bool[]) AS t(c, i, want_payload)
        WHERE m.connection_id = t.c AND m.id = t.i AND m.state = ${STATE_PENDING}
        RETURNING m.connection_id, m.id, m.received_at, CASE WHEN t.want_payload THEN m.payload END AS payload`,
-      [requests.map((r) => r.connectionId), requests.map((r) => r.id), requests.map((r) => r.wantPayload), sendingTimeoutMs],
+      [requests.map((r) => r.connectionId), requests.map((r) => r.id), requests.map((r) => r.wantPayload), sendingTimeoutMs, claimedBy],
     );
     return rows.map((row) => ({ connectionId: row.connection_id, id: row.id, receivedAt: row.received_at, payload: row.payload }));
   }
@@ -227,7 +235,7 @@ export class MessageRepository {
   async release(connectionId: string, ids: string[]): Promise<number> {
     const rows = await this.query<{ n: number }>(
       'release',
-      `WITH u AS (UPDATE queued_message SET state = ${STATE_PENDING}, sending_until = NULL
+      `WITH u AS (UPDATE queued_message SET state = ${STATE_PENDING}, sending_until = NULL, claimed_by = NULL
                   WHERE connection_id = $1 AND id = ANY($2::text[]) AND state = ${STATE_SENDING} RETURNING 1)
        SELECT count(*)::int AS n FROM u`,
       [connectionId, ids],
@@ -235,14 +243,38 @@ export class MessageRepository {
     return rows[0].n;
   }
 
-  /** Every sending message of the connection goes back to pending (its live session changed). */
-  async releaseAll(connectionId: string): Promise<number> {
+  /**
+   * A new live session (token `token`) now holds the connection: what was in flight to older sessions, or was
+   * taken, is pending again. Claims of this session or of an even newer one are kept.
+   */
+  async releaseForNewSession(connectionId: string, token: number): Promise<number> {
     const rows = await this.query<{ n: number }>(
-      'release-all',
-      `WITH u AS (UPDATE queued_message SET state = ${STATE_PENDING}, sending_until = NULL
-                  WHERE connection_id = $1 AND state = ${STATE_SENDING} RETURNING 1)
+      'release-for-new-session',
+      `WITH u AS (UPDATE queued_message SET state = ${STATE_PENDING}, sending_until = NULL, claimed_by = NULL
+                  WHERE connection_id = $1 AND state = ${STATE_SENDING} AND (claimed_by IS NULL OR claimed_by < $2)
+                  RETURNING 1)
        SELECT count(*)::int AS n FROM u`,
-      [connectionId],
+      [connectionId, token],
+    );
+    return rows[0].n;
+  }
+
+  /**
+   * These sessions ended: their claims, and what was taken while no session was held, are pending again. A
+   * successor's claims are left alone, however late this runs. One statement for many sessions, so a socket
+   * that held thousands of them does not take the pool away from everyone else when it closes.
+   */
+  async releaseForEndedSessions(sessions: { connectionId: string; token: number }[]): Promise<number> {
+    const rows = await this.query<{ n: number }>(
+      'release-for-ended-sessions',
+      `WITH ended AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS t(connection_id, token)),
+       u AS (UPDATE queued_message m SET state = ${STATE_PENDING}, sending_until = NULL, claimed_by = NULL
+             FROM ended
+             WHERE m.connection_id = ended.connection_id AND m.state = ${STATE_SENDING}
+               AND (m.claimed_by IS NULL OR m.claimed_by = ended.token)
+             RETURNING 1)
+       SELECT count(*)::int AS n FROM u`,
+      [sessions.map((s) => s.connectionId), sessions.map((s) => s.token)],
     );
     return rows[0].n;
   }
@@ -258,7 +290,7 @@ export class MessageRepository {
          LIMIT $1
          FOR UPDATE SKIP LOCKED
        )
-       UPDATE queued_message m SET state = ${STATE_PENDING}, sending_until = NULL
+       UPDATE queued_message m SET state = ${STATE_PENDING}, sending_until = NULL, claimed_by = NULL
        FROM expired WHERE m.connection_id = expired.connection_id AND m.id = expired.id
        RETURNING m.connection_id, m.id, m.received_at`,
       [limit],

@@ -12,13 +12,16 @@ import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { MetricsService } from '../health/metrics.service';
 import { AvailableMessage, PubSubPort } from '../pubsub/pubsub.port';
 import { PushPort } from '../push/push.port';
-import { GroupCommitter } from './group-committer';
+import { StorageException, StorageExceptionCode } from '../database/storage.exception';
+import { GroupCommitter, ItemFailure } from './group-committer';
 import { InsertedMessage, MessageRepository, NewMessage, StoredMessage } from './message.repository';
 import { QueueException, QueueExceptionCode } from './queue.exception';
 import { RawJson } from './raw-json';
 
-/** JSON text around one message in a result or notification frame: id, receivedAt, keys, separators. */
-export const MESSAGE_ENVELOPE_BYTES = 1024;
+/** JSON text around one message in a take result besides its id: receivedAt, keys, separators. */
+const MESSAGE_ENVELOPE_BYTES = 256;
+/** Room left in a result frame for the JSON-RPC envelope (request ids are at most 1,024 characters). */
+const RESPONSE_ENVELOPE_BYTES = 8 * 1024;
 /** Payloads up to this size travel with the "messages available" event; larger ones are read by the holder. */
 const INLINE_PAYLOAD_BYTES = 64 * 1024;
 
@@ -27,10 +30,21 @@ export interface TakenMessage extends Omit<QueuedMessage, 'encryptedMessage'> {
   encryptedMessage: RawJson;
 }
 
+/** What the queue needs to know of a connection's live session on this instance. */
+export interface LocalSessionView {
+  /** Ever-increasing per session: claims carry it, so releases can tell successors' claims apart. */
+  token: number;
+  /** Open and not over its send-buffer bound. */
+  writable: boolean;
+}
+
+/** Sessions released per statement when many end at once (a socket holding thousands closes). */
+const RELEASE_CHUNK = 1000;
+
 interface AddItem {
   message: NewMessage;
   params: AddMessageParams;
-  /** Generation of the local live session the message is inserted sending for, if any. */
+  /** Token of the local live session the message is inserted sending for, if any. */
   claimedFor?: number;
 }
 
@@ -43,8 +57,8 @@ interface AddItem {
 export class QueueService {
   private readonly logger = new Logger(QueueService.name);
   private readonly adds: GroupCommitter<AddItem, InsertedMessage | undefined>;
-  /** Set by the live-session module: the generation of a local, writable live session of the connection. */
-  private localSession: (connectionId: string) => number | undefined = () => undefined;
+  /** Set by the live-session module: the connection's live session on this instance, if any. */
+  private localSession: (connectionId: string) => LocalSessionView | undefined = () => undefined;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -66,8 +80,11 @@ export class QueueService {
     metrics.setQueueSource(() => this.messages.totals());
   }
 
-  /** Lets adds for a locally held, writable session be inserted as sending, so live delivery needs no claim. */
-  setLocalSessionLookup(lookup: (connectionId: string) => number | undefined): void {
+  /**
+   * Lets adds for a locally held, writable session be inserted already claimed for it (live delivery then
+   * needs no second statement), and takes be claimed for the session that is current.
+   */
+  setLocalSessionLookup(lookup: (connectionId: string) => LocalSessionView | undefined): void {
     this.localSession = lookup;
   }
 
@@ -89,15 +106,28 @@ export class QueueService {
     return id;
   }
 
-  private async flushAdds(items: AddItem[]): Promise<(InsertedMessage | undefined)[]> {
+  private async flushAdds(items: AddItem[]): Promise<(InsertedMessage | undefined | ItemFailure)[]> {
     for (const item of items) {
-      item.claimedFor = item.message.payloadBytes <= INLINE_PAYLOAD_BYTES ? this.localSession(item.message.connectionId) : undefined;
-      item.message.sending = item.claimedFor !== undefined;
+      const session = item.message.payloadBytes <= INLINE_PAYLOAD_BYTES ? this.localSession(item.message.connectionId) : undefined;
+      item.claimedFor = session?.writable ? session.token : undefined;
+      item.message.claimedBy = item.claimedFor;
     }
-    const inserted = await this.messages.insertMany(
-      items.map((item) => item.message),
-      this.config.redeliveryTimeoutMs,
-    );
+    let inserted: InsertedMessage[];
+    try {
+      inserted = await this.messages.insertMany(
+        items.map((item) => item.message),
+        this.config.redeliveryTimeoutMs,
+      );
+    } catch (error) {
+      // A statement error (not an outage) is one item's fault: find it, so the others' adds still succeed.
+      if (items.length === 1 || !(error instanceof StorageException) || error.code !== StorageExceptionCode.QueryFailed) throw error;
+      this.logger.warn(`An addMessage batch of ${items.length} failed (${error.message}); retrying its items one by one`);
+      const results: (InsertedMessage | undefined | ItemFailure)[] = [];
+      for (const item of items) {
+        results.push(await this.flushAdds([item]).then(([result]) => result, (itemError: unknown) => new ItemFailure(itemError)));
+      }
+      return results;
+    }
     this.metrics.messagesAdded.inc(inserted.length);
     const byKey = new Map(inserted.map((row) => [`${row.connectionId}\u0000${row.id}`, row]));
     // A duplicate (connection, id) inside one batch is inserted once: only its first item announces it.
@@ -123,7 +153,7 @@ export class QueueService {
         id: row.id,
         receivedAt: row.receivedAt.toISOString(),
         payload: item.message.payloadBytes <= INLINE_PAYLOAD_BYTES ? item.message.payload : undefined,
-        claimedFor: row.sending ? item.claimedFor : undefined,
+        claimedFor: row.claimed ? item.claimedFor : undefined,
       });
       group.items.push(item);
     });
@@ -131,6 +161,9 @@ export class QueueService {
       this.pubsub.publish({ connectionId, messages: group.messages }).then(
         (receivers) => {
           if (receivers > 0) return;
+          // Claimed for a session that ended while the INSERT ran: nobody will send them, so pending again now.
+          const orphaned = group.messages.filter((message) => message.claimedFor !== undefined).map((message) => message.id);
+          if (orphaned.length > 0) void this.releaseQuietly(connectionId, orphaned);
           const last = group.items[group.items.length - 1];
           this.push.notify({ connectionId, messageId: last.message.id, token: last.params.pushNotificationToken });
         },
@@ -150,10 +183,11 @@ export class QueueService {
       recipientDid: params.recipientDid,
       limit,
       limitBytes: params.limitBytes ?? Number.MAX_SAFE_INTEGER,
-      frameBudgetBytes: this.config.maxFrameBytes - MESSAGE_ENVELOPE_BYTES,
+      frameBudgetBytes: this.config.maxFrameBytes - RESPONSE_ENVELOPE_BYTES,
       frameOverheadBytes: MESSAGE_ENVELOPE_BYTES,
       deleteMessages: params.deleteMessages ?? false,
       sendingTimeoutMs: this.config.redeliveryTimeoutMs,
+      claimedBy: this.localSession(params.connectionId)?.token,
     });
     this.metrics.messagesTaken.inc(rows.length);
     if (params.deleteMessages) this.metrics.messagesRemoved.inc(rows.length);
@@ -177,11 +211,12 @@ export class QueueService {
     this.metrics.messagesRemoved.inc(await this.messages.removeAll(params.connectionId, params.recipientDid));
   }
 
-  /** Live delivery: moves still-pending messages to sending; returns those this call moved. */
-  claim(connectionId: string, messages: AvailableMessage[]): Promise<StoredMessage[]> {
+  /** Live delivery: moves still-pending messages to sending for session `token`; returns those it moved. */
+  claim(connectionId: string, messages: AvailableMessage[], token: number): Promise<StoredMessage[]> {
     return this.messages.claim(
       messages.map((message) => ({ connectionId, id: message.id, wantPayload: message.payload === undefined })),
       this.config.redeliveryTimeoutMs,
+      token,
     );
   }
 
@@ -190,9 +225,24 @@ export class QueueService {
     this.metrics.messagesRedelivered.inc({ reason: 'undeliverable' }, await this.messages.release(connectionId, ids));
   }
 
-  /** The connection's live session changed: whatever was in flight to the former holder is pending again. */
-  async releaseAll(connectionId: string): Promise<void> {
-    this.metrics.messagesRedelivered.inc({ reason: 'session' }, await this.messages.releaseAll(connectionId));
+  /** Releases claimed messages that could not be sent; a failure only delays them to the redelivery timeout. */
+  async releaseQuietly(connectionId: string, ids: string[]): Promise<void> {
+    await this.release(connectionId, ids).catch((error: unknown) =>
+      this.logger.warn(`Releasing ${ids.length} messages of ${connectionId} failed (they return at the redelivery timeout): ${(error as Error).message}`),
+    );
+  }
+
+  /** A new live session holds the connection: what was in flight to older sessions, or taken, is pending again. */
+  async releaseForNewSession(connectionId: string, token: number): Promise<void> {
+    this.metrics.messagesRedelivered.inc({ reason: 'session' }, await this.messages.releaseForNewSession(connectionId, token));
+  }
+
+  /** These sessions ended: their in-flight messages are pending again (in chunks, one statement each). */
+  async releaseForEndedSessions(sessions: { connectionId: string; token: number }[]): Promise<void> {
+    for (let start = 0; start < sessions.length; start += RELEASE_CHUNK) {
+      const released = await this.messages.releaseForEndedSessions(sessions.slice(start, start + RELEASE_CHUNK));
+      this.metrics.messagesRedelivered.inc({ reason: 'session' }, released);
+    }
   }
 
   /** Returns timed-out sending messages to pending and announces them, so a live holder gets them again. */

@@ -10,6 +10,9 @@ import { rpcError, toRpcError } from './rpc-error.mapper';
 import { parseParams } from './rpc-params.parser';
 
 const KNOWN_METHODS = new Set<string>(Object.values(RpcMethod));
+/** One frame cannot queue more work than this (a 4 MiB frame could otherwise carry 50,000 requests). */
+export const MAX_BATCH_REQUESTS = 1000;
+const MAX_ID_CHARACTERS = 1024;
 const KNOWN_EVENTS = new Set<string>(Object.values(RpcNotification));
 
 function isJsonRpcId(value: unknown): value is JSONRPCID {
@@ -107,6 +110,9 @@ export class RpcDispatcher {
     }
     if (Array.isArray(message)) {
       if (message.length === 0) return JSON.stringify(this.invalid(null, 'Invalid Request: empty batch'));
+      if (message.length > MAX_BATCH_REQUESTS) {
+        return JSON.stringify(this.invalid(null, `Invalid Request: a batch may hold at most ${MAX_BATCH_REQUESTS} requests, this one holds ${message.length}`));
+      }
       // The specification lets a batch run in any order; running it concurrently lets the adds of one
       // batch share a commit. The answer is always an array, even for a batch of one.
       const responses = (await Promise.all(message.map((entry) => this.handleOne(entry, holder)))).filter(
@@ -139,6 +145,10 @@ export class RpcDispatcher {
     const request = entry as Record<string, unknown>;
     const hasId = 'id' in request && request.id !== undefined;
     if (hasId && !isJsonRpcId(request.id)) return this.invalid(null, 'Invalid Request: id must be a string, a number or null');
+    // Echoed in the response, so bounded: a result sized to the frame limit must still fit with its id.
+    if (typeof request.id === 'string' && request.id.length > MAX_ID_CHARACTERS) {
+      return this.invalid(null, `Invalid Request: id must be at most ${MAX_ID_CHARACTERS} characters`);
+    }
     const id = hasId ? (request.id as JSONRPCID) : null;
     if (request.jsonrpc !== '2.0') return this.invalid(id, 'Invalid Request: jsonrpc must be "2.0"');
     if (typeof request.method !== 'string') return this.invalid(id, 'Invalid Request: method must be a string');

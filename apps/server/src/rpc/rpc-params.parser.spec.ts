@@ -259,3 +259,14 @@ describe('parseParams', () => {
     });
   });
 });
+
+describe('parseParams storability', () => {
+  it('refuses keys PostgreSQL cannot store, naming the field', () => {
+    const base = { connectionId: 'c', recipientDids: ['did:a'], payload: {} };
+    expect(() => parseParams.addMessage({ ...base, connectionId: 'a\u0000b' })).toThrow(expect.objectContaining({ field: 'connectionId' }));
+    expect(() => parseParams.addMessage({ ...base, messageId: 'x\u0000' })).toThrow(expect.objectContaining({ field: 'messageId' }));
+    expect(() => parseParams.addMessage({ ...base, recipientDids: ['did:a', 'did:\u0000'] })).toThrow(expect.objectContaining({ field: 'recipientDids[1]' }));
+    expect(() => parseParams.addMessage({ ...base, connectionId: '漢'.repeat(400) })).toThrow(expect.objectContaining({ field: 'connectionId' }));
+    expect(parseParams.addMessage({ ...base, connectionId: '漢'.repeat(300) }).connectionId).toHaveLength(300);
+  });
+});

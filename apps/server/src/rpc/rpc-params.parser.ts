@@ -13,6 +13,8 @@ import { RpcException } from './rpc.exception';
 
 /** Identifiers are opaque to us but bounded, so a client bug cannot make us store megabytes of key. */
 const MAX_ID_LENGTH = 512;
+/** Two keys together must stay well within PostgreSQL's btree entry limit (about 2.7 kB). */
+const MAX_ID_BYTES = 1024;
 /** did:peer:2 DIDs with several services run to a few kilobytes. */
 const MAX_DID_LENGTH = 8192;
 const MAX_LIST_LENGTH = 10_000;
@@ -38,7 +40,14 @@ function requiredString(params: Params, field: string, maxLength = MAX_ID_LENGTH
   if (typeof value !== 'string') throw RpcException.invalidParam(field, 'must be a string');
   if (value.length === 0) throw RpcException.invalidParam(field, 'must not be empty');
   if (value.length > maxLength) throw RpcException.invalidParam(field, `must be at most ${maxLength} characters`);
+  assertStorable(field, value, maxLength === MAX_ID_LENGTH);
   return value;
+}
+
+/** PostgreSQL text cannot hold NUL, and keys have a byte bound: refuse here, not as a failed batch later. */
+function assertStorable(field: string, value: string, isKey: boolean): void {
+  if (value.includes('\u0000')) throw RpcException.invalidParam(field, 'must not contain the NUL character');
+  if (isKey && Buffer.byteLength(value) > MAX_ID_BYTES) throw RpcException.invalidParam(field, `must be at most ${MAX_ID_BYTES} bytes in UTF-8`);
 }
 
 function optionalString(params: Params, field: string, maxLength = MAX_ID_LENGTH): string | undefined {
@@ -54,6 +63,7 @@ function stringArray(params: Params, field: string, minItems: number, maxLength:
   value.forEach((item, index) => {
     if (typeof item !== 'string' || item.length === 0) throw RpcException.invalidParam(`${field}[${index}]`, 'must be a non-empty string');
     if (item.length > maxLength) throw RpcException.invalidParam(`${field}[${index}]`, `must be at most ${maxLength} characters`);
+    assertStorable(`${field}[${index}]`, item, maxLength === MAX_ID_LENGTH);
   });
   return value as string[];
 }

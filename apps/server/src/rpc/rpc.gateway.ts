@@ -13,6 +13,8 @@ import { RpcDispatcher } from './rpc-dispatcher.service';
 
 /** Two unanswered pings end a socket (and the live sessions it holds). */
 const MAX_MISSED_PONGS = 2;
+/** Frames being handled per socket before its reading is paused. */
+const MAX_IN_FLIGHT_PER_SOCKET = 512;
 
 /**
  * The WebSocket endpoint: one socket per mediator instance, one JSON-RPC message (or batch) per frame.
@@ -58,17 +60,25 @@ export class RpcGateway implements OnGatewayInit, OnGatewayConnection, OnGateway
 
   private async onFrame(connection: ClientConnection, data: RawData): Promise<void> {
     const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as Buffer).toString('utf8');
-    connection.inFlight++;
+    // A client pipelining without reading its replies must not make us queue unbounded work: stop reading
+    // its socket until half of what it sent is answered.
+    if (++connection.inFlight >= MAX_IN_FLIGHT_PER_SOCKET) connection.socket.pause();
     try {
-      const reply = this.gate.accepting
-        ? await this.dispatcher.handleFrame(text, connection)
-        : this.dispatcher.refuse(text, RpcErrorCode.ShuttingDown, 'Server shutting down; retry on another instance');
-      if (reply !== undefined && connection.isOpen) await connection.send(reply);
-    } catch (error) {
-      // Only the send can fail here (the dispatcher answers every error itself): the socket is gone.
-      this.logger.debug(`Reply to socket ${connection.id} not sent: ${(error as Error).message}`);
+      let reply: string | undefined;
+      try {
+        reply = this.gate.accepting
+          ? await this.dispatcher.handleFrame(text, connection)
+          : this.dispatcher.refuse(text, RpcErrorCode.ShuttingDown, 'Server shutting down; retry on another instance');
+      } catch (error) {
+        // The dispatcher answers every method error itself; this is a bug, so say so, and still answer.
+        this.logger.error(`Handling a frame from socket ${connection.id} failed: ${(error as Error).stack ?? String(error)}`);
+        reply = this.dispatcher.refuse(text, RpcErrorCode.InternalError, 'Internal error');
+      }
+      if (reply !== undefined && connection.isOpen) {
+        await connection.send(reply).catch((error: unknown) => this.logger.debug(`Reply to socket ${connection.id} not sent: ${(error as Error).message}`));
+      }
     } finally {
-      connection.inFlight--;
+      if (--connection.inFlight === Math.floor(MAX_IN_FLIGHT_PER_SOCKET / 2)) connection.socket.resume();
     }
   }
 

@@ -8,6 +8,9 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * - The payload is stored as text with its byte size beside it: cheaper than jsonb to write and read back
  *   verbatim, and `limitBytes` is served from the size column without reading payloads.
  * - state: 0 = pending, 1 = sending (taken or notified, waiting for removeMessages until sending_until).
+ * - claimed_by: the live session (its ever-increasing token) a sending message was claimed for, or null. A
+ *   session change releases only the claims of older sessions, so a late release of an ended session cannot
+ *   take back what was already pushed to its successor.
  */
 export class CreateQueuedMessage1763800000000 implements MigrationInterface {
   name = 'CreateQueuedMessage1763800000000';
@@ -24,6 +27,7 @@ export class CreateQueuedMessage1763800000000 implements MigrationInterface {
         payload_bytes integer NOT NULL,
         received_at timestamptz NOT NULL DEFAULT now(),
         sending_until timestamptz,
+        claimed_by bigint,
         CONSTRAINT queued_message_pkey PRIMARY KEY (connection_id, id)
       )`);
     await queryRunner.query(
