@@ -158,18 +158,23 @@ export class QueueService {
       group.items.push(item);
     });
     for (const [connectionId, group] of perConnection) {
+      // Messages inserted claimed for a session that nobody ends up delivering to (it ended while the INSERT
+      // ran, or the notification failed) must not wait for the redelivery timeout: pending again now.
+      const releaseClaimed = () => {
+        const claimed = group.messages.filter((message) => message.claimedFor !== undefined).map((message) => message.id);
+        if (claimed.length > 0) void this.releaseQuietly(connectionId, claimed);
+      };
       this.pubsub.publish({ connectionId, messages: group.messages }).then(
         (receivers) => {
           if (receivers > 0) return;
-          // Claimed for a session that ended while the INSERT ran: nobody will send them, so pending again now.
-          const orphaned = group.messages.filter((message) => message.claimedFor !== undefined).map((message) => message.id);
-          if (orphaned.length > 0) void this.releaseQuietly(connectionId, orphaned);
+          releaseClaimed();
           const last = group.items[group.items.length - 1];
           this.push.notify({ connectionId, messageId: last.message.id, token: last.params.pushNotificationToken });
         },
         (error: unknown) => {
           // The message is committed and takeable; only the instant notification is missed.
           this.logger.warn(`Live notification for connection ${connectionId} failed: ${(error as Error).message}`);
+          releaseClaimed();
         },
       );
     }

@@ -15,6 +15,12 @@ export const MAX_BATCH_REQUESTS = 1000;
 const MAX_ID_CHARACTERS = 1024;
 const KNOWN_EVENTS = new Set<string>(Object.values(RpcNotification));
 
+/** An error every valid request of a frame is answered with instead of being run. */
+export interface Refusal {
+  code: number;
+  message: string;
+}
+
 function isJsonRpcId(value: unknown): value is JSONRPCID {
   return typeof value === 'string' || typeof value === 'number' || value === null;
 }
@@ -99,8 +105,11 @@ export class RpcDispatcher {
     return { jsonrpc: '2.0', id, error: rpc };
   }
 
-  /** Handles one frame; resolves with the response text, or undefined when nothing is to be sent. */
-  async handleFrame(text: string, holder: SessionHolder): Promise<string | undefined> {
+  /**
+   * Handles one frame; resolves with the response text, or undefined when nothing is to be sent. With a
+   * `refusal` (the server is shutting down), valid requests are answered with that error instead of run.
+   */
+  async handleFrame(text: string, holder: SessionHolder, refusal?: Refusal): Promise<string | undefined> {
     let message: unknown;
     try {
       message = JSON.parse(text);
@@ -115,32 +124,16 @@ export class RpcDispatcher {
       }
       // The specification lets a batch run in any order; running it concurrently lets the adds of one
       // batch share a commit. The answer is always an array, even for a batch of one.
-      const responses = (await Promise.all(message.map((entry) => this.handleOne(entry, holder)))).filter(
+      const responses = (await Promise.all(message.map((entry) => this.handleOne(entry, holder, refusal)))).filter(
         (response): response is JSONRPCResponse => response !== null,
       );
       return responses.length > 0 ? stringifyWithRawJson(responses) : undefined;
     }
-    const response = await this.handleOne(message, holder);
+    const response = await this.handleOne(message, holder, refusal);
     return response ? stringifyWithRawJson(response) : undefined;
   }
 
-  /** Replies to a request that arrives while the server shuts down. */
-  refuse(text: string, code: number, message: string): string | undefined {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      return JSON.stringify(errorResponse(null, RpcErrorCode.ParseError, 'Parse error'));
-    }
-    const entries = Array.isArray(parsed) ? parsed : [parsed];
-    const replies = entries
-      .filter((entry): entry is { id: JSONRPCID } => typeof entry === 'object' && entry !== null && 'id' in entry && isJsonRpcId(entry.id))
-      .map((entry) => errorResponse(entry.id, code, message));
-    if (replies.length === 0) return undefined;
-    return JSON.stringify(Array.isArray(parsed) ? replies : replies[0]);
-  }
-
-  private async handleOne(entry: unknown, holder: SessionHolder): Promise<JSONRPCResponse | null> {
+  private async handleOne(entry: unknown, holder: SessionHolder, refusal: Refusal | undefined): Promise<JSONRPCResponse | null> {
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return this.invalid(null, 'Invalid Request: not an object');
     const request = entry as Record<string, unknown>;
     const hasId = 'id' in request && request.id !== undefined;
@@ -159,6 +152,11 @@ export class RpcDispatcher {
       return this.invalid(id, 'Invalid Request: params must be an object or an array');
     }
     if ('result' in request || 'error' in request) return this.invalid(id, 'Invalid Request: a response is not a request');
+    if (refusal) {
+      if (!hasId) return null;
+      this.metrics.errors.inc({ code: String(refusal.code) });
+      return errorResponse(id, refusal.code, refusal.message);
+    }
     return this.server.receive(request as unknown as JSONRPCRequest, holder);
   }
 

@@ -13,6 +13,8 @@ import { RpcDispatcher } from './rpc-dispatcher.service';
 
 /** Two unanswered pings end a socket (and the live sessions it holds). */
 const MAX_MISSED_PONGS = 2;
+const SHUTTING_DOWN = { code: RpcErrorCode.ShuttingDown, message: 'Server shutting down; retry on another instance' };
+const INTERNAL_ERROR = { code: RpcErrorCode.InternalError, message: 'Internal error' };
 /** Frames being handled per socket before its reading is paused. */
 const MAX_IN_FLIGHT_PER_SOCKET = 512;
 
@@ -66,13 +68,11 @@ export class RpcGateway implements OnGatewayInit, OnGatewayConnection, OnGateway
     try {
       let reply: string | undefined;
       try {
-        reply = this.gate.accepting
-          ? await this.dispatcher.handleFrame(text, connection)
-          : this.dispatcher.refuse(text, RpcErrorCode.ShuttingDown, 'Server shutting down; retry on another instance');
+        reply = await this.dispatcher.handleFrame(text, connection, this.gate.accepting ? undefined : SHUTTING_DOWN);
       } catch (error) {
         // The dispatcher answers every method error itself; this is a bug, so say so, and still answer.
         this.logger.error(`Handling a frame from socket ${connection.id} failed: ${(error as Error).stack ?? String(error)}`);
-        reply = this.dispatcher.refuse(text, RpcErrorCode.InternalError, 'Internal error');
+        reply = await this.dispatcher.handleFrame(text, connection, INTERNAL_ERROR).catch(() => undefined);
       }
       if (reply !== undefined && connection.isOpen) {
         await connection.send(reply).catch((error: unknown) => this.logger.debug(`Reply to socket ${connection.id} not sent: ${(error as Error).message}`));
