@@ -1,5 +1,20 @@
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'verbose';
 
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
+/**
+ * Pub/sub transport between server instances. `none`: in-process (single instance). `single`: one Redis node
+ * (`REDIS_URL`). `cluster`: a Redis Cluster (`REDIS_CLUSTER_NODES`), with an optional NAT map from the addresses
+ * the cluster announces to the ones this instance can reach (`REDIS_NAT_MAP`).
+ */
+export type RedisConfig =
+  | { mode: 'none' }
+  | { mode: 'single'; url: string }
+  | { mode: 'cluster'; nodes: RedisNode[]; natMap?: Record<string, RedisNode> };
+
 /** The server's whole configuration, validated once at boot (see `loadConfig`). */
 export interface AppConfig {
   port: number;
@@ -21,6 +36,7 @@ export interface AppConfig {
   maxSocketBufferBytes: number;
   shutdownTimeoutMs: number;
   logLevel: LogLevel;
+  redis: RedisConfig;
 }
 
 export const APP_CONFIG = Symbol('APP_CONFIG');

@@ -42,6 +42,7 @@ describe('loadConfig', () => {
       maxSocketBufferBytes: 2 * (4 * MiB + ENVELOPE),
       shutdownTimeoutMs: 10_000,
       logLevel: 'info',
+      redis: { mode: 'none' },
     });
   });
 
@@ -90,6 +91,7 @@ describe('loadConfig', () => {
       maxSocketBufferBytes: 8 * MiB,
       shutdownTimeoutMs: 0,
       logLevel: 'debug',
+      redis: { mode: 'none' },
     });
   });
 
@@ -117,6 +119,9 @@ describe('loadConfig', () => {
       MAX_SOCKET_BUFFER_BYTES: '',
       SHUTDOWN_TIMEOUT_MS: '',
       LOG_LEVEL: '',
+      REDIS_URL: '',
+      REDIS_CLUSTER_NODES: ' ',
+      REDIS_NAT_MAP: '',
     };
     expect(loadConfig(blank)).toEqual(loadConfig({}));
     expect(loadConfig({ AUTH_TOKENS: ' , ,' }).authTokens).toEqual([]);
@@ -224,6 +229,65 @@ describe('loadConfig', () => {
 
     it('ignores variables it does not know', () => {
       expect(loadConfig({ SOMETHING_ELSE: 'x', NODE_ENV: 'production' })).toEqual(loadConfig({}));
+    });
+  });
+
+  describe('Redis variables', () => {
+    it('is in-process when neither REDIS_URL nor REDIS_CLUSTER_NODES is set', () => {
+      expect(loadConfig({}).redis).toEqual({ mode: 'none' });
+    });
+
+    it('reads REDIS_URL as a single node', () => {
+      expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6380/0' }).redis).toEqual({ mode: 'single', url: 'redis://127.0.0.1:6380/0' });
+      expect(loadConfig({ REDIS_URL: 'rediss://user:pw@redis.example:6380' }).redis).toEqual({
+        mode: 'single',
+        url: 'rediss://user:pw@redis.example:6380',
+      });
+    });
+
+    it('reads REDIS_CLUSTER_NODES and REDIS_NAT_MAP', () => {
+      expect(loadConfig({ REDIS_CLUSTER_NODES: 'redis-1:7000, 10.0.0.2:7001,,' }).redis).toEqual({
+        mode: 'cluster',
+        nodes: [
+          { host: 'redis-1', port: 7000 },
+          { host: '10.0.0.2', port: 7001 },
+        ],
+      });
+      expect(
+        loadConfig({
+          REDIS_CLUSTER_NODES: '127.0.0.1:7000',
+          REDIS_NAT_MAP: '172.20.0.11:6379=127.0.0.1:7000, 172.20.0.12:6379=localhost:7001',
+        }).redis,
+      ).toEqual({
+        mode: 'cluster',
+        nodes: [{ host: '127.0.0.1', port: 7000 }],
+        natMap: { '172.20.0.11:6379': { host: '127.0.0.1', port: 7000 }, '172.20.0.12:6379': { host: 'localhost', port: 7001 } },
+      });
+    });
+
+    it('refuses REDIS_URL together with REDIS_CLUSTER_NODES', () => {
+      const error = configError({ REDIS_URL: 'redis://localhost:6379', REDIS_CLUSTER_NODES: 'localhost:7000' });
+      expect(error.variable).toBe('REDIS_CLUSTER_NODES');
+      expect(error.message).toContain('REDIS_URL');
+    });
+
+    it.each(['http://localhost:6379', 'not a url', 'localhost:6379'])('REDIS_URL refuses %p', (value) => {
+      expectRejected('REDIS_URL', value);
+    });
+
+    it.each(['localhost', 'localhost:', ':7000', 'localhost:0', 'localhost:65536', 'localhost:70a', 'a:1:2', ',,'])(
+      'REDIS_CLUSTER_NODES refuses %p',
+      (value) => {
+        expectRejected('REDIS_CLUSTER_NODES', value);
+      },
+    );
+
+    it.each(['10.0.0.1:6379', '10.0.0.1:6379=', '10.0.0.1:6379=localhost', 'a:1=b:2=c:3', 'a:1=b:99999'])('REDIS_NAT_MAP refuses %p', (value) => {
+      expectRejected('REDIS_NAT_MAP', value, { REDIS_CLUSTER_NODES: 'localhost:7000' });
+    });
+
+    it('refuses REDIS_NAT_MAP without REDIS_CLUSTER_NODES', () => {
+      expectRejected('REDIS_NAT_MAP', 'a:1=b:2');
     });
   });
 });

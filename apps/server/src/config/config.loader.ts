@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { AppConfig, LogLevel } from './app-config';
+import { AppConfig, LogLevel, RedisConfig, RedisNode } from './app-config';
 import { ConfigError } from './config.error';
 
 type Env = Record<string, string | undefined>;
@@ -38,6 +38,49 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
   return value;
 }
 
+function hostPort(name: string, value: string): RedisNode {
+  const match = /^([^\s:,=]+|\[[0-9a-fA-F:.]+\]):(\d{1,5})$/.exec(value);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port < 1 || port > 65535) {
+    throw new ConfigError(name, `needs host:port with a port from 1 to 65535, got "${value}"`);
+  }
+  return { host: match[1].replace(/^\[(.*)\]$/, '$1'), port };
+}
+
+function list(value: string): string[] {
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+}
+
+function redisConfig(env: Env): RedisConfig {
+  const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:']);
+  const clusterNodes = raw(env, 'REDIS_CLUSTER_NODES');
+  const natMap = raw(env, 'REDIS_NAT_MAP');
+  if (redisUrl !== undefined && clusterNodes !== undefined) {
+    throw new ConfigError('REDIS_CLUSTER_NODES', 'cannot be set together with REDIS_URL: set one of them');
+  }
+  if (natMap !== undefined && clusterNodes === undefined) {
+    throw new ConfigError('REDIS_NAT_MAP', 'is only used with REDIS_CLUSTER_NODES');
+  }
+  if (redisUrl !== undefined) return { mode: 'single', url: redisUrl };
+  if (clusterNodes === undefined) return { mode: 'none' };
+  const nodes = list(clusterNodes).map((item) => hostPort('REDIS_CLUSTER_NODES', item));
+  if (nodes.length === 0) throw new ConfigError('REDIS_CLUSTER_NODES', 'must list at least one host:port');
+  if (natMap === undefined) return { mode: 'cluster', nodes };
+  const map: Record<string, RedisNode> = {};
+  for (const entry of list(natMap)) {
+    const parts = entry.split('=');
+    if (parts.length !== 2) {
+      throw new ConfigError('REDIS_NAT_MAP', `must be a comma-separated list of internalHost:port=externalHost:port, got "${entry}"`);
+    }
+    const internal = hostPort('REDIS_NAT_MAP', parts[0].trim());
+    map[`${internal.host}:${internal.port}`] = hostPort('REDIS_NAT_MAP', parts[1].trim());
+  }
+  return { mode: 'cluster', nodes, natMap: map };
+}
+
 /**
  * Reads and validates the environment once at boot. Throws a `ConfigError` naming the variable at the first
  * bad value, so a typo stops the server instead of silently running with a default.
@@ -55,10 +98,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
   if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
     throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   }
-  const authTokens = (raw(env, 'AUTH_TOKENS') ?? '')
-    .split(',')
-    .map((token) => token.trim())
-    .filter((token) => token.length > 0);
+  const authTokens = list(raw(env, 'AUTH_TOKENS') ?? '');
 
   return {
     port: int(env, 'PORT', 3100, 0, 65535),
@@ -76,5 +116,6 @@ export function loadConfig(env: Env = process.env): AppConfig {
     maxSocketBufferBytes: int(env, 'MAX_SOCKET_BUFFER_BYTES', 2 * maxFrameBytes, maxFrameBytes),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0),
     logLevel: logLevel as LogLevel,
+    redis: redisConfig(env),
   };
 }

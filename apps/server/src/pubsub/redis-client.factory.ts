@@ -1,0 +1,45 @@
+import Redis, { Cluster, ClusterOptions, RedisOptions } from 'ioredis';
+import { RedisConfig } from '../config/app-config';
+
+export type RedisClient = Redis | Cluster;
+export type RedisRole = 'publisher' | 'subscriber';
+
+/** Reconnect quickly but not in a busy loop: 50 ms, 100 ms, … up to 2 s between attempts, forever. */
+const retryStrategy = (attempt: number): number => Math.min(50 * attempt, 2000);
+
+/**
+ * The one place that builds ioredis clients. The publisher fails fast while Redis is unreachable (the message is
+ * already committed in PostgreSQL; the caller logs the rejection). The subscriber keeps its own connections: on a
+ * single node one connection in subscriber mode, on a cluster one connection per master (`shardedSubscribers`) for
+ * SSUBSCRIBE; its subscriptions are restored by `RedisPubSubAdapter`, not by ioredis' offline queue.
+ */
+export function createRedisClient(config: Exclude<RedisConfig, { mode: 'none' }>, role: RedisRole, connectionName: string): RedisClient {
+  const common: RedisOptions = {
+    connectionName: `${connectionName}-${role}`,
+    retryStrategy,
+    maxRetriesPerRequest: role === 'publisher' ? 0 : null,
+    // Single node: a publish while disconnected rejects at once; subscriptions are re-sent on `ready`.
+    enableOfflineQueue: false,
+    autoResubscribe: false,
+  };
+  if (config.mode === 'single') return new Redis(config.url, common);
+
+  const options: ClusterOptions = {
+    natMap: config.natMap,
+    shardedSubscribers: role === 'subscriber',
+    clusterRetryStrategy: retryStrategy,
+    // Cluster: commands wait while the cluster (re)connects; the adapter bounds a publish with its own timeout.
+    enableOfflineQueue: true,
+    retryDelayOnClusterDown: 100,
+    retryDelayOnFailover: 100,
+    slotsRefreshTimeout: 2000,
+    redisOptions: {
+      connectionName: common.connectionName,
+      maxRetriesPerRequest: common.maxRetriesPerRequest,
+      // (The cluster creates node connections lazily, with an offline queue: a first command waits for the connect.)
+      connectTimeout: 2000,
+      commandTimeout: role === 'publisher' ? 2000 : undefined,
+    },
+  };
+  return new Cluster(config.nodes, options);
+}

@@ -1,0 +1,318 @@
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import Redis, { Cluster } from 'ioredis';
+import { RedisConfig } from '../config/app-config';
+import { MessagesAvailableEvent, MessagesAvailableHandler, PubSubPort } from './pubsub.port';
+import { createRedisClient, RedisClient } from './redis-client.factory';
+
+export type ResubscribedHandler = (connectionIds: string[]) => void;
+
+export interface RedisPubSubOptions {
+  /** A publish not answered within this time rejects (Redis unreachable). */
+  publishTimeoutMs?: number;
+  /** Name prefix of the connections (CLIENT LIST), e.g. the instance id. */
+  connectionName?: string;
+  /** How often the connection state is checked for degraded → up transitions. */
+  healthCheckIntervalMs?: number;
+}
+
+/** The hash tag puts the channel in the connectionId's key slot: on a cluster, one shard carries it. */
+export function channelOf(connectionId: string): string {
+  return `mpr:{${connectionId}}:messages`;
+}
+
+const CHANNEL = /^mpr:\{(.*)\}:messages$/;
+/** Channels per SUBSCRIBE/UNSUBSCRIBE command on a single node. */
+const CHUNK = 1000;
+/** A batch of (S)SUBSCRIBEs not answered within this time is left to the restore on reconnection. */
+const SUBSCRIBE_WAIT_MS = 2000;
+
+/** The part of ioredis 5.9's (private) ClusterSubscriberGroup read to tell whether every shard subscriber is up. */
+interface ShardedSubscriberGroup {
+  shardedSubscribers: Map<string, { isStarted(): boolean; getInstance(): Redis | null }>;
+  subscriberToSlotsIndex: Map<string, number[]>;
+}
+
+/**
+ * Redis transport between server instances: one channel per connectionId, subscribed only by the instance that holds
+ * the connection's live session. Single node: SUBSCRIBE/PUBLISH; Redis Cluster: SSUBSCRIBE/SPUBLISH (sharded pub/sub,
+ * a publish travels to the one shard that owns the channel's slot).
+ *
+ * Subscriptions are kept in `wanted` and sent in batches (all calls of one tick, pipelined); when a connection comes
+ * back they are restored (single node: by this class on `ready`; cluster: by ioredis' sharded subscriber group, plus
+ * the ones that failed meanwhile by this class) and `onResubscribed` handlers are told, so that the live-session layer
+ * can catch up on messages committed while Redis was unreachable.
+ */
+@Injectable()
+export class RedisPubSubAdapter extends PubSubPort implements OnApplicationShutdown {
+  private readonly logger = new Logger(RedisPubSubAdapter.name);
+  private readonly publisher: RedisClient;
+  private readonly subscriber: RedisClient;
+  private readonly isCluster: boolean;
+  private readonly publishTimeoutMs: number;
+  private handler: MessagesAvailableHandler | undefined;
+  private readonly resubscribedHandlers: ResubscribedHandler[] = [];
+  /** The connectionIds this instance wants to receive. */
+  private readonly wanted = new Set<string>();
+  /** connectionIds subscribed or unsubscribed since the last flush. */
+  private readonly dirty = new Set<string>();
+  private pendingFlush: Promise<void> | undefined;
+  /** Cluster: connectionIds whose SSUBSCRIBE / SUNSUBSCRIBE failed; sent again once every shard is back. */
+  private readonly retry = new Set<string>();
+  /** Single node: a restore of the subscriptions is in flight. */
+  private restoring = false;
+  private wasDegraded = false;
+  /** Whether the connections were all up once: the first connection is not a restore. */
+  private everUp = false;
+  private closed = false;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(config: Exclude<RedisConfig, { mode: 'none' }>, options: RedisPubSubOptions = {}) {
+    super();
+    this.isCluster = config.mode === 'cluster';
+    this.publishTimeoutMs = options.publishTimeoutMs ?? 2000;
+    const name = options.connectionName ?? 'mpr';
+    this.publisher = createRedisClient(config, 'publisher', name);
+    this.subscriber = createRedisClient(config, 'subscriber', name);
+    // ioredis emits an error per failed attempt and per shard: log each distinct one once per outage.
+    const lastError = { publisher: '', subscriber: '' };
+    for (const [role, client] of [['publisher', this.publisher], ['subscriber', this.subscriber]] as const) {
+      client.on('error', (error: Error) => {
+        if (lastError[role] === error.message) return;
+        lastError[role] = error.message;
+        this.logger.warn(`Redis ${role}: ${error.message}`);
+      });
+      client.on('ready', () => (lastError[role] = ''));
+    }
+    if (this.isCluster) {
+      this.subscriber.on('smessage', (channel: string, message: string) => this.deliver(channel, message));
+      this.subscriber.on('subscribersReady', () => this.checkHealth());
+    } else {
+      this.subscriber.on('message', (channel: string, message: string) => this.deliver(channel, message));
+      this.subscriber.on('ready', () => void this.restoreSingle());
+    }
+    this.timer = setInterval(() => this.checkHealth(), options.healthCheckIntervalMs ?? 250);
+    this.timer.unref();
+  }
+
+  onMessagesAvailable(handler: MessagesAvailableHandler): void {
+    this.handler = handler;
+  }
+
+  /** Registers a handler told which connectionIds' subscriptions were restored after Redis came back. */
+  onResubscribed(handler: ResubscribedHandler): void {
+    this.resubscribedHandlers.push(handler);
+  }
+
+  /** One PUBLISH (single node) or SPUBLISH (cluster); rejects at once or after `publishTimeoutMs` if Redis is down. */
+  async publish(event: MessagesAvailableEvent): Promise<number> {
+    const channel = channelOf(event.connectionId);
+    const message = JSON.stringify(event);
+    const reply = this.isCluster ? (this.publisher as Cluster).spublish(channel, message) : this.publisher.publish(channel, message);
+    return Number(await withTimeout(reply, this.publishTimeoutMs, 'Redis publish timed out'));
+  }
+
+  /**
+   * Resolves once the subscription is active, or, while Redis is unreachable, once it is recorded: it is then made
+   * when Redis is back, and `onResubscribed` reports it.
+   */
+  subscribe(connectionId: string): Promise<void> {
+    this.wanted.add(connectionId);
+    this.dirty.add(connectionId);
+    return this.scheduleFlush();
+  }
+
+  unsubscribe(connectionId: string): Promise<void> {
+    this.wanted.delete(connectionId);
+    this.dirty.add(connectionId);
+    return this.scheduleFlush();
+  }
+
+  health(): { status: 'up' | 'degraded'; mode: string } {
+    return { status: this.isHealthy() ? 'up' : 'degraded', mode: this.isCluster ? 'redis-cluster' : 'redis' };
+  }
+
+  /** The connectionIds this instance is subscribed to (or will be, once Redis is back). */
+  subscriptions(): ReadonlySet<string> {
+    return this.wanted;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    await Promise.all([quit(this.publisher), quit(this.subscriber)]);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.close();
+  }
+
+  private scheduleFlush(): Promise<void> {
+    if (!this.pendingFlush) {
+      this.pendingFlush = new Promise<void>((resolve) => {
+        setImmediate(() => {
+          this.pendingFlush = undefined;
+          this.flush().then(resolve, (error: Error) => {
+            this.logger.warn(`subscription batch failed: ${error.message}`);
+            resolve();
+          });
+        });
+      });
+    }
+    return this.pendingFlush;
+  }
+
+  /** Sends every subscribe/unsubscribe of the batch without waiting in between (one pipeline on the wire). */
+  private async flush(): Promise<void> {
+    const add: string[] = [];
+    const remove: string[] = [];
+    for (const id of this.dirty) (this.wanted.has(id) ? add : remove).push(id);
+    this.dirty.clear();
+    if (this.closed || (add.length === 0 && remove.length === 0)) return;
+    if (this.isCluster) {
+      await this.sendSharded(add, remove);
+      return;
+    }
+    // Single node: while disconnected nothing is sent; `restoreSingle` subscribes everything wanted on `ready`.
+    if (this.subscriber.status !== 'ready') return;
+    const sub = this.subscriber as Redis;
+    const replies: Promise<unknown>[] = [];
+    for (let i = 0; i < add.length; i += CHUNK) replies.push(sub.subscribe(...add.slice(i, i + CHUNK).map(channelOf)));
+    for (let i = 0; i < remove.length; i += CHUNK) replies.push(sub.unsubscribe(...remove.slice(i, i + CHUNK).map(channelOf)));
+    const results = await Promise.allSettled(replies);
+    const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    // A failure means the connection dropped: the next `ready` restores the wanted set.
+    if (failed) this.logger.debug(`subscribe batch: ${(failed.reason as Error).message}`);
+  }
+
+  /**
+   * Cluster: one SSUBSCRIBE / SUNSUBSCRIBE per channel (channels of different slots in one command are refused with
+   * CROSSSLOT), all sent at once; ioredis routes each to the shard subscriber connection of the channel's master.
+   */
+  private async sendSharded(add: string[], remove: string[]): Promise<void> {
+    const cluster = this.subscriber as Cluster;
+    const replies: Promise<unknown>[] = [];
+    const send = (id: string, command: 'ssubscribe' | 'sunsubscribe') => {
+      this.retry.delete(id);
+      replies.push(
+        cluster[command](channelOf(id)).catch((error: Error) => {
+          this.logger.debug(`${command} ${id}: ${error.message}`);
+          // Retried when every shard subscriber is back, if still (un)wanted then.
+          this.retry.add(id);
+        }),
+      );
+    };
+    for (const id of add) send(id, 'ssubscribe');
+    for (const id of remove) send(id, 'sunsubscribe');
+    await withTimeout(Promise.all(replies), SUBSCRIBE_WAIT_MS, 'subscribe batch still waiting for Redis').catch((error: Error) =>
+      this.logger.debug(error.message),
+    );
+  }
+
+  /** Single node: after a (re)connection the server has no subscription of ours; subscribe everything wanted. */
+  private async restoreSingle(): Promise<void> {
+    if (this.closed) return;
+    const ids = [...this.wanted];
+    if (ids.length === 0) {
+      this.checkHealth();
+      return;
+    }
+    this.restoring = true;
+    const sub = this.subscriber as Redis;
+    try {
+      const replies: Promise<unknown>[] = [];
+      for (let i = 0; i < ids.length; i += CHUNK) replies.push(sub.subscribe(...ids.slice(i, i + CHUNK).map(channelOf)));
+      await Promise.all(replies);
+    } catch (error) {
+      this.logger.debug(`restoring subscriptions: ${(error as Error).message}`);
+      return; // the connection dropped again: the next `ready` restores
+    } finally {
+      this.restoring = false;
+    }
+    this.wasDegraded = false;
+    this.logger.log(`restored ${ids.length} subscriptions`);
+    this.notifyResubscribed(ids.filter((id) => this.wanted.has(id)));
+  }
+
+  private isHealthy(): boolean {
+    if (this.closed || this.publisher.status !== 'ready' || this.subscriber.status !== 'ready') return false;
+    if (!this.isCluster) return !this.restoring;
+    const group = (this.subscriber as unknown as { shardedSubscribers?: ShardedSubscriberGroup }).shardedSubscribers;
+    if (!group || group.subscriberToSlotsIndex.size === 0) return false;
+    for (const nodeKey of group.subscriberToSlotsIndex.keys()) {
+      const shard = group.shardedSubscribers.get(nodeKey);
+      if (!shard || !shard.isStarted() || shard.getInstance()?.status !== 'ready') return false;
+    }
+    return true;
+  }
+
+  /** Tracks degraded → up; on a cluster, then re-sends what failed meanwhile and reports the restored subscriptions. */
+  private checkHealth(): void {
+    if (this.closed) return;
+    if (!this.isHealthy()) {
+      if (this.everUp) this.wasDegraded = true;
+      return;
+    }
+    this.everUp = true;
+    if (!this.isCluster || !this.wasDegraded) return;
+    this.wasDegraded = false;
+    const retry = [...this.retry];
+    this.retry.clear();
+    if (retry.length > 0) {
+      void this.sendSharded(
+        retry.filter((id) => this.wanted.has(id)),
+        retry.filter((id) => !this.wanted.has(id)),
+      );
+    }
+    if (this.wanted.size > 0) this.logger.log(`Redis Cluster shard subscribers back; ${this.wanted.size} subscriptions restored`);
+    this.notifyResubscribed([...this.wanted]);
+  }
+
+  private notifyResubscribed(ids: string[]): void {
+    if (ids.length === 0) return;
+    for (const handler of this.resubscribedHandlers) {
+      try {
+        handler(ids);
+      } catch (error) {
+        this.logger.error(`onResubscribed handler failed: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  private deliver(channel: string, message: string): void {
+    const connectionId = CHANNEL.exec(channel)?.[1];
+    // A message that was in flight when this instance unsubscribed is not ours any more.
+    if (connectionId === undefined || !this.wanted.has(connectionId) || !this.handler) return;
+    let event: MessagesAvailableEvent;
+    try {
+      event = JSON.parse(message) as MessagesAvailableEvent;
+    } catch {
+      this.logger.warn(`unreadable message on ${channel}`);
+      return;
+    }
+    try {
+      this.handler(event);
+    } catch (error) {
+      this.logger.error(`messages-available handler failed: ${(error as Error).message}`);
+    }
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  promise.catch(() => undefined); // a late rejection after the timeout is not unhandled
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function quit(client: RedisClient): Promise<void> {
+  if (client.status === 'end') return;
+  try {
+    if (client.status === 'ready') await withTimeout(client.quit(), 1000, 'quit timed out');
+  } catch {
+    // fall through to disconnect
+  }
+  client.disconnect();
+}
