@@ -15,6 +15,7 @@ import { RpcDispatcher } from './rpc-dispatcher.service';
 const MAX_MISSED_PONGS = 2;
 const SHUTTING_DOWN = { code: RpcErrorCode.ShuttingDown, message: 'Server shutting down; retry on another instance' };
 const INTERNAL_ERROR = { code: RpcErrorCode.InternalError, message: 'Internal error' };
+const CLOSE_HANDSHAKE_TIMEOUT_MS = 2_000;
 /** Frames being handled per socket before its reading is paused. */
 const MAX_IN_FLIGHT_PER_SOCKET = 512;
 
@@ -107,7 +108,22 @@ export class RpcGateway implements OnGatewayInit, OnGatewayConnection, OnGateway
     }
     const open = [...this.connections.values()];
     await Promise.all(open.map((connection) => this.sessions.endHolder(connection)));
-    for (const connection of open) connection.socket.close(1001, 'server shutting down');
+    // Complete the close handshakes before the adapter terminates what is left, so clients see 1001 (going
+    // away: reconnect elsewhere) rather than 1006.
+    await Promise.all(
+      open.map(
+        (connection) =>
+          new Promise<void>((resolve) => {
+            if (connection.socket.readyState === WebSocket.CLOSED) return resolve();
+            const timer = setTimeout(resolve, CLOSE_HANDSHAKE_TIMEOUT_MS);
+            connection.socket.once('close', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            connection.socket.close(1001, 'server shutting down');
+          }),
+      ),
+    );
     this.logger.log(`Shutdown: drained requests and ended the sessions of ${open.length} sockets`);
   }
 }
