@@ -57,6 +57,7 @@ interface AddItem {
 export class QueueService {
   private readonly logger = new Logger(QueueService.name);
   private readonly adds: GroupCommitter<AddItem, InsertedMessage | undefined>;
+  private publishFailing = false;
   /** Set by the live-session module: the connection's live session on this instance, if any. */
   private localSession: (connectionId: string) => LocalSessionView | undefined = () => undefined;
 
@@ -166,14 +167,18 @@ export class QueueService {
       };
       this.pubsub.publish({ connectionId, messages: group.messages }).then(
         (receivers) => {
+          if (this.publishFailing) this.logger.log('Live notifications work again');
+          this.publishFailing = false;
           if (receivers > 0) return;
           releaseClaimed();
           const last = group.items[group.items.length - 1];
           this.push.notify({ connectionId, messageId: last.message.id, token: last.params.pushNotificationToken });
         },
         (error: unknown) => {
-          // The message is committed and takeable; only the instant notification is missed.
-          this.logger.warn(`Live notification for connection ${connectionId} failed: ${(error as Error).message}`);
+          // The message is committed and takeable; only the instant notification is missed. Logged once per
+          // outage: at thousands of adds per second, a line per batch would bury everything else.
+          if (!this.publishFailing) this.logger.warn(`Live notifications are failing (messages stay takeable): ${(error as Error).message}`);
+          this.publishFailing = true;
           releaseClaimed();
         },
       );
