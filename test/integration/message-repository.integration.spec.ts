@@ -26,9 +26,9 @@ describe('MessageRepository against real PostgreSQL', () => {
     ({ url, drop } = await createTestDatabase());
     dataSource = createDataSource({ url, poolSize: 4 });
     await dataSource.initialize();
-    expect(await runMigrationsLocked(dataSource)).toEqual(['CreateQueuedMessage1763800000000']);
+    expect(await runMigrationsLocked(dataSource)).toEqual(['CreateQueuedMessage1763800000000', 'AddClaimedInstance1763900000000']);
     expect(await runMigrationsLocked(dataSource)).toEqual([]);
-    repository = new MessageRepository(dataSource);
+    repository = new MessageRepository(dataSource, { instanceId: 'test-instance' });
   });
   afterAll(async () => {
     await dataSource?.destroy();

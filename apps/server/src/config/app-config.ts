@@ -37,6 +37,10 @@ export interface AppConfig {
   shutdownTimeoutMs: number;
   logLevel: LogLevel;
   redis: RedisConfig;
+  /** Lease of this instance's live sessions; after a crash they are gone fleet-wide within it. */
+  sessionLeaseMs: number;
+  /** Names this process in the fleet (INSTANCE_ID, or random at each start). */
+  instanceId: string;
 }
 
 export const APP_CONFIG = Symbol('APP_CONFIG');

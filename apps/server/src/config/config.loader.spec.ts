@@ -43,6 +43,8 @@ describe('loadConfig', () => {
       shutdownTimeoutMs: 10_000,
       logLevel: 'info',
       redis: { mode: 'none' },
+      sessionLeaseMs: expect.any(Number),
+      instanceId: expect.any(String),
     });
   });
 
@@ -92,6 +94,8 @@ describe('loadConfig', () => {
       shutdownTimeoutMs: 0,
       logLevel: 'debug',
       redis: { mode: 'none' },
+      sessionLeaseMs: expect.any(Number),
+      instanceId: expect.any(String),
     });
   });
 
@@ -122,9 +126,18 @@ describe('loadConfig', () => {
       REDIS_URL: '',
       REDIS_CLUSTER_NODES: ' ',
       REDIS_NAT_MAP: '',
+      SESSION_LEASE_MS: '',
+      INSTANCE_ID: ' ',
     };
-    expect(loadConfig(blank)).toEqual(loadConfig({}));
+    expect({ ...loadConfig(blank), instanceId: 'x' }).toEqual({ ...loadConfig({}), instanceId: 'x' });
     expect(loadConfig({ AUTH_TOKENS: ' , ,' }).authTokens).toEqual([]);
+  });
+
+  it('reads SESSION_LEASE_MS and INSTANCE_ID, with a random instance id by default', () => {
+    expect(loadConfig({}).sessionLeaseMs).toBe(30_000);
+    expect(loadConfig({ SESSION_LEASE_MS: '1500', INSTANCE_ID: 'server-a' })).toMatchObject({ sessionLeaseMs: 1500, instanceId: 'server-a' });
+    expect(loadConfig({}).instanceId).not.toBe(loadConfig({}).instanceId);
+    expect(() => loadConfig({ SESSION_LEASE_MS: '10' })).toThrow(/SESSION_LEASE_MS/);
   });
 
   it('trims surrounding whitespace of values', () => {
@@ -228,7 +241,7 @@ describe('loadConfig', () => {
     });
 
     it('ignores variables it does not know', () => {
-      expect(loadConfig({ SOMETHING_ELSE: 'x', NODE_ENV: 'production' })).toEqual(loadConfig({}));
+      expect({ ...loadConfig({ SOMETHING_ELSE: 'x', NODE_ENV: 'production' }), instanceId: 'x' }).toEqual({ ...loadConfig({}), instanceId: 'x' });
     });
   });
 

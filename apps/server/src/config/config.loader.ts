@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import { AppConfig, LogLevel, RedisConfig, RedisNode } from './app-config';
 import { ConfigError } from './config.error';
@@ -117,5 +118,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0),
     logLevel: logLevel as LogLevel,
     redis: redisConfig(env),
+    sessionLeaseMs: int(env, 'SESSION_LEASE_MS', 30_000, 300),
+    instanceId: raw(env, 'INSTANCE_ID') ?? randomUUID(),
   };
 }

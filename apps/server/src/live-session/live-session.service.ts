@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { MetricsService } from '../health/metrics.service';
 import { MessagesAvailableEvent, PubSubPort } from '../pubsub/pubsub.port';
@@ -6,78 +6,105 @@ import { StoredMessage } from '../queue/message.repository';
 import { QueueService } from '../queue/queue.service';
 import { buildNotificationFrames, NotifiedMessage } from './notification-frames';
 import { SessionHolder } from './session-holder';
+import { SessionRegistryPort } from './session-registry.port';
 
 interface LiveSession {
   connectionId: string;
   sessionId: string;
   holder: SessionHolder;
-  /**
-   * Ever-increasing per session (microseconds since the epoch at start, then +1), so tokens of later sessions
-   * compare greater even across restarts: claims carry it, and releases spare the claims of successors.
-   */
+  /** From the registry, greater for every later session fleet-wide: claims carry it, releases compare it. */
   token: number;
 }
 
 /**
- * Who holds each connection's live session, and live delivery to that holder. One holder per connection:
- * a newer session replaces an older one, whichever socket held it.
+ * Who holds each connection's live session, and live delivery to that holder. One holder per connection across the
+ * fleet (the registry decides): a newer session replaces an older one, whichever socket and instance held it. This
+ * instance keeps the sessions its own sockets hold, subscribes to their channels, and keeps its lease alive.
  */
 @Injectable()
-export class LiveSessionService implements OnModuleInit {
+export class LiveSessionService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(LiveSessionService.name);
+  /** Sessions held by this instance's sockets. */
   private readonly sessions = new Map<string, LiveSession>();
   private readonly byHolder = new Map<SessionHolder, Set<string>>();
-  private lastToken = Date.now() * 1000;
+  /** Ended sessions whose registry record could not be removed yet (Redis trouble); retried with the lease. */
+  private readonly unreleased = new Map<string, number>();
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private leaseWork: Promise<void> | undefined;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly queue: QueueService,
     private readonly pubsub: PubSubPort,
+    private readonly registry: SessionRegistryPort,
     private readonly metrics: MetricsService,
   ) {}
 
-  onModuleInit(): void {
+  async onModuleInit(): Promise<void> {
     this.pubsub.onMessagesAvailable((event) => void this.deliver(event));
     this.queue.setLocalSessionLookup((connectionId) => {
       const session = this.sessions.get(connectionId);
       return session && { token: session.token, writable: this.writable(session) };
     });
+    // Renew three times per lease; the same tick returns the claims of instances whose lease expired.
+    await this.maintainLease();
+    this.leaseTimer = setInterval(() => {
+      if (!this.leaseWork) this.leaseWork = this.maintainLease().finally(() => (this.leaseWork = undefined));
+    }, Math.max(100, Math.floor(this.config.sessionLeaseMs / 3)));
+    this.leaseTimer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.leaseTimer);
+    await this.leaseWork;
   }
 
   /**
-   * Makes `holder` the holder of the connection's session. With `reclaim`, succeeds only when no session or
-   * the same `sessionId` is held; otherwise returns false and changes nothing.
+   * Makes `holder` the holder of the connection's session, fleet-wide. With `reclaim`, succeeds only when no
+   * session or the same `sessionId` is held (anywhere); otherwise returns false and changes nothing.
    */
   async add(connectionId: string, sessionId: string, reclaim: boolean, holder: SessionHolder): Promise<boolean> {
+    const token = await this.registry.nextToken();
+    const outcome = await this.registry.claim(connectionId, { instanceId: this.config.instanceId, sessionId, token }, reclaim);
+    if (!outcome.ok) return false;
     const previous = this.sessions.get(connectionId);
-    if (reclaim && previous && previous.sessionId !== sessionId) return false;
-    const session: LiveSession = { connectionId, sessionId, holder, token: this.nextToken() };
+    const session: LiveSession = { connectionId, sessionId, holder, token };
     this.put(session, previous);
     try {
       if (!previous) await this.pubsub.subscribe(connectionId);
-      // What was in flight to the former holder (or to this one before a reconnect) is pending again.
-      await this.queue.releaseForNewSession(connectionId, session.token);
-    } catch (error) {
-      // A rejected call changes nothing: restore the former holder unless someone replaced us meanwhile.
-      if (this.sessions.get(connectionId) === session) {
-        this.drop(session);
-        if (previous && previous.holder.isOpen) this.put(previous, undefined);
-        else await this.pubsub.unsubscribe(connectionId);
+      // The former holder on another instance lets go (this instance ignores it: its token is newer).
+      if (outcome.previous && outcome.previous.instanceId !== this.config.instanceId) {
+        await this.pubsub.publish({ connectionId, messages: [], endSessionsUpTo: token - 1 });
       }
+      // What was in flight to the former holder (or to this one before a reconnect) is pending again.
+      await this.queue.releaseForNewSession(connectionId, token);
+    } catch (error) {
+      if (this.sessions.get(connectionId) === session) await this.end([session]);
       throw error;
     }
     return true;
   }
 
+  /** Whether a session is held anywhere in the fleet. */
   async isHeld(connectionId: string): Promise<boolean> {
-    return this.sessions.has(connectionId);
+    return (await this.registry.get(connectionId)) !== undefined;
   }
 
-  /** Removes the session (only if `sessionId` matches, when given); true if one was removed. */
+  /** Removes the session, wherever it is held (only if `sessionId` matches, when given); true if one was removed. */
   async remove(connectionId: string, sessionId?: string): Promise<boolean> {
-    const session = this.sessions.get(connectionId);
-    if (!session || (sessionId !== undefined && session.sessionId !== sessionId)) return false;
-    await this.end([session]);
+    const removed = await this.registry.remove(connectionId, sessionId);
+    if (!removed) return false;
+    const local = this.sessions.get(connectionId);
+    if (local && local.token === removed.token) {
+      await this.end([local], false);
+      return true;
+    }
+    // Held through another instance: it lets go when told; its in-flight messages are released here (PostgreSQL
+    // is shared), so a failure to tell it only delays its unsubscribe.
+    await this.pubsub.publish({ connectionId, messages: [], endSessionsUpTo: removed.token }).catch((error: unknown) =>
+      this.logger.warn(`Telling the holder of ${connectionId} that its session was removed failed: ${(error as Error).message}`),
+    );
+    await this.queue.releaseForEndedSessions([{ connectionId, token: removed.token }]);
     return true;
   }
 
@@ -91,11 +118,6 @@ export class LiveSessionService implements OnModuleInit {
 
   get size(): number {
     return this.sessions.size;
-  }
-
-  private nextToken(): number {
-    this.lastToken = Math.max(this.lastToken + 1, Date.now() * 1000);
-    return this.lastToken;
   }
 
   private writable(session: LiveSession): boolean {
@@ -125,16 +147,42 @@ export class LiveSessionService implements OnModuleInit {
   }
 
   /**
-   * Ends sessions: they stop receiving at once; their in-flight messages go back to pending. The session is
-   * gone even if that release fails (the messages then return at the redelivery timeout: late, never lost).
+   * Ends sessions: they stop receiving at once; their registry records go (unless `inRegistry` is false: already
+   * removed) and their in-flight messages go back to pending. The sessions are gone even if a release fails: a
+   * registry record is retried with the lease, messages return at the redelivery timeout (late, never lost).
    */
-  private async end(sessions: LiveSession[]): Promise<void> {
+  private async end(sessions: LiveSession[], inRegistry = true): Promise<void> {
     if (sessions.length === 0) return;
     for (const session of sessions) this.drop(session);
     await Promise.all(sessions.map((session) => (this.sessions.has(session.connectionId) ? undefined : this.pubsub.unsubscribe(session.connectionId))));
+    if (inRegistry) {
+      await this.registry.release(sessions).catch((error: unknown) => {
+        for (const session of sessions) this.unreleased.set(session.connectionId, session.token);
+        this.logger.warn(`Removing ${sessions.length} ended sessions from the registry failed, retrying with the lease: ${(error as Error).message}`);
+      });
+    }
     await this.queue.releaseForEndedSessions(sessions).catch((error: unknown) => {
       this.logger.warn(`Releasing the messages of ${sessions.length} ended sessions failed (they return at the redelivery timeout): ${(error as Error).message}`);
     });
+  }
+
+  /** Lease renewal, registry releases that failed earlier, and the claims of instances that died. */
+  private async maintainLease(): Promise<void> {
+    try {
+      await this.registry.renewLease();
+      if (this.unreleased.size > 0) {
+        const retry = [...this.unreleased].map(([connectionId, token]) => ({ connectionId, token }));
+        await this.registry.release(retry);
+        for (const { connectionId, token } of retry) if (this.unreleased.get(connectionId) === token) this.unreleased.delete(connectionId);
+      }
+      for (const instanceId of await this.registry.takeExpiredInstances()) {
+        const released = await this.queue.releaseForDeadInstance(instanceId);
+        this.logger.warn(`Instance ${instanceId} stopped renewing its lease: its sessions ended, ${released} in-flight messages are pending again`);
+      }
+    } catch (error) {
+      // Retried at the next tick; while Redis is away the lease may lapse, which other instances see as a crash.
+      this.logger.warn(`Session lease maintenance failed: ${(error as Error).message}`);
+    }
   }
 
   /**
@@ -145,6 +193,14 @@ export class LiveSessionService implements OnModuleInit {
    */
   private async deliver(event: MessagesAvailableEvent): Promise<void> {
     const session = this.sessions.get(event.connectionId);
+    if (event.endSessionsUpTo !== undefined) {
+      // Taken over or removed through another instance: stop holding it here (that instance released the claims).
+      if (session && session.token <= event.endSessionsUpTo) {
+        this.drop(session);
+        await this.pubsub.unsubscribe(event.connectionId);
+      }
+      return;
+    }
     const writable = session !== undefined && this.writable(session);
     const preclaimed = event.messages.filter((message) => message.claimedFor !== undefined && writable && message.claimedFor === session.token);
     const stale = event.messages.filter((message) => message.claimedFor !== undefined && !preclaimed.includes(message));

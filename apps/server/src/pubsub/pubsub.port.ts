@@ -15,6 +15,11 @@ export interface AvailableMessage {
 export interface MessagesAvailableEvent {
   connectionId: string;
   messages: AvailableMessage[];
+  /**
+   * Set (with no messages) to tell the instance holding the connection's session that sessions with a token up
+   * to this one ended: it was taken over, or removed, through another instance.
+   */
+  endSessionsUpTo?: number;
 }
 
 export type MessagesAvailableHandler = (event: MessagesAvailableEvent) => void;

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Pool } from 'pg';
 import { DataSource } from 'typeorm';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { StorageException } from '../database/storage.exception';
 
 export interface NewMessage {
@@ -79,9 +80,15 @@ export class MessageRepository {
    * once per connection, and results come back as plain rows whatever the statement's command.
    */
   private readonly pool: Pool;
+  /** Every claim made here records this instance, so that a survivor can release them if it dies. */
+  private readonly instanceId: string;
 
-  constructor(@Inject(DataSource) dataSource: DataSource) {
+  constructor(
+    @Inject(DataSource) dataSource: DataSource,
+    @Inject(APP_CONFIG) config: Pick<AppConfig, 'instanceId'>,
+  ) {
     this.pool = (dataSource.driver as unknown as { master: Pool }).master;
+    this.instanceId = config.instanceId;
   }
 
   private async query<T extends Row>(name: string, text: string, values: unknown[]): Promise<T[]> {
@@ -112,11 +119,12 @@ export class MessageRepository {
   private async insertOnce(messages: NewMessage[], sendingTimeoutMs: number): Promise<InsertedMessage[]> {
     const rows = await this.query<{ connection_id: string; id: string; received_at: Date; state: number }>(
       'insert-many',
-      `INSERT INTO queued_message (connection_id, id, recipient_dids, payload, payload_bytes, state, sending_until, claimed_by)
+      `INSERT INTO queued_message (connection_id, id, recipient_dids, payload, payload_bytes, state, sending_until, claimed_by, claimed_instance)
        SELECT t.c, t.i, t.r::text[], t.p, t.b,
               CASE WHEN t.s IS NOT NULL THEN ${STATE_SENDING} ELSE ${STATE_PENDING} END,
               CASE WHEN t.s IS NOT NULL THEN now() + $7 * interval '1 millisecond' END,
-              t.s
+              t.s,
+              CASE WHEN t.s IS NOT NULL THEN $8 END
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[]) AS t(c, i, r, p, b, s)
        ON CONFLICT (connection_id, id) DO NOTHING
        RETURNING connection_id, id, received_at, state`,
@@ -128,6 +136,7 @@ export class MessageRepository {
         messages.map((m) => m.payloadBytes),
         messages.map((m) => m.claimedBy ?? null),
         sendingTimeoutMs,
+        this.instanceId,
       ],
     );
     return rows.map((row) => ({ connectionId: row.connection_id, id: row.id, receivedAt: row.received_at, claimed: row.state === STATE_SENDING }));
@@ -143,7 +152,8 @@ export class MessageRepository {
     const action = query.deleteMessages
       ? `DELETE FROM queued_message m USING chosen WHERE m.ctid = chosen.ctid`
       : `UPDATE queued_message m
-         SET state = ${STATE_SENDING}, sending_until = now() + $7 * interval '1 millisecond', claimed_by = $8::bigint
+         SET state = ${STATE_SENDING}, sending_until = now() + $7 * interval '1 millisecond', claimed_by = $8::bigint,
+             claimed_instance = $9
          FROM chosen WHERE m.ctid = chosen.ctid`;
     const rows = await this.query<{ connection_id: string; id: string; received_at: Date; payload: string; seq: string }>(
       query.deleteMessages ? 'take-delete' : 'take',
@@ -174,7 +184,7 @@ export class MessageRepository {
         query.limitBytes,
         query.frameBudgetBytes,
         query.frameOverheadBytes,
-        ...(query.deleteMessages ? [] : [query.sendingTimeoutMs, query.claimedBy ?? null]),
+        ...(query.deleteMessages ? [] : [query.sendingTimeoutMs, query.claimedBy ?? null, this.instanceId]),
       ],
     );
     // RETURNING does not keep the CTE's order.
@@ -222,11 +232,11 @@ export class MessageRepository {
     const rows = await this.query<{ connection_id: string; id: string; received_at: Date; payload: string | null }>(
       'claim',
       `UPDATE queued_message m
-       SET state = ${STATE_SENDING}, sending_until = now() + $4 * interval '1 millisecond', claimed_by = $5
+       SET state = ${STATE_SENDING}, sending_until = now() + $4 * interval '1 millisecond', claimed_by = $5, claimed_instance = $6
        FROM unnest($1::text[], $2::text[], $3::bool[]) AS t(c, i, want_payload)
        WHERE m.connection_id = t.c AND m.id = t.i AND m.state = ${STATE_PENDING}
        RETURNING m.connection_id, m.id, m.received_at, CASE WHEN t.want_payload THEN m.payload END AS payload`,
-      [requests.map((r) => r.connectionId), requests.map((r) => r.id), requests.map((r) => r.wantPayload), sendingTimeoutMs, claimedBy],
+      [requests.map((r) => r.connectionId), requests.map((r) => r.id), requests.map((r) => r.wantPayload), sendingTimeoutMs, claimedBy, this.instanceId],
     );
     return rows.map((row) => ({ connectionId: row.connection_id, id: row.id, receivedAt: row.received_at, payload: row.payload }));
   }
@@ -235,7 +245,7 @@ export class MessageRepository {
   async release(connectionId: string, ids: string[]): Promise<number> {
     const rows = await this.query<{ n: number }>(
       'release',
-      `WITH u AS (UPDATE queued_message SET state = ${STATE_PENDING}, sending_until = NULL, claimed_by = NULL
+      `WITH u AS (UPDATE queued_message SET state = ${STATE_PENDING}, sending_until = NULL, claimed_by = NULL, claimed_instance = NULL
                   WHERE connection_id = $1 AND id = ANY($2::text[]) AND state = ${STATE_SENDING} RETURNING 1)
        SELECT count(*)::int AS n FROM u`,
       [connectionId, ids],
@@ -250,7 +260,7 @@ export class MessageRepository {
   async releaseForNewSession(connectionId: string, token: number): Promise<number> {
     const rows = await this.query<{ n: number }>(
       'release-for-new-session',
-      `WITH u AS (UPDATE queued_message SET state = ${STATE_PENDING}, sending_until = NULL, claimed_by = NULL
+      `WITH u AS (UPDATE queued_message SET state = ${STATE_PENDING}, sending_until = NULL, claimed_by = NULL, claimed_instance = NULL
                   WHERE connection_id = $1 AND state = ${STATE_SENDING} AND (claimed_by IS NULL OR claimed_by < $2)
                   RETURNING 1)
        SELECT count(*)::int AS n FROM u`,
@@ -268,13 +278,25 @@ export class MessageRepository {
     const rows = await this.query<{ n: number }>(
       'release-for-ended-sessions',
       `WITH ended AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS t(connection_id, token)),
-       u AS (UPDATE queued_message m SET state = ${STATE_PENDING}, sending_until = NULL, claimed_by = NULL
+       u AS (UPDATE queued_message m SET state = ${STATE_PENDING}, sending_until = NULL, claimed_by = NULL, claimed_instance = NULL
              FROM ended
              WHERE m.connection_id = ended.connection_id AND m.state = ${STATE_SENDING}
                AND (m.claimed_by IS NULL OR m.claimed_by = ended.token)
              RETURNING 1)
        SELECT count(*)::int AS n FROM u`,
       [sessions.map((s) => s.connectionId), sessions.map((s) => s.token)],
+    );
+    return rows[0].n;
+  }
+
+  /** An instance died (its lease expired): everything claimed through it is pending again. */
+  async releaseForDeadInstance(instanceId: string): Promise<number> {
+    const rows = await this.query<{ n: number }>(
+      'release-for-dead-instance',
+      `WITH u AS (UPDATE queued_message SET state = ${STATE_PENDING}, sending_until = NULL, claimed_by = NULL, claimed_instance = NULL
+                  WHERE state = ${STATE_SENDING} AND claimed_instance = $1 RETURNING 1)
+       SELECT count(*)::int AS n FROM u`,
+      [instanceId],
     );
     return rows[0].n;
   }
@@ -290,7 +312,7 @@ export class MessageRepository {
          LIMIT $1
          FOR UPDATE SKIP LOCKED
        )
-       UPDATE queued_message m SET state = ${STATE_PENDING}, sending_until = NULL, claimed_by = NULL
+       UPDATE queued_message m SET state = ${STATE_PENDING}, sending_until = NULL, claimed_by = NULL, claimed_instance = NULL
        FROM expired WHERE m.connection_id = expired.connection_id AND m.id = expired.id
        RETURNING m.connection_id, m.id, m.received_at`,
       [limit],

@@ -247,6 +247,13 @@ export class QueueService {
     this.metrics.messagesRedelivered.inc({ reason: 'session' }, await this.messages.releaseForNewSession(connectionId, token));
   }
 
+  /** An instance died: what was claimed through it is pending again. */
+  async releaseForDeadInstance(instanceId: string): Promise<number> {
+    const released = await this.messages.releaseForDeadInstance(instanceId);
+    this.metrics.messagesRedelivered.inc({ reason: 'instance' }, released);
+    return released;
+  }
+
   /** These sessions ended: their in-flight messages are pending again (in chunks, one statement each). */
   async releaseForEndedSessions(sessions: { connectionId: string; token: number }[]): Promise<void> {
     for (let start = 0; start < sessions.length; start += RELEASE_CHUNK) {

@@ -1,0 +1,33 @@
+/** Who holds a connection's live session, fleet-wide. */
+export interface SessionOwner {
+  instanceId: string;
+  sessionId: string;
+  /** Ever-increasing across the fleet: a later session has a greater token. */
+  token: number;
+}
+
+export type ClaimOutcome = { ok: true; previous: SessionOwner | undefined } | { ok: false };
+
+/**
+ * The fleet's record of live-session owners (one per connection) and of live instances. In-process for a single
+ * instance; Redis for a fleet, where a session counts only while its owner instance's lease is alive.
+ */
+export abstract class SessionRegistryPort {
+  /** A token greater than every token issued before, fleet-wide. */
+  abstract nextToken(): Promise<number>;
+  /**
+   * Records `owner` as the connection's holder, replacing any other. With `reclaim`, only when no live owner or
+   * an owner with the same sessionId is recorded; otherwise nothing changes.
+   */
+  abstract claim(connectionId: string, owner: SessionOwner, reclaim: boolean): Promise<ClaimOutcome>;
+  /** The live owner, if any. */
+  abstract get(connectionId: string): Promise<SessionOwner | undefined>;
+  /** Removes the live owner if its sessionId matches (any, when undefined); resolves with what was removed. */
+  abstract remove(connectionId: string, sessionId?: string): Promise<SessionOwner | undefined>;
+  /** Removes these sessions' records where they are still the recorded ones (their sockets went away). */
+  abstract release(sessions: { connectionId: string; token: number }[]): Promise<void>;
+  /** Renews this instance's lease. */
+  abstract renewLease(): Promise<void>;
+  /** Instances whose lease expired; each is handed to exactly one caller fleet-wide. */
+  abstract takeExpiredInstances(): Promise<string[]>;
+}
