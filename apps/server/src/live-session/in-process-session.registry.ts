@@ -36,6 +36,8 @@ export class InProcessSessionRegistry extends SessionRegistryPort {
 
   async renewLease(): Promise<void> {}
 
+  async retire(): Promise<void> {}
+
   async takeExpiredInstances(): Promise<string[]> {
     return [];
   }

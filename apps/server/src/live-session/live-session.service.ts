@@ -57,6 +57,8 @@ export class LiveSessionService implements OnModuleInit, OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.leaseTimer);
     await this.leaseWork;
+    // The gateway ended every session before this; a failure here only means others wait out the lease.
+    await this.registry.retire().catch((error: unknown) => this.logger.warn(`Leaving the session registry failed: ${(error as Error).message}`));
   }
 
   /**

@@ -60,9 +60,6 @@ export class RedisSessionRegistry extends SessionRegistryPort {
     this.redis = client as RedisClient & Scripted;
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    await this.redis.quit().catch(() => this.redis.disconnect());
-  }
 
   nextToken(): Promise<number> {
     return this.guard(async () => Number(await this.redis.mprNextToken(TOKEN_KEY, String(Date.now() * 1000))));
@@ -114,6 +111,16 @@ export class RedisSessionRegistry extends SessionRegistryPort {
     return this.guard(async () => {
       await this.redis.zadd(INSTANCES_KEY, Date.now() + this.leaseMs, this.instanceId);
     });
+  }
+
+  async retire(): Promise<void> {
+    try {
+      await this.guard(async () => {
+        await this.redis.zrem(INSTANCES_KEY, this.instanceId);
+      });
+    } finally {
+      await this.redis.quit().catch(() => this.redis.disconnect());
+    }
   }
 
   takeExpiredInstances(): Promise<string[]> {
