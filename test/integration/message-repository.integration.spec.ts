@@ -63,8 +63,8 @@ describe('MessageRepository against real PostgreSQL', () => {
   it('claims only pending messages, once', async () => {
     const c = 'claim';
     const [a] = await repository.insertMany([message(c)], 60_000);
-    const request = [{ connectionId: c, id: a.id, wantPayload: true }];
-    const [first, second] = await Promise.all([repository.claim(request, 60_000, 7), repository.claim(request, 60_000, 8)]);
+    const request = (token: number) => [{ connectionId: c, id: a.id, wantPayload: true, token }];
+    const [first, second] = await Promise.all([repository.claim(request(7), 60_000), repository.claim(request(8), 60_000)]);
     expect(first.length + second.length).toBe(1);
     expect([...first, ...second][0].payload).toBe(JSON.stringify({ n: Number(a.id.slice(2)) }));
   });

@@ -53,6 +53,8 @@ export interface ClaimRequest {
   connectionId: string;
   id: string;
   wantPayload: boolean;
+  /** Token of the live session the message is claimed for. */
+  token: number;
 }
 
 export interface QueueTotals {
@@ -225,18 +227,26 @@ export class MessageRepository {
   }
 
   /**
-   * Marks the given messages sending if (and only if) they are still pending, for live delivery. Returns
-   * the ones this call moved: a concurrent take or another claim cannot also get them.
+   * Marks the given messages sending, each for its session token, if (and only if) they are still pending, for
+   * live delivery; one statement for many connections. Returns the ones this call moved: a concurrent take or
+   * another claim cannot also get them.
    */
-  async claim(requests: ClaimRequest[], sendingTimeoutMs: number, claimedBy: number): Promise<StoredMessage[]> {
+  async claim(requests: ClaimRequest[], sendingTimeoutMs: number): Promise<StoredMessage[]> {
     const rows = await this.query<{ connection_id: string; id: string; received_at: Date; payload: string | null }>(
       'claim',
       `UPDATE queued_message m
-       SET state = ${STATE_SENDING}, sending_until = now() + $4 * interval '1 millisecond', claimed_by = $5, claimed_instance = $6
-       FROM unnest($1::text[], $2::text[], $3::bool[]) AS t(c, i, want_payload)
+       SET state = ${STATE_SENDING}, sending_until = now() + $5 * interval '1 millisecond', claimed_by = t.token, claimed_instance = $6
+       FROM unnest($1::text[], $2::text[], $3::bool[], $4::bigint[]) AS t(c, i, want_payload, token)
        WHERE m.connection_id = t.c AND m.id = t.i AND m.state = ${STATE_PENDING}
        RETURNING m.connection_id, m.id, m.received_at, CASE WHEN t.want_payload THEN m.payload END AS payload`,
-      [requests.map((r) => r.connectionId), requests.map((r) => r.id), requests.map((r) => r.wantPayload), sendingTimeoutMs, claimedBy, this.instanceId],
+      [
+        requests.map((r) => r.connectionId),
+        requests.map((r) => r.id),
+        requests.map((r) => r.wantPayload),
+        requests.map((r) => r.token),
+        sendingTimeoutMs,
+        this.instanceId,
+      ],
     );
     return rows.map((row) => ({ connectionId: row.connection_id, id: row.id, receivedAt: row.received_at, payload: row.payload }));
   }

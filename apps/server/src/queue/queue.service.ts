@@ -41,6 +41,12 @@ export interface LocalSessionView {
 /** Sessions released per statement when many end at once (a socket holding thousands closes). */
 const RELEASE_CHUNK = 1000;
 
+interface ClaimItem {
+  connectionId: string;
+  messages: AvailableMessage[];
+  token: number;
+}
+
 interface AddItem {
   message: NewMessage;
   params: AddMessageParams;
@@ -57,6 +63,7 @@ interface AddItem {
 export class QueueService {
   private readonly logger = new Logger(QueueService.name);
   private readonly adds: GroupCommitter<AddItem, InsertedMessage | undefined>;
+  private readonly claims: GroupCommitter<ClaimItem, StoredMessage[]>;
   private publishFailing = false;
   /** Set by the live-session module: the connection's live session on this instance, if any. */
   private localSession: (connectionId: string) => LocalSessionView | undefined = () => undefined;
@@ -77,6 +84,14 @@ export class QueueService {
       maxBatchItems: 500,
       maxBatchWeight: 8 * 1024 * 1024,
       weigh: (item) => item.message.payloadBytes,
+    });
+    this.claims = new GroupCommitter({
+      flush: (items) => this.flushClaims(items),
+      // One claim statement in flight per instance: two could lock the same rows in opposite orders.
+      maxConcurrentFlushes: 1,
+      maxBatchItems: 500,
+      maxBatchWeight: 5000,
+      weigh: (item) => item.messages.length,
     });
     metrics.setQueueSource(() => this.messages.totals());
   }
@@ -221,12 +236,29 @@ export class QueueService {
     this.metrics.messagesRemoved.inc(await this.messages.removeAll(params.connectionId, params.recipientDid));
   }
 
-  /** Live delivery: moves still-pending messages to sending for session `token`; returns those it moved. */
+  /**
+   * Live delivery: moves still-pending messages to sending for session `token`; returns those it moved. Claims
+   * arriving together (many connections notified at once) share one statement, like adds.
+   */
   claim(connectionId: string, messages: AvailableMessage[], token: number): Promise<StoredMessage[]> {
-    return this.messages.claim(
-      messages.map((message) => ({ connectionId, id: message.id, wantPayload: message.payload === undefined })),
+    return this.claims.submit({ connectionId, messages, token });
+  }
+
+  private async flushClaims(items: ClaimItem[]): Promise<StoredMessage[][]> {
+    const rows = await this.messages.claim(
+      items.flatMap(({ connectionId, messages, token }) =>
+        messages.map((message) => ({ connectionId, id: message.id, wantPayload: message.payload === undefined, token })),
+      ),
       this.config.redeliveryTimeoutMs,
-      token,
+    );
+    const byKey = new Map(rows.map((row) => [`${row.connectionId}\u0000${row.id}`, row]));
+    return items.map(({ connectionId, messages }) =>
+      messages.flatMap((message) => {
+        const key = `${connectionId}\u0000${message.id}`;
+        const row = byKey.get(key);
+        byKey.delete(key); // a message announced twice is claimed once, for the first
+        return row ? [row] : [];
+      }),
     );
   }
 
