@@ -10,7 +10,11 @@
  *   BENCH_DATABASE_URL  start the server on a fresh `bench_<random>` database of this PostgreSQL (dropped at the
  *                       end); unset: the server's embedded PostgreSQL in a fresh temp DATA_DIR
  *   BENCH_QUICK=1       shorter runs and smaller counts (a smoke test of the bench itself, not figures to quote)
- *   BENCH_ONLY=a,b      run only these scenarios: add1, add32, live, drain, memory (for investigating one figure)
+ *   BENCH_ONLY=a,b      run only these scenarios: add1, add32, live, drain, memory, cluster (for investigating one figure)
+ *
+ * The `cluster` scenario starts its own 3-master Redis Cluster (redis-server, redis-cli) and two more server
+ * children on one fresh database of BENCH_DATABASE_URL's server, else of the system PostgreSQL at
+ * postgres://postgres@127.0.0.1:5432 if reachable (else it is skipped with a note).
  *   BENCH_SERVER_NODE_ARGS  extra node flags for the server child (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof)
  *   BENCH_SERVER_ENTRY  another server build to start instead of apps/server/dist/main.js (to compare a change)
  */
@@ -28,11 +32,12 @@ import { addThroughput } from './scenarios/add-throughput';
 import { drain } from './scenarios/drain';
 import { liveLatency } from './scenarios/live-latency';
 import { memory } from './scenarios/memory';
+import { ClusterRig, crossInstance } from './scenarios/cluster';
 
 /** The issue's targets (2-core machine, load generator on the same machine). */
-const TARGETS = { addPerSecond32: 10_000, liveP99Ms: 5, drainPerSecond: 20_000, kibPerSession: 20 };
+const TARGETS = { addPerSecond32: 10_000, liveP99Ms: 5, drainPerSecond: 20_000, kibPerSession: 20, crossInstanceP99Ms: 15 };
 /** Hard bound on the whole run: whatever hangs, the bench stops and kills the server by then. */
-const WATCHDOG_MS = 15 * 60_000;
+const WATCHDOG_MS = 20 * 60_000;
 
 const quick = process.env.BENCH_QUICK === '1';
 const scale = {
@@ -43,14 +48,18 @@ const scale = {
   sockets: quick ? 1_000 : 10_000,
   sessionsOnOneSocket: quick ? 10_000 : 100_000,
   settleMs: quick ? 1_000 : 2_000,
+  stepMs: quick ? 2_000 : 4_000,
+  restartSessions: quick ? 2_000 : 10_000,
 };
 
 let server: ServerProcess | undefined;
 let database: FreshDatabase | undefined;
+const clusterRig = new ClusterRig();
 let cleaning: Promise<void> | undefined;
 
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
+    await clusterRig.close().catch((error: unknown) => console.error(`[bench] stopping the cluster run failed: ${(error as Error).message}`));
     if (server) await server.stop().catch((error: unknown) => console.error(`[bench] stopping the server failed: ${(error as Error).message}`));
     if (database) {
       await database
@@ -142,9 +151,31 @@ async function main(): Promise<number> {
       report.note('memory figures skipped: BENCH_URL points at a server this bench did not start, so it cannot read its RSS');
     }
 
+    scenarios.push([
+      'cross-instance (Redis Cluster)',
+      () =>
+        crossInstance(
+          ctx,
+          {
+            connections: 100,
+            ratePerSecond: 1_000,
+            warmupMs: scale.warmupMs,
+            durationMs: scale.measureMs,
+            targetP99Ms: TARGETS.crossInstanceP99Ms,
+            steps: [1_000, 2_000, 4_000, 6_000, 8_000],
+            stepWarmupMs: 500,
+            stepMs: scale.stepMs,
+            stepP99Ms: 50,
+            restartSessions: scale.restartSessions,
+            restartConcurrency: 64,
+          },
+          clusterRig,
+        ),
+    ]);
+
     const only = process.env.BENCH_ONLY?.split(',').map((key) => key.trim()).filter(Boolean);
     if (only?.length) {
-      const keys: Record<string, string> = { add1: 'addMessage ×1', add32: 'addMessage ×32', live: 'live delivery', drain: 'drain', memory: 'memory' };
+      const keys: Record<string, string> = { add1: 'addMessage ×1', add32: 'addMessage ×32', live: 'live delivery', drain: 'drain', memory: 'memory', cluster: 'cross-instance (Redis Cluster)' };
       const wanted = new Set(only.map((key) => keys[key] ?? key));
       scenarios = scenarios.filter(([name]) => wanted.has(name));
       report.mode += `; BENCH_ONLY=${only.join(',')}`;
@@ -158,7 +189,7 @@ async function main(): Promise<number> {
         failures++;
         report.add({ name: `${name}: FAILED`, value: (error as Error).message.replace(/\|/g, '/') });
       }
-      if (ctx.databaseUrl && name !== 'memory') {
+      if (ctx.databaseUrl && name !== 'memory' && name !== 'cross-instance (Redis Cluster)') {
         // Each scenario starts from a clean table: the previous one's deleted rows are vacuumed now rather
         // than by an autovacuum run landing in the middle of the next measurement.
         const started = Date.now();
@@ -189,7 +220,10 @@ async function main(): Promise<number> {
   return failures === 0 ? 0 : 1;
 }
 
-process.on('exit', () => server?.killNow());
+process.on('exit', () => {
+  clusterRig.killNow();
+  server?.killNow();
+});
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     console.error(`[bench] ${signal}: stopping the server and exiting`);

@@ -13,6 +13,12 @@ export interface ServerStartOptions {
   /** External PostgreSQL (a fresh database); when undefined the server runs its embedded PostgreSQL. */
   databaseUrl?: string;
   logLevel?: string;
+  /** Extra environment for the child (e.g. REDIS_CLUSTER_NODES, INSTANCE_ID). */
+  env?: Record<string, string>;
+  /** Listen on this port instead of a free one (to restart an instance where its clients expect it). */
+  port?: number;
+  /** Prefix of the child's log lines, e.g. "server A" (default "server"). */
+  label?: string;
 }
 
 /** Lines the child prints that are not the server's (the inspector opening for a forced GC). */
@@ -44,7 +50,7 @@ export class ServerProcess {
 
   static async start(options: ServerStartOptions, healthTimeoutMs = 120_000): Promise<ServerProcess> {
     if (!existsSync(SERVER_ENTRY)) throw new Error(`${SERVER_ENTRY} not found: run \`npm run build\` first`);
-    const server = new ServerProcess(await findFreePort(), await findFreePort(), options);
+    const server = new ServerProcess(options.port ?? (await findFreePort()), await findFreePort(), options);
     try {
       if (!options.databaseUrl) server.embeddedPostgresPort = await findFreePort();
       server.spawn();
@@ -82,7 +88,8 @@ export class ServerProcess {
 
   private spawn(): void {
     const env: NodeJS.ProcessEnv = { ...process.env };
-    for (const name of ['DATABASE_URL', 'DATA_DIR', 'AUTH_TOKENS', 'EMBEDDED_POSTGRES_PORT', 'HOST', 'PORT']) delete env[name];
+    for (const name of ['DATABASE_URL', 'DATA_DIR', 'AUTH_TOKENS', 'EMBEDDED_POSTGRES_PORT', 'HOST', 'PORT', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_NAT_MAP', 'INSTANCE_ID'])
+      delete env[name];
     Object.assign(env, {
       PORT: String(this.port),
       HOST: '127.0.0.1',
@@ -90,6 +97,7 @@ export class ServerProcess {
       ...(this.options.databaseUrl
         ? { DATABASE_URL: this.options.databaseUrl }
         : { DATA_DIR: this.dataDir, EMBEDDED_POSTGRES_PORT: String(this.embeddedPostgresPort) }),
+      ...this.options.env,
     });
     // BENCH_SERVER_NODE_ARGS: extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     const extraArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
@@ -101,7 +109,7 @@ export class ServerProcess {
     for (const stream of [child.stdout, child.stderr]) {
       if (!stream) continue;
       readline.createInterface({ input: stream }).on('line', (line) => {
-        if (!NOISE.some((pattern) => pattern.test(line))) console.log(`[server] ${line}`);
+        if (!NOISE.some((pattern) => pattern.test(line))) console.log(`[${this.options.label ?? 'server'}] ${line}`);
       });
     }
     this.exited = new Promise((resolve) => {
