@@ -1,13 +1,13 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
-import { forEachLimited, nowMs, sleep, waitUntil, withTimeout } from '../async-utils';
+import { forEachLimited, nowMs, sleep, withTimeout } from '../async-utils';
 import { BenchContext } from '../bench-context';
 import { FreshDatabase, queryOnce } from '../fresh-database';
-import { BENCH_RECIPIENT_DIDS_JSON } from '../payload';
+import { holdLiveSessions, OpenLoopResult, releaseLiveSessions, runOpenLoop } from '../live-latency-recorder';
 import { RpcClient } from '../rpc-client';
 import { ServerProcess, ServerStartOptions } from '../server-process';
-import { formatInt, formatMs, LatencySummary, summarize } from '../stats';
+import { formatInt, formatMs } from '../stats';
 import { RedisClusterProcesses, startRedisCluster } from '../../test/support/redis-servers';
 
 const execFileAsync = promisify(execFile);
@@ -104,34 +104,11 @@ function diffStats(before: CommandStats, after: CommandStats): [string, number][
     .sort((a, b) => b[1] - a[1]);
 }
 
-interface ReceivedParams {
-  connectionId: string;
-  messages: { id: string }[];
-}
-
-interface CrossResult {
-  latency: LatencySummary;
-  addLatency: LatencySummary;
-  /** Measured messages added (acknowledged by B) and notified on A. */
-  added: number;
-  notified: number;
-  expected: number;
-  /** Every message sent, warm-up included (for commands per message). */
-  sent: number;
-  addErrors: number;
-  firstAddError: string | undefined;
-  ackErrors: number;
-  duplicates: number;
-  maxLagMs: number;
-  sendSeconds: number;
-  secondly: number[];
-}
-
 /**
  * One open-loop run: `sender` (on instance B) adds messages to `connectionIds` at `rate`/s, `holder` (on instance A,
  * holding their sessions) is notified and acknowledges with removeMessages. Latency: B's send → A's notification.
  */
-async function crossRun(
+function crossRun(
   ctx: BenchContext,
   holder: RpcClient,
   sender: RpcClient,
@@ -140,115 +117,11 @@ async function crossRun(
   rate: number,
   warmupMs: number,
   durationMs: number,
-): Promise<CrossResult> {
-  const sentAt = new Map<string, number>();
-  const latencies: number[] = [];
-  const timeline: [number, number][] = [];
-  const notified = new Set<string>();
-  let duplicates = 0;
-  let ackErrors = 0;
-  let acksInFlight = 0;
-  holder.onNotification = (notification, receivedAt) => {
-    if (notification.method !== 'messagesReceived') return;
-    const params = notification.params as ReceivedParams;
-    const ids: string[] = [];
-    for (const message of params.messages) {
-      ids.push(message.id);
-      const at = sentAt.get(message.id);
-      if (at === undefined) continue;
-      if (notified.has(message.id)) {
-        duplicates++;
-        continue;
-      }
-      notified.add(message.id);
-      latencies.push(receivedAt - at);
-      timeline.push([at, receivedAt - at]);
-    }
-    acksInFlight++;
-    holder
-      .call('removeMessages', { connectionId: params.connectionId, messageIds: ids }, 15_000)
-      .catch(() => ackErrors++)
-      .finally(() => acksInFlight--);
-  };
-
-  const warmupCount = Math.round((rate * warmupMs) / 1000);
-  const total = warmupCount + Math.round((rate * durationMs) / 1000);
-  const intervalMs = 1000 / rate;
-  const prefixes = connectionIds.map((id) => `{"connectionId":${JSON.stringify(id)},"recipientDids":${BENCH_RECIPIENT_DIDS_JSON},"payload":`);
-  const addLatencies: number[] = [];
-  let added = 0;
-  let addErrors = 0;
-  let firstAddError: string | undefined;
-  let maxLagMs = 0;
-  let sent = 0;
-  let measuredStart = nowMs();
-  const adds: Promise<void>[] = [];
-  const start = nowMs();
-  await new Promise<void>((resolve) => {
-    const tick = () => {
-      const now = nowMs();
-      const due = Math.min(total, Math.floor((now - start) / intervalMs) + 1);
-      while (sent < due) {
-        const i = sent++;
-        const id = `${ctx.runId}-x-${tag}-${i}`;
-        const params = `${prefixes[i % prefixes.length]}${ctx.payloads.take()},"messageId":"${id}"}`;
-        const measured = i >= warmupCount;
-        if (i === warmupCount) measuredStart = nowMs();
-        const at = nowMs();
-        if (measured) {
-          maxLagMs = Math.max(maxLagMs, at - (start + i * intervalMs));
-          sentAt.set(id, at);
-        }
-        adds.push(
-          sender.callRaw('addMessage', params, 15_000).then(
-            () => {
-              if (!measured) return;
-              added++;
-              addLatencies.push(nowMs() - at);
-            },
-            (error: unknown) => {
-              addErrors++;
-              firstAddError ??= (error as Error).message;
-            },
-          ),
-        );
-      }
-      if (sent < total && sender.isOpen) setTimeout(tick, Math.max(0, Math.min(1, start + sent * intervalMs - nowMs())));
-      else resolve();
-    };
-    tick();
-  });
-  const sendSeconds = (nowMs() - measuredStart) / 1000;
-  await Promise.race([Promise.all(adds), sleep(15_000)]);
-  await waitUntil(() => notified.size >= added, 5_000, 'notifications').catch(() => undefined);
-  await waitUntil(() => acksInFlight === 0, 10_000, 'acknowledgements').catch(() => undefined);
-  holder.onNotification = undefined;
-
-  const perSecond = new Map<number, number[]>();
-  for (const [at, value] of timeline) {
-    const second = Math.floor((at - measuredStart) / 1000);
-    const values = perSecond.get(second) ?? [];
-    values.push(value);
-    perSecond.set(second, values);
-  }
-  return {
-    latency: summarize(latencies),
-    addLatency: summarize(addLatencies),
-    added,
-    notified: notified.size,
-    expected: total - warmupCount,
-    sent,
-    addErrors,
-    firstAddError,
-    ackErrors,
-    duplicates,
-    maxLagMs,
-    sendSeconds,
-    secondly: [...perSecond.entries()].sort((a, b) => a[0] - b[0]).map(([, values]) => summarize(values).p99),
-  };
+): Promise<OpenLoopResult> {
+  return runOpenLoop(ctx, holder, sender, { connectionIds, ratePerSecond: rate, warmupMs, durationMs, messageId: (i) => `${ctx.runId}-x-${tag}-${i}` });
 }
 
-function describe(result: CrossResult, thresholdMs: number): string {
+function describe(result: OpenLoopResult, thresholdMs: number): string {
   return (
     `${formatInt(result.notified)} / ${formatInt(result.added)} notified (of ${formatInt(result.expected)} due) over ${result.sendSeconds.toFixed(1)} s, ` +
     `p50 ${formatMs(result.latency.p50)} / p99 ${formatMs(result.latency.p99)} / max ${formatMs(result.latency.max)}; ` +
@@ -317,10 +190,7 @@ export async function crossInstance(ctx: BenchContext, options: ClusterOptions, 
     const holder = await RpcClient.connect(serverA.url);
     const sender = await RpcClient.connect(serverB.url);
     try {
-      await forEachLimited(connectionIds.length, 32, async (k) => {
-        const ok = await holder.call<boolean>('addLiveSession', { connectionId: connectionIds[k], sessionId: randomUUID() });
-        if (ok !== true) throw new Error(`addLiveSession on A returned ${String(ok)}`);
-      });
+      await holdLiveSessions(holder, connectionIds, ' on A');
       await sleep(500);
       const before = await commandStats(rig.cluster);
       const fixed = await crossRun(ctx, holder, sender, connectionIds, 'fixed', options.ratePerSecond, options.warmupMs, options.durationMs);
@@ -387,11 +257,7 @@ export async function crossInstance(ctx: BenchContext, options: ClusterOptions, 
       });
       ctx.report.add({ name: 'Cross-instance rate steps (p99, notified/due)', value: stepResults.join('; ') });
     } finally {
-      holder.onNotification = undefined;
-      await forEachLimited(connectionIds.length, 16, async (k) => {
-        await sender.call('removeAllMessages', { connectionId: connectionIds[k] }, 30_000);
-      }).catch(() => undefined);
-      await Promise.all([holder.close(), sender.close()]);
+      await releaseLiveSessions(holder, sender, connectionIds);
     }
 
     // Figure 3: A holds N sessions, restarts (SIGTERM, start again on the same port), and they are re-established.
