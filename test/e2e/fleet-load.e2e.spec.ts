@@ -70,22 +70,6 @@ class TrackedSocket {
   }
 }
 
-/** Closes a test socket without waiting forever. */
-async function closeQuietly(client: RpcTestClient): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const terminated = new Promise<void>((resolve) => {
-    timer = setTimeout(() => {
-      client.socket.terminate();
-      resolve();
-    }, 2_000);
-  });
-  try {
-    await Promise.race([client.close().catch(() => undefined), terminated]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** takeFromQueue with deleteMessages until empty. */
 async function takeAll(client: RpcTestClient, connectionId: string): Promise<string[]> {
   const all: string[] = [];
@@ -190,7 +174,7 @@ describe('fleet load, two instances over a 3-master Redis Cluster', () => {
   }, 60_000);
 
   afterAll(async () => {
-    await Promise.all(clients.map(closeQuietly));
+    await Promise.all(clients.map((client) => client.closeQuietly()));
     await b?.stop().catch(() => undefined);
     await a?.close().catch(() => undefined);
     await cluster?.close().catch(() => undefined);

@@ -31,22 +31,6 @@ const uniqueId = (label: string) => `${label}-${randomBytes(4).toString('hex')}`
 
 const payloadFor = (label: string) => ({ protected: 'eyJ0eXAiOiJKV00ifQ', ciphertext: `ct-${label}`, tag: 't', iv: 'iv' });
 
-/** Closes a test socket without waiting forever (its server may be dead). */
-async function closeQuietly(client: RpcTestClient): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const terminated = new Promise<void>((resolve) => {
-    timer = setTimeout(() => {
-      client.socket.terminate();
-      resolve();
-    }, 2_000);
-  });
-  try {
-    await Promise.race([client.close().catch(() => undefined), terminated]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 async function addMessage(client: RpcTestClient, connectionId: string, label: string): Promise<string> {
   const { messageId } = await client.call<{ messageId: string }>('addMessage', { connectionId, recipientDids: ['did:example:r'], payload: payloadFor(label) });
   return messageId;
@@ -107,7 +91,7 @@ describe.each([
   });
 
   afterAll(async () => {
-    await Promise.all(clients.map(closeQuietly));
+    await Promise.all(clients.map((client) => client.closeQuietly()));
     await b?.stop().catch(() => undefined);
     await a?.close().catch(() => undefined);
     await redis?.close();
@@ -211,7 +195,7 @@ describe('fleet-wide live sessions after kill -9 of the holding instance (single
   });
 
   afterAll(async () => {
-    await Promise.all(clients.map(closeQuietly));
+    await Promise.all(clients.map((client) => client.closeQuietly()));
     await stopAllServerProcesses();
     await b?.stop().catch(() => undefined);
     await database?.drop().catch(() => undefined);

@@ -126,6 +126,22 @@ export class RpcTestClient {
       .flatMap((n) => n.messages.map((m) => m.id));
   }
 
+  /** Closes, or terminates the socket after `timeoutMs` (its server may be dead and never answer the close). */
+  async closeQuietly(timeoutMs = 2_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const terminated = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        this.socket.terminate();
+        resolve();
+      }, timeoutMs);
+    });
+    try {
+      await Promise.race([this.close().catch(() => undefined), terminated]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   close(): Promise<void> {
     if (this.socket.readyState === WebSocket.CLOSED) return Promise.resolve();
     return new Promise((resolve) => {
