@@ -10,7 +10,7 @@
  *   BENCH_DATABASE_URL  start the server on a fresh `bench_<random>` database of this PostgreSQL (dropped at the
  *                       end); unset: the server's embedded PostgreSQL in a fresh temp DATA_DIR
  *   BENCH_QUICK=1       shorter runs and smaller counts (a smoke test of the bench itself, not figures to quote)
- *   BENCH_ONLY=a,b      run only these scenarios: add1, add32, live, drain, memory, cluster (for investigating one figure)
+ *   BENCH_ONLY=a,b      run only these scenarios: add1, add32, live, expiry, drain, memory, cluster (for investigating one figure)
  *
  * The `cluster` scenario starts its own 3-master Redis Cluster (redis-server, redis-cli) and two more server
  * children on one fresh database of BENCH_DATABASE_URL's server, else of the system PostgreSQL at
@@ -30,6 +30,7 @@ import { Report } from './report';
 import { SERVER_ENTRY, ServerProcess } from './server-process';
 import { addThroughput } from './scenarios/add-throughput';
 import { drain } from './scenarios/drain';
+import { expirySweep } from './scenarios/expiry-sweep';
 import { liveLatency } from './scenarios/live-latency';
 import { memory } from './scenarios/memory';
 import { ClusterRig, crossInstance } from './scenarios/cluster';
@@ -134,6 +135,10 @@ async function main(): Promise<number> {
         () => addThroughput(ctx, { clients: 32, warmupMs: scale.warmupMs, measureMs: scale.measureMs, connections: 64, target: TARGETS.addPerSecond32 }),
       ],
       ['live delivery', () => liveLatency(ctx, { connections: 100, ratePerSecond: 1_000, durationMs: scale.liveDurationMs, warmupMs: scale.warmupMs, targetP99Ms: TARGETS.liveP99Ms })],
+      [
+        'expiry sweep',
+        () => expirySweep(ctx, { backlog: 3 * scale.backlog, backlogConnections: 1_000, connections: 100, ratePerSecond: 1_000, durationMs: scale.liveDurationMs, warmupMs: scale.warmupMs }),
+      ],
       ['drain', () => drain(ctx, { backlog: scale.backlog, otherConnections: 1_000, batch: 100, maxDrainMs: 90_000, target: TARGETS.drainPerSecond })],
     ];
     if (server) {
@@ -175,7 +180,7 @@ async function main(): Promise<number> {
 
     const only = process.env.BENCH_ONLY?.split(',').map((key) => key.trim()).filter(Boolean);
     if (only?.length) {
-      const keys: Record<string, string> = { add1: 'addMessage ×1', add32: 'addMessage ×32', live: 'live delivery', drain: 'drain', memory: 'memory', cluster: 'cross-instance (Redis Cluster)' };
+      const keys: Record<string, string> = { add1: 'addMessage ×1', add32: 'addMessage ×32', live: 'live delivery', expiry: 'expiry sweep', drain: 'drain', memory: 'memory', cluster: 'cross-instance (Redis Cluster)' };
       const wanted = new Set(only.map((key) => keys[key] ?? key));
       scenarios = scenarios.filter(([name]) => wanted.has(name));
       report.mode += `; BENCH_ONLY=${only.join(',')}`;

@@ -94,6 +94,12 @@ export class ServerProcess {
       PORT: String(this.port),
       HOST: '127.0.0.1',
       LOG_LEVEL: this.options.logLevel ?? 'warn',
+      // The drain scenario queues a backlog far beyond the default per-connection quota; the quota check itself
+      // still runs on every add.
+      MAX_QUEUE_MESSAGES: '1000000000',
+      MAX_QUEUE_BYTES: String(Number.MAX_SAFE_INTEGER),
+      // The expiry scenario preloads expired messages and measures live delivery while the sweeper deletes them.
+      EXPIRY_SWEEP_INTERVAL_MS: '1000',
       ...(this.options.databaseUrl
         ? { DATABASE_URL: this.options.databaseUrl }
         : { DATA_DIR: this.dataDir, EMBEDDED_POSTGRES_PORT: String(this.embeddedPostgresPort) }),

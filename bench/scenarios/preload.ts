@@ -24,7 +24,7 @@ function connectionOf(spec: BacklogSpec, g: number): string {
 
 /**
  * Preloads by SQL into queued_message with the columns the server's insertMany writes (state defaults to 0 =
- * pending, seq and received_at to their defaults). Only the drain is measured, so the fastest path is fine.
+ * pending, seq and received_at to their defaults, expiry as MESSAGE_TTL_MS's default would set it). Only the drain is measured, so the fastest path is fine.
  */
 export async function preloadBySql(ctx: BenchContext, databaseUrl: string, spec: BacklogSpec): Promise<number> {
   if (spec.targetMessages !== spec.otherMessages) throw new Error('the SQL preload interleaves 1:1');
@@ -38,16 +38,23 @@ export async function preloadBySql(ctx: BenchContext, databaseUrl: string, spec:
     const payloads = ctx.payloads.texts;
     for (let from = 0; from < rows; from += chunk) {
       await client.query(
-        `INSERT INTO queued_message (connection_id, id, recipient_dids, payload, payload_bytes)
+        `INSERT INTO queued_message (connection_id, id, recipient_dids, payload, payload_bytes, expires_at)
          SELECT CASE WHEN g % 2 = 0 THEN $1 ELSE $2 || ((g / 2) % $3)::text END,
                 gen_random_uuid()::text,
                 ARRAY[$4]::text[],
                 ($5::text[])[1 + g % $6],
-                octet_length(($5::text[])[1 + g % $6])
+                octet_length(($5::text[])[1 + g % $6]),
+                now() + interval '7 days'
          FROM generate_series($7::int, $8::int) AS g`,
         [spec.targetConnectionId, spec.othersPrefix, spec.otherConnections, BENCH_RECIPIENT_DID, payloads, payloads.length, from, Math.min(rows, from + chunk) - 1],
       );
     }
+    // The counters the server keeps beside the queue (its quota check reads them).
+    await client.query(
+      `INSERT INTO queue_usage AS u (connection_id, messages, bytes)
+       SELECT connection_id, count(*), sum(payload_bytes) FROM queued_message GROUP BY connection_id
+       ON CONFLICT (connection_id) DO UPDATE SET messages = excluded.messages, bytes = excluded.bytes`,
+    );
     // A backlog this size would have been analysed by autovacuum long before anyone drains it.
     await client.query('ANALYZE queued_message');
   } finally {

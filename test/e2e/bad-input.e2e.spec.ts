@@ -564,7 +564,7 @@ describe('bad input', () => {
             (
               await sql<{ n: string }>(
                 first.databaseUrl,
-                `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO queued_message%'`,
+                `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO queued_message%'`,
               )
             )[0].n === String(n),
           10_000,
@@ -572,7 +572,7 @@ describe('bad input', () => {
         );
       const hold = (holder: Client, connectionId: string, ids: string[]) =>
         holder.query(
-          `INSERT INTO queued_message (connection_id, id, recipient_dids, payload, payload_bytes) SELECT $1, unnest($2::text[]), '{did:a}', '{}', 2`,
+          `INSERT INTO queued_message (connection_id, id, recipient_dids, payload, payload_bytes, expires_at) SELECT $1, unnest($2::text[]), '{did:a}', '{}', 2, now() + interval '1 hour'`,
           [connectionId, ids],
         );
       try {

@@ -1,8 +1,7 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { promisify } from 'node:util';
 import { RpcTestClient } from '../support/rpc-test-client';
 import { RedisClusterProcesses, startRedisCluster } from '../support/redis-servers';
+import { connectionSlot, slotOwners } from '../support/redis-slots';
 import { sql } from '../support/test-database';
 import { startTestServer, TestServer } from '../support/test-server';
 
@@ -16,7 +15,6 @@ import { startTestServer, TestServer } from '../support/test-server';
 
 jest.setTimeout(90_000);
 
-const execFileAsync = promisify(execFile);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const payloadFor = (label: string) => ({ protected: 'eyJ0eXAiOiJKV00ifQ', ciphertext: `ct-${label}`, tag: 't', iv: 'iv' });
 
@@ -108,44 +106,6 @@ async function settle(done: () => boolean, progress: () => number, maxMs: number
   }
 }
 
-// CRC16/XMODEM as Redis Cluster uses it for key slots (with the {hash tag} rule).
-const CRC_TABLE = (() => {
-  const table = new Uint16Array(256);
-  for (let i = 0; i < 256; i++) {
-    let crc = i << 8;
-    for (let j = 0; j < 8; j++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-    table[i] = crc;
-  }
-  return table;
-})();
-function keySlot(key: string): number {
-  const open = key.indexOf('{');
-  if (open >= 0) {
-    const close = key.indexOf('}', open + 1);
-    if (close > open + 1) key = key.slice(open + 1, close);
-  }
-  let crc = 0;
-  for (const byte of Buffer.from(key)) crc = ((crc << 8) & 0xffff) ^ CRC_TABLE[((crc >> 8) ^ byte) & 0xff];
-  return crc % 16384;
-}
-
-/** `host:port` of the master owning each slot, read from CLUSTER NODES. */
-async function slotOwners(port: number): Promise<(addr: number) => string> {
-  const { stdout } = await execFileAsync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'cluster', 'nodes'], { timeout: 10_000 });
-  const ranges: { from: number; to: number; addr: string }[] = [];
-  for (const line of stdout.trim().split('\n')) {
-    const parts = line.split(' ');
-    if (!parts[2]?.includes('master')) continue;
-    const addr = parts[1].split('@')[0];
-    for (const range of parts.slice(8)) {
-      if (range.startsWith('[')) continue;
-      const [from, to] = range.split('-').map(Number);
-      ranges.push({ from, to: to ?? from, addr });
-    }
-  }
-  return (slot: number) => ranges.find((r) => slot >= r.from && slot <= r.to)?.addr ?? 'unknown';
-}
-
 /** State of stored messages (0 pending, 1 sending), for diagnosing a missing id. */
 async function storedStates(databaseUrl: string, ids: string[]): Promise<Record<string, unknown>[]> {
   if (ids.length === 0) return [];
@@ -192,7 +152,7 @@ describe('fleet load, two instances over a 3-master Redis Cluster', () => {
     // Which master carries each connection's channel (mpr:{connectionId}:messages).
     const ownerOf = await slotOwners(cluster!.nodes[0].port);
     const victim = cluster!.nodes[1];
-    const onVictim = connections.filter((c) => ownerOf(keySlot(c)) === victim.address);
+    const onVictim = connections.filter((c) => ownerOf(connectionSlot(c)) === victim.address);
     expect(onVictim.length).toBeGreaterThan(0);
 
     // Holders on A: 5 sockets × 10 sessions, acknowledging every notification.

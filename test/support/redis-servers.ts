@@ -30,7 +30,9 @@ const takenPorts = new Set<number>();
 /** A free loopback port below 55535 whose cluster-bus port (+10000) is free too. */
 async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
-    const port = 20000 + Math.floor(Math.random() * 35000);
+    // Node port and cluster bus port (+10000) both below Linux's ephemeral range (32768 and up): there, the
+    // outgoing connections of the other tests can take a port between this check and redis-server's bind.
+    const port = 10000 + Math.floor(Math.random() * 12000);
     if (takenPorts.has(port) || takenPorts.has(port + 10000) || takenPorts.has(port - 10000)) continue;
     if ((await portIsFree(port)) && (await portIsFree(port + 10000))) {
       takenPorts.add(port);

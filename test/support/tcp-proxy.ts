@@ -7,6 +7,9 @@ import * as net from 'node:net';
 export class TcpProxy {
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
+  /** Connections accepted while stalled: held open, never answered. */
+  private readonly stalled = new Set<net.Socket>();
+  private stalling = false;
   port = 0;
 
   private constructor(
@@ -22,6 +25,10 @@ export class TcpProxy {
 
   private listen(port: number): Promise<void> {
     const server = net.createServer((client) => {
+      if (this.stalling) {
+        this.holdSilently(client);
+        return;
+      }
       const upstream = net.connect(this.targetPort, this.targetHost);
       for (const socket of [client, upstream]) {
         this.sockets.add(socket);
@@ -50,8 +57,31 @@ export class TcpProxy {
     if (server) await new Promise((resolve) => server.close(resolve));
   }
 
-  /** Accepts connections again on the same port. */
+  /**
+   * A network that drops every packet: open connections stop carrying data either way and new ones are accepted
+   * but never answered, so the server sees no error, only silence (unlike `cut`, which it notices at once).
+   */
+  stall(): void {
+    this.stalling = true;
+    for (const socket of this.sockets) {
+      socket.unpipe();
+      this.holdSilently(socket);
+    }
+  }
+
+  private holdSilently(socket: net.Socket): void {
+    this.stalled.add(socket);
+    socket.removeAllListeners('data');
+    socket.on('data', () => undefined); // read and dropped, as on a black-holed route
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.stalled.delete(socket));
+  }
+
+  /** Accepts connections again on the same port; connections held through a stall are reset. */
   async restore(): Promise<void> {
+    this.stalling = false;
+    for (const socket of this.stalled) socket.destroy();
+    this.stalled.clear();
     if (!this.server) await this.listen(this.port);
   }
 

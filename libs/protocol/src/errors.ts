@@ -14,6 +14,11 @@ export const RpcErrorCode = {
   PayloadTooLarge: -32001,
   /** The server is shutting down and takes no new requests; retry on another instance. */
   ShuttingDown: -32002,
+  /**
+   * The connection's queue holds `MAX_QUEUE_MESSAGES` messages or `MAX_QUEUE_BYTES` bytes already (or this
+   * message would pass them); nothing was stored. Not retryable as such: the recipient must fetch first.
+   */
+  QueueFull: -32003,
 } as const;
 
 export type RpcErrorCodeValue = (typeof RpcErrorCode)[keyof typeof RpcErrorCode];

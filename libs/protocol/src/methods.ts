@@ -8,6 +8,7 @@ export const RpcMethod = {
   AddLiveSession: 'addLiveSession',
   GetLiveSession: 'getLiveSession',
   RemoveLiveSession: 'removeLiveSession',
+  GetQueueStats: 'getQueueStats',
   Ping: 'ping',
   /** Subscription handshake of `rpc-websockets` clients. */
   Subscribe: 'rpc.on',

@@ -26,6 +26,8 @@ export interface AddMessageParams {
   pushNotificationToken?: PushNotificationToken;
   /** Idempotency key: adding the same id again for the same connection stores nothing new. */
   messageId?: string;
+  /** Shorter life than the server's `MESSAGE_TTL_MS` (a longer one is capped at it). */
+  ttlMs?: number;
 }
 
 export interface AddMessageResult {
@@ -75,6 +77,22 @@ export interface RemoveLiveSessionParams {
   sessionId?: string;
 }
 
+export interface GetQueueStatsParams {
+  connectionId: string;
+}
+
+/** A connection's queue, expired messages excluded. */
+export interface QueueStats {
+  /** Messages waiting to be taken. */
+  pending: number;
+  /** Messages taken or pushed and not yet acknowledged. */
+  sending: number;
+  /** Summed payload bytes of pending and sending messages. */
+  bytes: number;
+  /** `receivedAt` of the oldest pending or sending message (ISO-8601), or null when the queue is empty. */
+  oldestReceivedAt: string | null;
+}
+
 /** Params of the `messagesReceived` notification. */
 export interface MessagesReceivedParams {
   connectionId: string;
@@ -91,6 +109,7 @@ export interface RpcMethods {
   addLiveSession: { params: AddLiveSessionParams; result: boolean };
   getLiveSession: { params: GetLiveSessionParams; result: boolean };
   removeLiveSession: { params: RemoveLiveSessionParams; result: boolean };
+  getQueueStats: { params: GetQueueStatsParams; result: QueueStats };
   ping: { params: undefined; result: 'pong' };
   'rpc.on': { params: string[]; result: Record<string, 'ok'> };
   'rpc.off': { params: string[]; result: Record<string, 'ok'> };

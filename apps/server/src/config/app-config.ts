@@ -15,6 +15,53 @@ export type RedisConfig =
   | { mode: 'single'; url: string }
   | { mode: 'cluster'; nodes: RedisNode[]; natMap?: Record<string, RedisNode> };
 
+/** FCM through `firebase-admin`: one service-account JSON file per Firebase project, keyed by app id. */
+export interface FcmConfig {
+  /** `appId` of the token → service-account file; key `default` serves tokens without (or with an unknown) appId. */
+  credentialFiles: Record<string, string>;
+}
+
+/** APNs with a token-based (.p8) key. */
+export interface ApnsConfig {
+  keyFile: string;
+  keyId: string;
+  teamId: string;
+  /** The app's bundle id (the `apns-topic`). */
+  topic: string;
+  production: boolean;
+}
+
+export interface PushConfig {
+  fcm: FcmConfig | undefined;
+  apns: ApnsConfig | undefined;
+  webhook: { url: string; secret: string | undefined } | undefined;
+  /** Notification shown by the OS (ignored when `dataOnly`). */
+  title: string;
+  body: string;
+  /** Data-only pushes: the app wakes and shows nothing unless it decides to. */
+  dataOnly: boolean;
+  /** At most one push per device (per connection without a token) in this window, fleet-wide. */
+  coalesceWindowMs: number;
+  /** Attempts per push on transient failures (429, 5xx, timeouts, network errors), first one included. */
+  maxAttempts: number;
+  /** First retry delay; doubled each attempt, with full jitter. */
+  retryBaseMs: number;
+  /** Per-attempt HTTP timeout. */
+  timeoutMs: number;
+}
+
+/** Message life and per-connection limits. */
+export interface RetentionConfig {
+  /** Every message expires this long after it was received (`addMessage.ttlMs` may shorten it). */
+  messageTtlMs: number;
+  maxQueueMessages: number;
+  maxQueueBytes: number;
+  /** How often one instance of the fleet deletes expired messages. */
+  expirySweepIntervalMs: number;
+  /** Rows deleted per statement by the sweeper, so one sweep never holds long locks. */
+  expirySweepBatch: number;
+}
+
 /** The server's whole configuration, validated once at boot (see `loadConfig`). */
 export interface AppConfig {
   port: number;
@@ -22,6 +69,8 @@ export interface AppConfig {
   /** Unset: an embedded PostgreSQL is started with its data in `dataDir`. */
   databaseUrl: string | undefined;
   databasePoolSize: number;
+  /** A queue statement that has not answered by then fails as "storage unavailable" (a stalled network). */
+  databaseQueryTimeoutMs: number;
   dataDir: string;
   /** TCP port of the embedded PostgreSQL on 127.0.0.1; 0 picks a free one at each start. */
   embeddedPostgresPort: number;
@@ -41,6 +90,8 @@ export interface AppConfig {
   sessionLeaseMs: number;
   /** Names this process in the fleet (INSTANCE_ID, or random at each start). */
   instanceId: string;
+  push: PushConfig;
+  retention: RetentionConfig;
 }
 
 export const APP_CONFIG = Symbol('APP_CONFIG');

@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from './config.error';
 import { loadConfig } from './config.loader';
@@ -31,6 +33,7 @@ describe('loadConfig', () => {
       host: '0.0.0.0',
       databaseUrl: undefined,
       databasePoolSize: 10,
+      databaseQueryTimeoutMs: 10_000,
       dataDir: path.resolve('./.data'),
       embeddedPostgresPort: 0,
       authTokens: [],
@@ -45,6 +48,25 @@ describe('loadConfig', () => {
       redis: { mode: 'none' },
       sessionLeaseMs: expect.any(Number),
       instanceId: expect.any(String),
+      push: {
+        fcm: undefined,
+        apns: undefined,
+        webhook: undefined,
+        title: 'New message',
+        body: 'You have a new message',
+        dataOnly: false,
+        coalesceWindowMs: 10_000,
+        maxAttempts: 5,
+        retryBaseMs: 1_000,
+        timeoutMs: 10_000,
+      },
+      retention: {
+        messageTtlMs: 7 * 24 * 3600 * 1000,
+        maxQueueMessages: 10_000,
+        maxQueueBytes: 100 * MiB,
+        expirySweepIntervalMs: 60_000,
+        expirySweepBatch: 1_000,
+      },
     });
   });
 
@@ -76,6 +98,21 @@ describe('loadConfig', () => {
       MAX_SOCKET_BUFFER_BYTES: String(8 * MiB),
       SHUTDOWN_TIMEOUT_MS: '0',
       LOG_LEVEL: 'debug',
+      DATABASE_QUERY_TIMEOUT_MS: '2500',
+      MESSAGE_TTL_MS: '86400000',
+      MAX_QUEUE_MESSAGES: '500',
+      MAX_QUEUE_BYTES: String(10 * MiB),
+      EXPIRY_SWEEP_INTERVAL_MS: '5000',
+      EXPIRY_SWEEP_BATCH: '200',
+      PUSH_WEBHOOK_URL: 'https://notify.example/hook',
+      PUSH_WEBHOOK_SECRET: 's3cret',
+      PUSH_TITLE: 'Hello',
+      PUSH_BODY: 'World',
+      PUSH_DATA_ONLY: 'yes',
+      PUSH_COALESCE_WINDOW_MS: '0',
+      PUSH_MAX_ATTEMPTS: '3',
+      PUSH_RETRY_BASE_MS: '50',
+      PUSH_TIMEOUT_MS: '2000',
     });
     expect(config).toEqual({
       port: 8080,
@@ -96,6 +133,20 @@ describe('loadConfig', () => {
       redis: { mode: 'none' },
       sessionLeaseMs: expect.any(Number),
       instanceId: expect.any(String),
+      databaseQueryTimeoutMs: 2_500,
+      retention: { messageTtlMs: 86_400_000, maxQueueMessages: 500, maxQueueBytes: 10 * MiB, expirySweepIntervalMs: 5_000, expirySweepBatch: 200 },
+      push: {
+        fcm: undefined,
+        apns: undefined,
+        webhook: { url: 'https://notify.example/hook', secret: 's3cret' },
+        title: 'Hello',
+        body: 'World',
+        dataOnly: true,
+        coalesceWindowMs: 0,
+        maxAttempts: 3,
+        retryBaseMs: 50,
+        timeoutMs: 2_000,
+      },
     });
   });
 
@@ -302,5 +353,60 @@ describe('loadConfig', () => {
     it('refuses REDIS_NAT_MAP without REDIS_CLUSTER_NODES', () => {
       expectRejected('REDIS_NAT_MAP', 'a:1=b:2');
     });
+  });
+
+  describe('push credentials', () => {
+    let dir: string;
+    const account = (name: string, body: object = { project_id: name, client_email: `${name}@example.iam`, private_key: '-----BEGIN PRIVATE KEY-----' }) => {
+      const file = path.join(dir, `${name}.json`);
+      fs.writeFileSync(file, JSON.stringify(body));
+      return file;
+    };
+    beforeAll(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mpr-config-'))));
+    afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it('reads one service-account file, a list per appId, or GOOGLE_APPLICATION_CREDENTIALS', () => {
+      const one = account('one');
+      expect(loadConfig({ FIREBASE_CREDENTIALS: one }).push.fcm).toEqual({ credentialFiles: { default: one } });
+      const two = account('two');
+      expect(loadConfig({ FIREBASE_CREDENTIALS: `com.example.a=${one}, default=${two}` }).push.fcm).toEqual({
+        credentialFiles: { 'com.example.a': one, default: two },
+      });
+      expect(loadConfig({ GOOGLE_APPLICATION_CREDENTIALS: one }).push.fcm).toEqual({ credentialFiles: { default: one } });
+    });
+
+    it('stops at boot on a missing file, a file that is not a service account, a malformed list or a duplicate', () => {
+      expect(() => loadConfig({ FIREBASE_CREDENTIALS: path.join(dir, 'missing.json') })).toThrow(/FIREBASE_CREDENTIALS names a file that cannot be read/);
+      expect(() => loadConfig({ FIREBASE_CREDENTIALS: account('bad', { hello: 1 }) })).toThrow(/FIREBASE_CREDENTIALS .*not a Firebase service-account key \(no "project_id"\)/);
+      const notJson = path.join(dir, 'not.json');
+      fs.writeFileSync(notJson, 'nope');
+      expect(() => loadConfig({ GOOGLE_APPLICATION_CREDENTIALS: notJson })).toThrow(/GOOGLE_APPLICATION_CREDENTIALS .*is not a JSON file/);
+      expect(() => loadConfig({ FIREBASE_CREDENTIALS: `a=${account('x')},=${account('y')}` })).toThrow(/FIREBASE_CREDENTIALS must be a file path or a list of appId=path/);
+      expect(() => loadConfig({ FIREBASE_CREDENTIALS: `a=${account('x')},a=${account('y')}` })).toThrow(/FIREBASE_CREDENTIALS lists "a" twice/);
+    });
+
+    it('requires the APNs key id, team id and topic with APNS_KEY_FILE, and only with it', () => {
+      const key = path.join(dir, 'AuthKey.p8');
+      fs.writeFileSync(key, '-----BEGIN PRIVATE KEY-----');
+      const apns = { APNS_KEY_FILE: key, APNS_KEY_ID: 'KEY123', APNS_TEAM_ID: 'TEAM123', APNS_TOPIC: 'com.example.wallet' };
+      expect(loadConfig(apns).push.apns).toEqual({ keyFile: key, keyId: 'KEY123', teamId: 'TEAM123', topic: 'com.example.wallet', production: true });
+      expect(loadConfig({ ...apns, APNS_PRODUCTION: 'false' }).push.apns?.production).toBe(false);
+      expect(() => loadConfig({ ...apns, APNS_TOPIC: '' })).toThrow(/APNS_TOPIC is required with APNS_KEY_FILE/);
+      expect(() => loadConfig({ APNS_KEY_ID: 'KEY123' })).toThrow(/APNS_KEY_ID is only used with APNS_KEY_FILE/);
+      expect(() => loadConfig({ ...apns, APNS_PRODUCTION: 'maybe' })).toThrow(/APNS_PRODUCTION must be true or false/);
+    });
+
+    it('refuses PUSH_WEBHOOK_SECRET without PUSH_WEBHOOK_URL, and a webhook URL that is not http(s)', () => {
+      expect(() => loadConfig({ PUSH_WEBHOOK_SECRET: 'x' })).toThrow(/PUSH_WEBHOOK_SECRET is only used with PUSH_WEBHOOK_URL/);
+      expect(() => loadConfig({ PUSH_WEBHOOK_URL: 'ftp://x/y' })).toThrow(/PUSH_WEBHOOK_URL must use http: or https:/);
+    });
+  });
+
+  it('refuses out-of-range retention values, naming the variable', () => {
+    expect(() => loadConfig({ MESSAGE_TTL_MS: '10' })).toThrow(/MESSAGE_TTL_MS must be between 1000/);
+    expect(() => loadConfig({ MAX_QUEUE_MESSAGES: '0' })).toThrow(/MAX_QUEUE_MESSAGES/);
+    expect(() => loadConfig({ MAX_QUEUE_BYTES: '100' })).toThrow(/MAX_QUEUE_BYTES/);
+    expect(() => loadConfig({ EXPIRY_SWEEP_BATCH: 'lots' })).toThrow(/EXPIRY_SWEEP_BATCH must be an integer/);
+    expect(() => loadConfig({ DATABASE_QUERY_TIMEOUT_MS: '5' })).toThrow(/DATABASE_QUERY_TIMEOUT_MS/);
   });
 });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { AppConfig, LogLevel, RedisConfig, RedisNode } from './app-config';
+import { ApnsConfig, AppConfig, FcmConfig, LogLevel, PushConfig, RedisConfig, RedisNode, RetentionConfig } from './app-config';
 import { ConfigError } from './config.error';
 
 type Env = Record<string, string | undefined>;
@@ -37,6 +38,119 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
     throw new ConfigError(name, `must use ${protocols.join(' or ')}, got "${parsed.protocol}"`);
   }
   return value;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  const lower = value.toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(lower)) return true;
+  if (['false', '0', 'no', 'off'].includes(lower)) return false;
+  throw new ConfigError(name, `must be true or false, got "${value}"`);
+}
+
+/** A file the server must read at boot: checked now, so a typo stops the server instead of the first push. */
+function readableFile(name: string, value: string): string {
+  const resolved = path.resolve(value);
+  try {
+    fs.accessSync(resolved, fs.constants.R_OK);
+  } catch {
+    throw new ConfigError(name, `names a file that cannot be read: "${resolved}"`);
+  }
+  return resolved;
+}
+
+function serviceAccountFile(name: string, value: string): string {
+  const file = readableFile(name, value);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    throw new ConfigError(name, `"${file}" is not a JSON file`);
+  }
+  const account = parsed as Record<string, unknown>;
+  for (const key of ['project_id', 'client_email', 'private_key']) {
+    if (typeof account?.[key] !== 'string') {
+      throw new ConfigError(name, `"${file}" is not a Firebase service-account key (no "${key}")`);
+    }
+  }
+  return file;
+}
+
+function fcmConfig(env: Env): FcmConfig | undefined {
+  const credentials = raw(env, 'FIREBASE_CREDENTIALS');
+  if (credentials === undefined) {
+    const google = raw(env, 'GOOGLE_APPLICATION_CREDENTIALS');
+    if (google === undefined) return undefined;
+    return { credentialFiles: { default: serviceAccountFile('GOOGLE_APPLICATION_CREDENTIALS', google) } };
+  }
+  if (!credentials.includes('=')) {
+    return { credentialFiles: { default: serviceAccountFile('FIREBASE_CREDENTIALS', credentials) } };
+  }
+  const credentialFiles: Record<string, string> = {};
+  for (const entry of list(credentials)) {
+    const at = entry.indexOf('=');
+    const appId = at > 0 ? entry.slice(0, at).trim() : '';
+    const file = at > 0 ? entry.slice(at + 1).trim() : '';
+    if (appId === '' || file === '') {
+      throw new ConfigError('FIREBASE_CREDENTIALS', `must be a file path or a list of appId=path, got "${entry}"`);
+    }
+    if (credentialFiles[appId] !== undefined) throw new ConfigError('FIREBASE_CREDENTIALS', `lists "${appId}" twice`);
+    credentialFiles[appId] = serviceAccountFile('FIREBASE_CREDENTIALS', file);
+  }
+  return { credentialFiles };
+}
+
+function apnsConfig(env: Env): ApnsConfig | undefined {
+  const keyFile = raw(env, 'APNS_KEY_FILE');
+  if (keyFile === undefined) {
+    for (const name of ['APNS_KEY_ID', 'APNS_TEAM_ID', 'APNS_TOPIC']) {
+      if (raw(env, name) !== undefined) throw new ConfigError(name, 'is only used with APNS_KEY_FILE');
+    }
+    return undefined;
+  }
+  const required = (name: string): string => {
+    const value = raw(env, name);
+    if (value === undefined) throw new ConfigError(name, 'is required with APNS_KEY_FILE');
+    return value;
+  };
+  return {
+    keyFile: readableFile('APNS_KEY_FILE', keyFile),
+    keyId: required('APNS_KEY_ID'),
+    teamId: required('APNS_TEAM_ID'),
+    topic: required('APNS_TOPIC'),
+    production: bool(env, 'APNS_PRODUCTION', true),
+  };
+}
+
+function pushConfig(env: Env): PushConfig {
+  const webhookUrl = url(env, 'PUSH_WEBHOOK_URL', ['http:', 'https:']);
+  const webhookSecret = raw(env, 'PUSH_WEBHOOK_SECRET');
+  if (webhookSecret !== undefined && webhookUrl === undefined) {
+    throw new ConfigError('PUSH_WEBHOOK_SECRET', 'is only used with PUSH_WEBHOOK_URL');
+  }
+  return {
+    fcm: fcmConfig(env),
+    apns: apnsConfig(env),
+    webhook: webhookUrl === undefined ? undefined : { url: webhookUrl, secret: webhookSecret },
+    title: raw(env, 'PUSH_TITLE') ?? 'New message',
+    body: raw(env, 'PUSH_BODY') ?? 'You have a new message',
+    dataOnly: bool(env, 'PUSH_DATA_ONLY', false),
+    coalesceWindowMs: int(env, 'PUSH_COALESCE_WINDOW_MS', 10_000, 0),
+    maxAttempts: int(env, 'PUSH_MAX_ATTEMPTS', 5, 1, 100),
+    retryBaseMs: int(env, 'PUSH_RETRY_BASE_MS', 1_000, 1),
+    timeoutMs: int(env, 'PUSH_TIMEOUT_MS', 10_000, 100),
+  };
+}
+
+function retentionConfig(env: Env): RetentionConfig {
+  return {
+    messageTtlMs: int(env, 'MESSAGE_TTL_MS', 7 * 24 * 3600 * 1000, 1000),
+    maxQueueMessages: int(env, 'MAX_QUEUE_MESSAGES', 10_000, 1),
+    maxQueueBytes: int(env, 'MAX_QUEUE_BYTES', 100 * 1024 * 1024, 1024),
+    expirySweepIntervalMs: int(env, 'EXPIRY_SWEEP_INTERVAL_MS', 60_000, 100),
+    expirySweepBatch: int(env, 'EXPIRY_SWEEP_BATCH', 1_000, 1, 100_000),
+  };
 }
 
 function hostPort(name: string, value: string): RedisNode {
@@ -106,6 +220,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     host: raw(env, 'HOST') ?? '0.0.0.0',
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     databasePoolSize: int(env, 'DATABASE_POOL_SIZE', 10, 2, 1000),
+    databaseQueryTimeoutMs: int(env, 'DATABASE_QUERY_TIMEOUT_MS', 10_000, 100),
     dataDir: path.resolve(raw(env, 'DATA_DIR') ?? './.data'),
     embeddedPostgresPort: int(env, 'EMBEDDED_POSTGRES_PORT', 0, 0, 65535),
     authTokens,
@@ -120,5 +235,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     redis: redisConfig(env),
     sessionLeaseMs: int(env, 'SESSION_LEASE_MS', 30_000, 300),
     instanceId: raw(env, 'INSTANCE_ID') ?? randomUUID(),
+    push: pushConfig(env),
+    retention: retentionConfig(env),
   };
 }

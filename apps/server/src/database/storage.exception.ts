@@ -7,6 +7,11 @@ export enum StorageExceptionCode {
 
 /** SQLSTATE classes that describe the server's condition rather than the statement. */
 const UNAVAILABLE_SQLSTATE_PREFIXES = ['08', '53', '57', '58', '40'];
+/**
+ * Of those, the ones that mean PostgreSQL itself cannot be reached (connection exceptions, shutting down or
+ * starting up); a deadlock or a full disk is retryable too, but says nothing about the next statement.
+ */
+const UNREACHABLE_SQLSTATE_PREFIXES = ['08', '57P'];
 const UNAVAILABLE_NODE_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
 
 /** The one exception repositories throw; the RPC error mapper turns its code into a JSON-RPC error. */
@@ -15,6 +20,8 @@ export class StorageException extends Error {
     readonly code: StorageExceptionCode,
     message: string,
     cause?: unknown,
+    /** PostgreSQL could not be reached at all (not just this statement failing): later calls would fail too. */
+    readonly unreachable = false,
   ) {
     super(message, { cause });
     this.name = 'StorageException';
@@ -32,10 +39,17 @@ export class StorageException extends Error {
       // node-postgres reports pool and socket trouble without a SQLSTATE; a statement error always has one
       // (and its message may well mention "connection_id").
       (!isSqlState && /connect|connection|terminat|timeout|Client has encountered|pool/i.test(message));
+    const unreachable =
+      UNAVAILABLE_NODE_ERRORS.has(sqlState) ||
+      (isSqlState && UNREACHABLE_SQLSTATE_PREFIXES.some((prefix) => sqlState.startsWith(prefix))) ||
+      // pg-pool's "timeout exceeded when trying to connect" means every pooled connection stayed busy (load), not
+      // that PostgreSQL is gone: failing every call at once for it would turn a slow moment into an outage.
+      (!isSqlState && unavailable && !/timeout exceeded when trying to connect/i.test(message));
     return new StorageException(
       unavailable ? StorageExceptionCode.Unavailable : StorageExceptionCode.QueryFailed,
       unavailable ? `Storage unavailable: ${message}` : `Storage query failed: ${message}`,
       error,
+      unreachable,
     );
   }
 }

@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export interface QueueGaugeSource {
   pending: number;
+  bytes: number;
   oldestPendingReceivedAt: Date | null;
 }
 
@@ -25,6 +26,8 @@ export class MetricsService {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly messagesExpired = new Counter({ name: 'mpr_messages_expired_total', help: 'Expired messages deleted by this instance\'s sweeps', registers: [this.registry] });
+  readonly quotaRejections = new Counter({ name: 'mpr_quota_rejections_total', help: 'addMessage calls refused because the queue was full', registers: [this.registry] });
   readonly messagesNotified = new Counter({ name: 'mpr_messages_notified_total', help: 'Messages pushed live to a session holder', registers: [this.registry] });
   readonly liveSessions = new Gauge({ name: 'mpr_live_sessions', help: 'Live sessions held by this instance', registers: [this.registry] });
   readonly openSockets = new Gauge({ name: 'mpr_open_sockets', help: 'Open WebSocket connections', registers: [this.registry] });
@@ -41,29 +44,42 @@ export class MetricsService {
     labelNames: ['code'] as const,
     registers: [this.registry],
   });
+  readonly pushSent = new Counter({ name: 'mpr_push_sent_total', help: 'Pushes accepted by a transport', labelNames: ['transport'] as const, registers: [this.registry] });
+  readonly pushCoalesced = new Counter({ name: 'mpr_push_coalesced_total', help: 'Push decisions folded into an open coalescing window', registers: [this.registry] });
+  readonly pushRetried = new Counter({ name: 'mpr_push_retried_total', help: 'Push attempts retried after a transient failure', labelNames: ['transport'] as const, registers: [this.registry] });
+  readonly pushFallbacks = new Counter({
+    name: 'mpr_push_fallback_total',
+    help: 'Push decisions made without Redis: uncoalesced (window store unavailable), session-unknown (session registry unavailable, assumed none)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly pushFailed = new Counter({
+    name: 'mpr_push_failed_total',
+    help: 'Pushes given up, per transport and reason (dead-token, a provider code or HTTP status, overloaded, storage)',
+    labelNames: ['transport', 'reason'] as const,
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'mpr_' });
+    this.queueGauge('mpr_pending_messages', 'Messages waiting to be taken (all connections)', (totals) => totals.pending);
+    this.queueGauge('mpr_queued_bytes', 'Payload bytes of pending and sending messages (all connections)', (totals) => totals.bytes);
+    this.queueGauge('mpr_oldest_pending_message_age_seconds', 'Age of the oldest pending message (0 when none)', (totals) =>
+      totals.oldestPendingReceivedAt ? (Date.now() - totals.oldestPendingReceivedAt.getTime()) / 1000 : 0,
+    );
+  }
+
+  /** A fleet-wide gauge read from the queue's totals at scrape time. */
+  private queueGauge(name: string, help: string, value: (totals: QueueGaugeSource) => number): void {
     const metrics = this;
     new Gauge({
-      name: 'mpr_pending_messages',
-      help: 'Messages waiting to be taken (all connections)',
+      name,
+      help,
       registers: [this.registry],
       async collect() {
         // NaN, Prometheus' "unknown", while PostgreSQL cannot answer: the other metrics are still served.
         const totals = await metrics.readQueueTotals().catch(() => null);
-        if (totals !== undefined) this.set(totals ? totals.pending : NaN);
-      },
-    });
-    new Gauge({
-      name: 'mpr_oldest_pending_message_age_seconds',
-      help: 'Age of the oldest pending message (0 when none)',
-      registers: [this.registry],
-      async collect() {
-        const totals = await metrics.readQueueTotals().catch(() => null);
-        if (totals === undefined) return;
-        if (!totals) this.set(NaN);
-        else this.set(totals.oldestPendingReceivedAt ? (Date.now() - totals.oldestPendingReceivedAt.getTime()) / 1000 : 0);
+        if (totals !== undefined) this.set(totals ? value(totals) : NaN);
       },
     });
   }

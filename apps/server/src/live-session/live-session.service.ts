@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from 
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { MetricsService } from '../health/metrics.service';
 import { MessagesAvailableEvent, PubSubPort } from '../pubsub/pubsub.port';
+import { PushPort } from '../push/push.port';
 import { StoredMessage } from '../queue/message.repository';
 import { QueueService } from '../queue/queue.service';
 import { buildNotificationFrames, NotifiedMessage } from './notification-frames';
@@ -38,6 +39,7 @@ export class LiveSessionService implements OnModuleInit, OnApplicationShutdown {
     private readonly pubsub: PubSubPort,
     private readonly registry: SessionRegistryPort,
     private readonly metrics: MetricsService,
+    private readonly push: PushPort,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -80,6 +82,8 @@ export class LiveSessionService implements OnModuleInit, OnApplicationShutdown {
       }
       // What was in flight to the former holder (or to this one before a reconnect) is pending again.
       await this.queue.releaseForNewSession(connectionId, token);
+      // The device is awake: the next time it goes away, its first message wakes it at once.
+      this.push.sessionStarted(connectionId);
     } catch (error) {
       if (this.sessions.get(connectionId) === session) await this.end([session]);
       throw error;

@@ -1,3 +1,4 @@
+import { PushNotificationToken } from '@didcomm-mpr/protocol';
 import { Injectable } from '@nestjs/common';
 import { PushPort, PushRequest } from './push.port';
 
@@ -6,5 +7,13 @@ import { PushPort, PushRequest } from './push.port';
 export class NoopPushAdapter extends PushPort {
   notify(_request: PushRequest): void {
     // Intentionally nothing: the message stays queued, which is the whole guarantee without push.
+  }
+
+  rememberToken(_connectionId: string, _token: PushNotificationToken): void {
+    // Tokens are only worth keeping when something can use them.
+  }
+
+  sessionStarted(_connectionId: string): void {
+    // Nothing to reset: no windows are kept without a transport.
   }
 }

@@ -1,5 +1,6 @@
 export enum QueueExceptionCode {
   PayloadTooLarge = 'PAYLOAD_TOO_LARGE',
+  QueueFull = 'QUEUE_FULL',
 }
 
 /** A queue operation refused for a reason of the request itself; nothing was stored or changed. */

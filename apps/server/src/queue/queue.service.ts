@@ -3,7 +3,9 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
   AddMessageParams,
   GetAvailableMessageCountParams,
+  GetQueueStatsParams,
   QueuedMessage,
+  QueueStats,
   RemoveAllMessagesParams,
   RemoveMessagesParams,
   TakeFromQueueParams,
@@ -14,7 +16,7 @@ import { AvailableMessage, PubSubPort } from '../pubsub/pubsub.port';
 import { PushPort } from '../push/push.port';
 import { StorageException, StorageExceptionCode } from '../database/storage.exception';
 import { GroupCommitter, ItemFailure } from './group-committer';
-import { InsertedMessage, MessageRepository, NewMessage, StoredMessage } from './message.repository';
+import { ExpiredCount, InsertedMessage, MessageRepository, NewMessage, StoredMessage } from './message.repository';
 import { QueueException, QueueExceptionCode } from './queue.exception';
 import { RawJson } from './raw-json';
 
@@ -115,8 +117,9 @@ export class QueueService {
       );
     }
     const id = params.messageId ?? randomUUID();
+    const ttlMs = Math.min(params.ttlMs ?? this.config.retention.messageTtlMs, this.config.retention.messageTtlMs);
     await this.adds.submit({
-      message: { connectionId: params.connectionId, id, recipientDids: params.recipientDids, payload, payloadBytes },
+      message: { connectionId: params.connectionId, id, recipientDids: params.recipientDids, payload, payloadBytes, ttlMs },
       params,
     });
     return id;
@@ -129,11 +132,15 @@ export class QueueService {
       item.message.claimedBy = item.claimedFor;
     }
     let inserted: InsertedMessage[];
+    const refused = new Map<string, ItemFailure>();
     try {
-      inserted = await this.messages.insertMany(
+      const outcome = await this.messages.insertMany(
         items.map((item) => item.message),
         this.config.redeliveryTimeoutMs,
+        { maxMessages: this.config.retention.maxQueueMessages, maxBytes: this.config.retention.maxQueueBytes },
       );
+      inserted = outcome.inserted;
+      for (const row of outcome.refused) refused.set(`${row.connectionId}\u0000${row.id}`, new ItemFailure(this.queueFull(row.connectionId, row.messagesAfter, row.bytesAfter)));
     } catch (error) {
       // A statement error (not an outage) is one item's fault: find it, so the others' adds still succeed.
       if (items.length === 1 || !(error instanceof StorageException) || error.code !== StorageExceptionCode.QueryFailed) throw error;
@@ -146,15 +153,32 @@ export class QueueService {
     }
     this.metrics.messagesAdded.inc(inserted.length);
     const byKey = new Map(inserted.map((row) => [`${row.connectionId}\u0000${row.id}`, row]));
-    // A duplicate (connection, id) inside one batch is inserted once: only its first item announces it.
-    const results = items.map((item) => {
+    // A duplicate (connection, id) inside one batch is inserted once: only its first item announces it, and the
+    // others succeed as already queued even if the quota refused their copy.
+    const accepted = new Set<string>();
+    const results = items.map((item): InsertedMessage | undefined | ItemFailure => {
       const key = `${item.message.connectionId}\u0000${item.message.id}`;
       const row = byKey.get(key);
-      byKey.delete(key);
-      return row;
+      if (row) {
+        byKey.delete(key);
+        accepted.add(key);
+        return row;
+      }
+      if (accepted.has(key)) return undefined;
+      return refused.get(key);
     });
-    this.announceAdded(items, results);
+    if (refused.size > 0) this.metrics.quotaRejections.inc(results.filter((result) => result instanceof ItemFailure).length);
+    this.announceAdded(items, results.map((result) => (result instanceof ItemFailure ? undefined : result)));
     return results;
+  }
+
+  private queueFull(connectionId: string, messagesAfter: number, bytesAfter: number): QueueException {
+    const { maxQueueMessages, maxQueueBytes } = this.config.retention;
+    const which =
+      messagesAfter > maxQueueMessages
+        ? `it holds ${messagesAfter - 1} messages (MAX_QUEUE_MESSAGES is ${maxQueueMessages})`
+        : `this message would bring it to ${bytesAfter} bytes (MAX_QUEUE_BYTES is ${maxQueueBytes})`;
+    return new QueueException(QueueExceptionCode.QueueFull, `the queue of connection ${connectionId} is full: ${which}`);
   }
 
   /** One publish per connection per batch, after the commit, without delaying the replies. */
@@ -184,10 +208,16 @@ export class QueueService {
         (receivers) => {
           if (this.publishFailing) this.logger.log('Live notifications work again');
           this.publishFailing = false;
-          if (receivers > 0) return;
+          // The newest token of the batch, even if the last add came without one: it is the device's latest.
+          const token = [...group.items].reverse().find((item) => item.params.pushNotificationToken !== undefined)?.params.pushNotificationToken;
+          if (receivers > 0) {
+            // Live now; the token is kept for when the device goes away (a session end may need it at once).
+            if (token) this.push.rememberToken(connectionId, token);
+            return;
+          }
           releaseClaimed();
           const last = group.items[group.items.length - 1];
-          this.push.notify({ connectionId, messageId: last.message.id, token: last.params.pushNotificationToken });
+          this.push.notify({ connectionId, messageId: last.message.id, token, reason: 'added' });
         },
         (error: unknown) => {
           // The message is committed and takeable; only the instant notification is missed. Logged once per
@@ -225,6 +255,21 @@ export class QueueService {
 
   getAvailableMessageCount(params: GetAvailableMessageCountParams): Promise<number> {
     return this.messages.countPending(params.connectionId, params.recipientDid);
+  }
+
+  async getQueueStats(params: GetQueueStatsParams): Promise<QueueStats> {
+    const stats = await this.messages.stats(params.connectionId);
+    return { ...stats, oldestReceivedAt: stats.oldestReceivedAt?.toISOString() ?? null };
+  }
+
+  /**
+   * Deletes expired messages if this instance wins the fleet's sweep lock; undefined when another instance is
+   * sweeping. Counted per connection, so the caller can log aggregates, never a line per message.
+   */
+  async deleteExpired(batchSize: number, maxBatches: number, pauseMs: number): Promise<ExpiredCount[] | undefined> {
+    const expired = await this.messages.deleteExpired(batchSize, maxBatches, pauseMs);
+    if (expired) this.metrics.messagesExpired.inc(expired.reduce((sum, entry) => sum + entry.messages, 0));
+    return expired;
   }
 
   async removeMessages(params: RemoveMessagesParams): Promise<void> {
@@ -279,17 +324,33 @@ export class QueueService {
     this.metrics.messagesRedelivered.inc({ reason: 'session' }, await this.messages.releaseForNewSession(connectionId, token));
   }
 
-  /** An instance died: what was claimed through it is pending again. */
+  /**
+   * An instance died: what was claimed through it is pending again, and the devices of those connections may need
+   * a wake-up (the push port checks that no session holds them anywhere by now).
+   */
   async releaseForDeadInstance(instanceId: string): Promise<number> {
-    const released = await this.messages.releaseForDeadInstance(instanceId);
+    const connections = await this.messages.releaseForDeadInstance(instanceId);
+    let released = 0;
+    for (const { connectionId, released: count, lastMessageId } of connections) {
+      released += count;
+      this.push.notify({ connectionId, messageId: lastMessageId, reason: 'released' });
+    }
     this.metrics.messagesRedelivered.inc({ reason: 'instance' }, released);
     return released;
   }
 
-  /** These sessions ended: their in-flight messages are pending again (in chunks, one statement each). */
+  /**
+   * These sessions ended: their in-flight messages are pending again (in chunks, one statement each), and with no
+   * session left anywhere the device is woken to pick them up (the push port checks).
+   */
   async releaseForEndedSessions(sessions: { connectionId: string; token: number }[]): Promise<void> {
     for (let start = 0; start < sessions.length; start += RELEASE_CHUNK) {
-      const released = await this.messages.releaseForEndedSessions(sessions.slice(start, start + RELEASE_CHUNK));
+      const connections = await this.messages.releaseForEndedSessions(sessions.slice(start, start + RELEASE_CHUNK));
+      let released = 0;
+      for (const { connectionId, released: count, lastMessageId } of connections) {
+        released += count;
+        this.push.notify({ connectionId, messageId: lastMessageId, reason: 'released' });
+      }
       this.metrics.messagesRedelivered.inc({ reason: 'session' }, released);
     }
   }
@@ -307,7 +368,7 @@ export class QueueService {
     }
     for (const [connectionId, messages] of perConnection) {
       const receivers = await this.pubsub.publish({ connectionId, messages });
-      if (receivers === 0) this.push.notify({ connectionId, messageId: messages[messages.length - 1].id });
+      if (receivers === 0) this.push.notify({ connectionId, messageId: messages[messages.length - 1].id, reason: 'redelivery' });
     }
     return rows.length;
   }

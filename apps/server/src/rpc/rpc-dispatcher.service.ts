@@ -73,6 +73,7 @@ export class RpcDispatcher {
     s.addMethod(RpcMethod.GetAvailableMessageCount, (raw) =>
       this.queue.getAvailableMessageCount(parseParams.getAvailableMessageCount(raw)),
     );
+    s.addMethod(RpcMethod.GetQueueStats, (raw) => this.queue.getQueueStats(parseParams.getQueueStats(raw)));
     s.addMethod(RpcMethod.RemoveMessages, async (raw) => {
       await this.queue.removeMessages(parseParams.removeMessages(raw));
       return true;

@@ -24,6 +24,8 @@ export function toRpcError(error: unknown): { error: RpcErrorObject; unexpected:
     switch (error.code) {
       case QueueExceptionCode.PayloadTooLarge:
         return { error: rpcError(RpcErrorCode.PayloadTooLarge, `Payload too large: ${error.message}`), unexpected: false };
+      case QueueExceptionCode.QueueFull:
+        return { error: rpcError(RpcErrorCode.QueueFull, `Queue full: ${error.message}`), unexpected: false };
     }
   }
   if (error instanceof StorageException && error.code === StorageExceptionCode.Unavailable) {

@@ -33,6 +33,7 @@ describe('parseParams', () => {
       'addLiveSession',
       'getLiveSession',
       'removeLiveSession',
+      'getQueueStats',
     ] as const;
 
     it.each(named)('%s refuses positional (array) params, naming "params"', (method) => {
@@ -62,9 +63,15 @@ describe('parseParams', () => {
   describe('addMessage', () => {
     it('returns the params, ignoring unknown fields', () => {
       const parsed = parseParams.addMessage({ ...addBase, messageId: 'm-1', extra: 1, another: { deep: true } });
-      expect(parsed).toEqual({ ...addBase, messageId: 'm-1', pushNotificationToken: undefined });
+      expect(parsed).toEqual({ ...addBase, messageId: 'm-1', pushNotificationToken: undefined, ttlMs: undefined });
       expect(parsed).not.toHaveProperty('extra');
       expect(parsed.payload).toBe(addBase.payload);
+    });
+
+    it('takes an optional ttlMs of at least 1 ms', () => {
+      expect(parseParams.addMessage({ ...addBase, ttlMs: 5000 }).ttlMs).toBe(5000);
+      expect(parseParams.addMessage({ ...addBase, ttlMs: null }).ttlMs).toBeUndefined();
+      for (const ttlMs of [0, -1, 1.5, '5000', true]) expectInvalid(() => parseParams.addMessage({ ...addBase, ttlMs }), 'ttlMs');
     });
 
     it('requires recipientDids as a non-empty array of non-empty strings', () => {

@@ -2,6 +2,7 @@ import {
   AddLiveSessionParams,
   AddMessageParams,
   GetAvailableMessageCountParams,
+  GetQueueStatsParams,
   GetLiveSessionParams,
   PushNotificationToken,
   RemoveAllMessagesParams,
@@ -124,6 +125,7 @@ export const parseParams = {
       payload: params.payload,
       messageId: optionalString(params, 'messageId'),
       pushNotificationToken: pushToken(params.pushNotificationToken),
+      ttlMs: optionalPositiveInt(params, 'ttlMs'),
     };
   },
 
@@ -169,6 +171,11 @@ export const parseParams = {
       sessionId: requiredString(params, 'sessionId'),
       reclaim: optionalBoolean(params, 'reclaim'),
     };
+  },
+
+  getQueueStats(raw: unknown): GetQueueStatsParams {
+    const params = object(raw);
+    return { connectionId: requiredString(params, 'connectionId') };
   },
 
   getLiveSession(raw: unknown): GetLiveSessionParams {

@@ -1,0 +1,94 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Pool } from 'pg';
+import { DataSource } from 'typeorm';
+import { StorageException } from '../database/storage.exception';
+import { Semaphore } from './concurrency.semaphore';
+import { KnownPushToken } from './known-push-token.types';
+
+/**
+ * Push statements in flight at once. Push work shares the server's small pool with addMessage and takeFromQueue;
+ * a storm of push decisions (each a statement or two) must leave most connections to the queue itself.
+ */
+const MAX_CONCURRENT_STATEMENTS = 2;
+/** A dead mark lapses after this: a reinstalled app can get the same token back, and the table stays bounded. */
+const DEAD_FOR = `interval '30 days'`;
+
+type Row = Record<string, unknown>;
+
+/**
+ * Token memory, shared by the fleet through PostgreSQL: the latest token of each connection (`push_token`), and
+ * the sha256 of tokens a provider declared dead (`dead_push_token`), so that a client re-sending one cannot revive
+ * it. Every driver error leaves here as a `StorageException`.
+ */
+@Injectable()
+export class PushTokenRepository {
+  private readonly pool: Pool;
+  private readonly limit = new Semaphore(MAX_CONCURRENT_STATEMENTS);
+
+  constructor(@Inject(DataSource) dataSource: DataSource) {
+    this.pool = (dataSource.driver as unknown as { master: Pool }).master;
+  }
+
+  private async query<T extends Row>(name: string, text: string, values: unknown[]): Promise<T[]> {
+    try {
+      return (await this.limit.run(() => this.pool.query<T>({ name, text, values }))).rows;
+    } catch (error) {
+      throw StorageException.from(error);
+    }
+  }
+
+  /**
+   * Records `token` as the connection's latest, unless it is dead; one statement either way. Returns whether it
+   * is dead (then the connection's remembered token, if any, is left as it is).
+   */
+  async remember(connectionId: string, token: KnownPushToken, hash: string): Promise<{ dead: boolean }> {
+    const rows = await this.query<{ dead: boolean }>(
+      'push-token-remember',
+      `WITH d AS (SELECT EXISTS (SELECT 1 FROM dead_push_token WHERE token_hash = $5 AND declared_at > now() - ${DEAD_FOR}) AS dead),
+       up AS (INSERT INTO push_token (connection_id, type, token, app_id, token_hash, updated_at)
+              SELECT $1, $2, $3, $4, $5, now() FROM d WHERE NOT d.dead
+              ON CONFLICT (connection_id) DO UPDATE
+                SET type = excluded.type, token = excluded.token, app_id = excluded.app_id,
+                    token_hash = excluded.token_hash, updated_at = now()
+                WHERE (push_token.type, push_token.token_hash, push_token.app_id)
+                      IS DISTINCT FROM (excluded.type, excluded.token_hash, excluded.app_id)
+              RETURNING 1)
+       SELECT dead FROM d`,
+      [connectionId, token.type, token.token, token.appId ?? null, hash],
+    );
+    return { dead: rows[0].dead };
+  }
+
+  /**
+   * The connection's latest live token, if one is known. Dead ones are filtered here too: a `remember` racing a
+   * `markDead` of the same token can store it after the mark deleted it.
+   */
+  async latest(connectionId: string): Promise<KnownPushToken | undefined> {
+    const rows = await this.query<{ type: string; token: string; app_id: string | null }>(
+      'push-token-latest',
+      `SELECT t.type, t.token, t.app_id FROM push_token t
+        WHERE t.connection_id = $1
+          AND NOT EXISTS (SELECT 1 FROM dead_push_token d WHERE d.token_hash = t.token_hash AND d.declared_at > now() - ${DEAD_FOR})`,
+      [connectionId],
+    );
+    const row = rows[0];
+    return row && { type: row.type, token: row.token, ...(row.app_id !== null ? { appId: row.app_id } : {}) };
+  }
+
+  /**
+   * A provider declared the token dead: remembered as such (for 30 days from the latest declaration), and forgotten
+   * by every connection that had it. Lapsed marks are pruned on the way (a handful at a time, by the declared_at index).
+   */
+  async markDead(hash: string): Promise<void> {
+    await this.query(
+      'push-token-mark-dead',
+      `WITH dead AS (INSERT INTO dead_push_token (token_hash) VALUES ($1)
+                     ON CONFLICT (token_hash) DO UPDATE SET declared_at = now()),
+            lapsed AS (DELETE FROM dead_push_token WHERE token_hash IN (
+                         SELECT token_hash FROM dead_push_token WHERE declared_at <= now() - ${DEAD_FOR} AND token_hash <> $1
+                          ORDER BY declared_at LIMIT 100))
+       DELETE FROM push_token WHERE token_hash = $1`,
+      [hash],
+    );
+  }
+}

@@ -1,0 +1,146 @@
+import { randomBytes } from 'node:crypto';
+import { FakeWebhookServer } from '../support/fake-webhook.server';
+import { metricValue } from '../support/fake-push-env';
+import { RpcTestClient } from '../support/rpc-test-client';
+import { startTestServer, TestServer } from '../support/test-server';
+
+/**
+ * The webhook transport (issue 4): every push decision is a JSON POST to PUSH_WEBHOOK_URL with the shared secret,
+ * whether or not a token is known; 5xx is retried (honouring Retry-After), other 4xx are not.
+ */
+
+jest.setTimeout(60_000);
+
+/** Long enough that "inside the window" assertions (coalescing) hold on a loaded machine. */
+const WINDOW_MS = 3_000;
+const QUIET_MS = 400;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const uniqueId = (label: string) => `${label}-${randomBytes(4).toString('hex')}`;
+
+describe('push notifications through a webhook', () => {
+  let hook: FakeWebhookServer;
+  let server: TestServer;
+  let mediator: RpcTestClient;
+
+  beforeAll(async () => {
+    hook = await FakeWebhookServer.start();
+    server = await startTestServer({
+      PUSH_WEBHOOK_URL: hook.url,
+      PUSH_WEBHOOK_SECRET: 'hook-secret',
+      PUSH_COALESCE_WINDOW_MS: String(WINDOW_MS),
+      PUSH_RETRY_BASE_MS: '50',
+      PUSH_MAX_ATTEMPTS: '3',
+    });
+    mediator = await RpcTestClient.connect(server.wsUrl);
+  });
+
+  afterAll(async () => {
+    await mediator?.closeQuietly();
+    await server?.close();
+    await hook?.close();
+  });
+
+  const add = async (connectionId: string, pushNotificationToken?: Record<string, string>): Promise<string> => {
+    const { messageId } = await mediator.call<{ messageId: string }>('addMessage', {
+      connectionId,
+      recipientDids: ['did:example:bob'],
+      payload: { ciphertext: 'secret-ciphertext' },
+      ...(pushNotificationToken ? { pushNotificationToken } : {}),
+    });
+    return messageId;
+  };
+
+  it('posts {connectionId, messageId, token, type} with the secret header', async () => {
+    const connectionId = uniqueId('with-token');
+    const messageId = await add(connectionId, { type: 'fcm', token: 'device-token-1' });
+    const [request] = await hook.waitFor(connectionId, 1);
+    expect(request.headers['x-webhook-secret']).toBe('hook-secret');
+    expect(request.headers['content-type']).toBe('application/json');
+    expect(request.body).toEqual({ connectionId, messageId, token: 'device-token-1', type: 'fcm' });
+    await sleep(QUIET_MS);
+    expect(hook.requestsFor(connectionId)).toHaveLength(1);
+  });
+
+  it('posts without a token when none is known, and ignores a token of no use (no token string)', async () => {
+    const connectionId = uniqueId('no-token');
+    const messageId = await add(connectionId, { type: 'fcm' });
+    const [request] = await hook.waitFor(connectionId, 1);
+    expect(request.body).toEqual({ connectionId, messageId });
+  });
+
+  it('retries a 503 then delivers, waiting at least Retry-After', async () => {
+    const connectionId = uniqueId('retry');
+    hook.answerNext({ status: 503, headers: { 'retry-after': '1' } });
+    const retriedBefore = await metricValue(server.httpUrl, 'mpr_push_retried_total{transport="webhook"}');
+    await add(connectionId);
+    const [first, second] = await hook.waitFor(connectionId, 2);
+    expect(second.at - first.at).toBeGreaterThanOrEqual(950);
+    expect(second.body).toEqual(first.body);
+    expect(await metricValue(server.httpUrl, 'mpr_push_retried_total{transport="webhook"}')).toBe(retriedBefore + 1);
+    await sleep(QUIET_MS);
+    expect(hook.requestsFor(connectionId)).toHaveLength(2);
+  });
+
+  it('does not retry a 400, and counts the failure', async () => {
+    const connectionId = uniqueId('rejected');
+    hook.answerNext({ status: 400 });
+    await add(connectionId);
+    await hook.waitFor(connectionId, 1);
+    await sleep(QUIET_MS);
+    expect(hook.requestsFor(connectionId)).toHaveLength(1);
+    expect(await metricValue(server.httpUrl, 'mpr_push_failed_total{transport="webhook",reason="400"}')).toBe(1);
+  });
+
+  it('coalesces per connection when no token is known', async () => {
+    const connectionId = uniqueId('coalesce');
+    await add(connectionId);
+    await add(connectionId);
+    await add(connectionId);
+    await hook.waitFor(connectionId, 1);
+    await sleep(QUIET_MS / 2);
+    expect(hook.requestsFor(connectionId)).toHaveLength(1);
+  });
+});
+
+describe('push at shutdown', () => {
+  let hook: FakeWebhookServer;
+
+  beforeAll(async () => {
+    hook = await FakeWebhookServer.start();
+  });
+
+  afterAll(async () => {
+    await hook?.close();
+  });
+
+  const startWith = (shutdownTimeoutMs: number) =>
+    startTestServer({ PUSH_WEBHOOK_URL: hook.url, PUSH_RETRY_BASE_MS: '50', PUSH_MAX_ATTEMPTS: '3', SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs) });
+
+  const addThroughNewClient = async (server: TestServer, connectionId: string) => {
+    const client = await RpcTestClient.connect(server.wsUrl);
+    await client.call('addMessage', { connectionId, recipientDids: ['did:example:bob'], payload: { ciphertext: 'c' } });
+    await client.closeQuietly();
+  };
+
+  it('lets a push in flight finish within SHUTDOWN_TIMEOUT_MS', async () => {
+    const server = await startWith(5_000);
+    const connectionId = uniqueId('drained');
+    hook.answerNext({ status: 503, headers: { 'retry-after': '1' } });
+    await addThroughNewClient(server, connectionId);
+    await hook.waitFor(connectionId, 1);
+    await server.close();
+    expect(hook.requestsFor(connectionId)).toHaveLength(2);
+  });
+
+  it('abandons a push still waiting to retry when SHUTDOWN_TIMEOUT_MS is over', async () => {
+    const server = await startWith(200);
+    const connectionId = uniqueId('abandoned');
+    hook.answerNext({ status: 503, headers: { 'retry-after': '30' } });
+    await addThroughNewClient(server, connectionId);
+    await hook.waitFor(connectionId, 1);
+    const started = Date.now();
+    await server.close();
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(hook.requestsFor(connectionId)).toHaveLength(1);
+  });
+});

@@ -1,0 +1,24 @@
+/**
+ * The fault suite runs in two sizes: `short` (the default, part of `npm test`: each fault once, small volumes,
+ * a couple of minutes in all) and `full` (`npm run test:faults`: the volumes and durations of issue 6, and
+ * the Markdown table in bench/results/faults-latest.md).
+ */
+export type FaultsProfileName = 'short' | 'full';
+
+export function faultsProfile(): FaultsProfileName {
+  const value = process.env.FAULTS_PROFILE ?? 'short';
+  if (value !== 'short' && value !== 'full') throw new Error(`FAULTS_PROFILE must be "short" or "full", not ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** Picks the value for the current profile. */
+export function byProfile<T>(values: { short: T; full: T }): T {
+  return values[faultsProfile()];
+}
+
+/**
+ * The redelivery timeout the servers under test run with: short enough that a message left 'sending' to a
+ * vanished holder comes back within the final audit, long enough that holders acknowledging at once never
+ * see a timeout redelivery while the machine is busy.
+ */
+export const FAULTS_REDELIVERY_TIMEOUT_MS = 15_000;

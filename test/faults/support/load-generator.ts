@@ -1,0 +1,471 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { DeliveryLedger } from './delivery-ledger';
+import { FaultCallError, FaultRpcClient, NotifiedMessage } from './fault-rpc-client';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const RETRY_DELAY_MS = 100;
+const MAX_RETRY_DELAY_MS = 1_000;
+/** Exponential backoff from 100 ms to 1 s, as a well-behaved mediator retries (and to keep error counts readable). */
+const backoff = (attempt: number) => sleep(Math.min(MAX_RETRY_DELAY_MS, RETRY_DELAY_MS * 2 ** attempt));
+/** An add is given up (and counted as refused) after retrying this long: far beyond any fault we inject. */
+const ADD_GIVE_UP_MS = 90_000;
+const TICK_MS = 10;
+const TAKE_LIMIT = 100;
+
+/** Errors seen by the legitimate clients, by JSON-RPC code or transport failure ('socket-closed', ...). */
+export class ErrorTally {
+  private readonly counts = new Map<string, number>();
+  /** First and last time an error was seen (to tell errors during a fault from errors after it). */
+  readonly times: number[] = [];
+
+  add(code: string, at = Date.now()): void {
+    this.counts.set(code, (this.counts.get(code) ?? 0) + 1);
+    this.times.push(at);
+  }
+
+  total(): number {
+    let sum = 0;
+    for (const count of this.counts.values()) sum += count;
+    return sum;
+  }
+
+  /** After `at`: errors seen then, by code. */
+  since(at: number): number {
+    return this.times.filter((t) => t >= at).length;
+  }
+
+  describe(): string {
+    if (this.counts.size === 0) return '0';
+    return [...this.counts.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([code, count]) => `${count} × ${code}`)
+      .join(', ');
+  }
+
+  toJSON(): Record<string, number> {
+    return Object.fromEntries(this.counts);
+  }
+}
+
+/**
+ * The instances a client may reach, as a load balancer would offer them: the test removes an instance when
+ * it kills it; clients reconnect to the next one in the list.
+ */
+export class InstancePool {
+  constructor(private urls: string[]) {}
+
+  pick(preferred: number, attempt: number): string {
+    if (this.urls.length === 0) throw new Error('no instance left in the pool');
+    return this.urls[(preferred + attempt) % this.urls.length];
+  }
+
+  remove(url: string): void {
+    this.urls = this.urls.filter((candidate) => candidate !== url);
+  }
+
+  get size(): number {
+    return this.urls.length;
+  }
+}
+
+export interface LoadGeneratorOptions {
+  ledger: DeliveryLedger;
+  errors: ErrorTally;
+  pool: InstancePool;
+  connections: string[];
+  /** Sockets holding live sessions; connections are dealt to them round-robin. */
+  holderSockets: number;
+  senderSockets: number;
+  ratePerSecond: number;
+  payloadBytes: number;
+  /** Errors of one holder counted apart (a holder that is itself the fault, like a paused consumer). */
+  holderErrors?: (index: number) => ErrorTally | undefined;
+  /** Adds in flight over all senders above which the generator stops issuing (and counts the shortfall). */
+  maxInFlight?: number;
+}
+
+/** Something that talks to the server through a socket it reopens when the socket dies. */
+abstract class ReconnectingClient {
+  protected client: FaultRpcClient | undefined;
+  private connecting: Promise<FaultRpcClient> | undefined;
+  stopped = false;
+
+  constructor(
+    readonly name: string,
+    protected readonly pool: InstancePool,
+    protected readonly preferred: number,
+    protected readonly errors: ErrorTally,
+  ) {}
+
+  /** The open socket, reconnecting (to the next instance of the pool on failure) when needed. */
+  protected socket(): Promise<FaultRpcClient> {
+    if (this.client?.open) return Promise.resolve(this.client);
+    this.connecting ??= this.reconnect().finally(() => (this.connecting = undefined));
+    return this.connecting;
+  }
+
+  private async reconnect(): Promise<FaultRpcClient> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.stopped) throw new FaultCallError('stopped', false, `${this.name} is stopped`);
+      const url = this.pool.pick(this.preferred, attempt);
+      try {
+        const client = await FaultRpcClient.connect(url, (connectionId, messages) => this.onNotification(client, connectionId, messages));
+        this.client = client;
+        client.onClose(() => this.onSocketClosed(client));
+        await this.onConnected(client);
+        return client;
+      } catch (error) {
+        if (!(error instanceof FaultCallError)) throw error;
+        this.errors.add(error.code);
+        await backoff(attempt);
+      }
+    }
+  }
+
+  /** A call retried (reconnecting as needed) until it succeeds or fails with a non-retryable error. */
+  protected async callUntilDone<T>(method: string, params: unknown, giveUpAt = Number.POSITIVE_INFINITY): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const client = await this.socket();
+        return await client.call<T>(method, params);
+      } catch (error) {
+        if (!(error instanceof FaultCallError)) throw error;
+        if (error.code === 'stopped') throw error;
+        this.errors.add(error.code);
+        if (!error.retryable || Date.now() > giveUpAt) throw error;
+        await backoff(attempt);
+      }
+    }
+  }
+
+  protected onNotification(_client: FaultRpcClient, _connectionId: string, _messages: NotifiedMessage[]): void {
+    throw new Error(`${this.name} got a notification it never asked for`);
+  }
+
+  protected async onConnected(_client: FaultRpcClient): Promise<void> {}
+
+  protected onSocketClosed(_client: FaultRpcClient): void {}
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    await this.client?.closeQuietly();
+  }
+}
+
+/** A mediator instance's sending side: adds with retries on the same messageId, as the README advises. */
+export class Sender extends ReconnectingClient {
+  inFlight = 0;
+
+  constructor(
+    name: string,
+    pool: InstancePool,
+    preferred: number,
+    errors: ErrorTally,
+    private readonly ledger: DeliveryLedger,
+  ) {
+    super(name, pool, preferred, errors);
+  }
+
+  async add(connectionId: string, payload: unknown): Promise<void> {
+    const messageId = randomUUID();
+    const giveUpAt = Date.now() + ADD_GIVE_UP_MS;
+    this.inFlight++;
+    // Recorded before anything can go wrong, so a refusal has a record; each real send is recorded again
+    // right before it leaves, after any reconnect: a retry that re-adds an id removed meanwhile must be
+    // dated when it was sent, or its second delivery would look like a server duplicate.
+    this.ledger.attempt(messageId, connectionId);
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const client = await this.socket();
+          this.ledger.attempt(messageId, connectionId);
+          await client.call('addMessage', { connectionId, recipientDids: ['did:example:faults'], payload, messageId });
+          this.ledger.acknowledged(messageId);
+          return;
+        } catch (error) {
+          if (!(error instanceof FaultCallError)) throw error;
+          if (error.code === 'stopped') {
+            this.ledger.refused(messageId, 'stopped');
+            return;
+          }
+          this.errors.add(error.code);
+          if (!error.retryable || Date.now() > giveUpAt) {
+            this.ledger.refused(messageId, error.code);
+            return;
+          }
+          await backoff(attempt);
+        }
+      }
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  /** Opens the socket now, so the first adds do not measure connection set-up. */
+  async connect(): Promise<void> {
+    await this.socket();
+  }
+}
+
+/**
+ * A mediator instance's receiving side: holds live sessions for its connections, acknowledges every
+ * notification with removeMessages, and when its socket dies reconnects, re-registers its sessions with
+ * `reclaim` and the same sessionIds, then takes the backlog (which is not pushed), as a mediator would.
+ */
+export class Holder extends ReconnectingClient {
+  private readonly acks = new Set<Promise<void>>();
+  /** When the sessions were last (re-)registered after a socket loss. */
+  reRegisteredAt: number | undefined;
+  socketLosses = 0;
+  private drains = new Set<Promise<void>>();
+  private readonly ackOnNotification: boolean;
+
+  constructor(
+    name: string,
+    pool: InstancePool,
+    preferred: number,
+    errors: ErrorTally,
+    private readonly ledger: DeliveryLedger,
+    readonly connections: string[],
+    options: { ack?: boolean } = {},
+  ) {
+    super(name, pool, preferred, errors);
+    this.ackOnNotification = options.ack ?? true;
+  }
+
+  sessionId(connectionId: string): string {
+    return `${this.name}:${connectionId}`;
+  }
+
+  async start(): Promise<void> {
+    await this.socket();
+  }
+
+  /** The socket in use (for pausing it, or reading its pid-side statistics). */
+  get currentClient(): FaultRpcClient | undefined {
+    return this.client;
+  }
+
+  protected override async onConnected(client: FaultRpcClient): Promise<void> {
+    const reconnect = this.socketLosses > 0;
+    for (const connectionId of this.connections) this.ledger.cause(connectionId);
+    await Promise.all(
+      this.connections.map(async (connectionId) => {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            const held = await client.call<boolean>('addLiveSession', { connectionId, sessionId: this.sessionId(connectionId), reclaim: reconnect });
+            if (held) return;
+            // Refused reclaim: someone else holds it. A mediator would take it over; so do we, and count it.
+            this.errors.add('reclaim-refused');
+            await client.call<boolean>('addLiveSession', { connectionId, sessionId: this.sessionId(connectionId) });
+            return;
+          } catch (error) {
+            if (!(error instanceof FaultCallError)) throw error;
+            this.errors.add(error.code);
+            if (!client.open) throw error;
+            await backoff(attempt);
+          }
+        }
+      }),
+    );
+    if (reconnect) {
+      this.reRegisteredAt = Date.now();
+      this.track(this.drains, this.drainAll());
+    }
+  }
+
+  protected override onSocketClosed(_client: FaultRpcClient): void {
+    if (this.stopped) return;
+    this.socketLosses++;
+    for (const connectionId of this.connections) this.ledger.cause(connectionId);
+    // Reconnect at once, as a mediator whose wallets are still online would.
+    void this.socket().catch((error: unknown) => {
+      if (!(error instanceof FaultCallError && error.code === 'stopped')) throw error;
+    });
+  }
+
+  protected override onNotification(_client: FaultRpcClient, connectionId: string, messages: NotifiedMessage[]): void {
+    const ids = messages.map((message) => message.id);
+    this.ledger.delivered(ids, this.name, 'live');
+    if (this.ackOnNotification) this.track(this.acks, this.ack(connectionId, ids));
+  }
+
+  private track(set: Set<Promise<void>>, work: Promise<void>): void {
+    const tracked = work.catch((error: unknown) => {
+      if (error instanceof FaultCallError && error.code === 'stopped') return;
+      throw error;
+    });
+    set.add(tracked);
+    void tracked.finally(() => set.delete(tracked));
+  }
+
+  async ack(connectionId: string, ids: string[]): Promise<void> {
+    await this.callUntilDone('removeMessages', { connectionId, messageIds: ids });
+    this.ledger.removed(ids);
+  }
+
+  /** Takes (and acknowledges) what is pending for each connection, as after a reconnect. */
+  async drainAll(): Promise<void> {
+    for (const connectionId of this.connections) {
+      for (;;) {
+        const batch = await this.callUntilDone<{ id: string }[]>('takeFromQueue', { connectionId, limit: TAKE_LIMIT });
+        if (batch.length === 0) break;
+        const ids = batch.map((message) => message.id);
+        this.ledger.delivered(ids, this.name, 'take');
+        await this.ack(connectionId, ids);
+      }
+    }
+  }
+
+  /** Session churn: end the socket cleanly and come back (sessions re-registered, backlog taken). */
+  async cycleSocket(): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    await client.closeQuietly();
+    // onSocketClosed has started the reconnect; wait for it.
+    await this.socket();
+  }
+
+  /** Session churn without a socket change: remove one session and register it again, then take its backlog. */
+  async cycleSession(connectionId: string): Promise<void> {
+    const sessionId = this.sessionId(connectionId);
+    await this.callUntilDone('removeLiveSession', { connectionId, sessionId });
+    this.ledger.cause(connectionId);
+    await this.callUntilDone('addLiveSession', { connectionId, sessionId });
+    for (;;) {
+      const batch = await this.callUntilDone<{ id: string }[]>('takeFromQueue', { connectionId, limit: TAKE_LIMIT });
+      if (batch.length === 0) return;
+      const ids = batch.map((message) => message.id);
+      this.ledger.delivered(ids, this.name, 'take');
+      await this.ack(connectionId, ids);
+    }
+  }
+
+  async settled(): Promise<void> {
+    while (this.acks.size > 0 || this.drains.size > 0) await Promise.all([...this.acks, ...this.drains]);
+  }
+}
+
+export function makePayload(bytes: number): Record<string, string> {
+  // Incompressible, like the encrypted messages a mediator stores.
+  return { protected: 'eyJ0eXAiOiJKV00ifQ', iv: 'aXY', tag: 'dGFn', ciphertext: randomBytes(Math.ceil((bytes * 3) / 4)).toString('base64') };
+}
+
+/**
+ * Senders adding at a steady rate to random connections, and holders acknowledging what they are notified.
+ * Records everything in the ledger; `finish()` stops the adds and waits until every one is settled.
+ */
+export class LoadGenerator {
+  readonly senders: Sender[];
+  readonly holders: Holder[];
+  private ticker: NodeJS.Timeout | undefined;
+  private adds = new Set<Promise<void>>();
+  private issued = 0;
+  private startedAt = 0;
+  private nextSender = 0;
+  /** Adds not issued on time because too many were in flight (the server could not keep up). */
+  shortfall = 0;
+  ratePerSecond: number;
+
+  constructor(private readonly options: LoadGeneratorOptions) {
+    const { ledger, errors, pool } = options;
+    this.ratePerSecond = options.ratePerSecond;
+    this.senders = Array.from({ length: options.senderSockets }, (_, i) => new Sender(`sender-${i}`, pool, i, errors, ledger));
+    this.holders = Array.from(
+      { length: options.holderSockets },
+      (_, i) =>
+        new Holder(
+          `holder-${i}`,
+          pool,
+          i,
+          options.holderErrors?.(i) ?? errors,
+          ledger,
+          options.connections.filter((_, c) => c % options.holderSockets === i),
+        ),
+    );
+  }
+
+  async connect(): Promise<void> {
+    await Promise.all([...this.holders.map((holder) => holder.start()), ...this.senders.map((sender) => sender.connect())]);
+  }
+
+  start(): void {
+    this.startedAt = Date.now();
+    this.issued = 0;
+    const maxInFlight = this.options.maxInFlight ?? Math.max(200, this.options.ratePerSecond * 5);
+    const payload = makePayload(this.options.payloadBytes);
+    this.ticker = setInterval(() => {
+      const due = Math.floor(((Date.now() - this.startedAt) * this.ratePerSecond) / 1000);
+      while (this.issued < due) {
+        this.issued++;
+        if (this.adds.size >= maxInFlight) {
+          this.shortfall++;
+          continue;
+        }
+        const sender = this.senders[this.nextSender++ % this.senders.length];
+        const connectionId = this.options.connections[Math.floor(Math.random() * this.options.connections.length)];
+        // One payload object for all adds: the generator must not be the CPU hog on these two cores.
+        const add = sender.add(connectionId, payload);
+        this.adds.add(add);
+        void add.finally(() => this.adds.delete(add));
+      }
+    }, TICK_MS);
+  }
+
+  /** Stops issuing adds and waits until every add and every acknowledgement has settled. */
+  async finish(): Promise<void> {
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = undefined;
+    while (this.adds.size > 0) await Promise.all([...this.adds]);
+    await Promise.all(this.holders.map((holder) => holder.settled()));
+  }
+
+  async close(): Promise<void> {
+    if (this.ticker) clearInterval(this.ticker);
+    await Promise.all([...this.senders, ...this.holders].map((client) => client.close()));
+  }
+}
+
+export interface AuditOptions {
+  ledger: DeliveryLedger;
+  pool: InstancePool;
+  connections: string[];
+  holders: Holder[];
+  /** How long to keep looking for messages still 'sending' to a holder that is gone (the redelivery timeout). */
+  patienceMs: number;
+}
+
+/**
+ * The final check: once the holders are quiet, take whatever is still pending for every connection (it was
+ * acknowledged and is takeable: not lost), and look again until every acknowledged id is accounted for or
+ * `patienceMs` has passed (messages in flight to a vanished holder come back at the redelivery timeout).
+ */
+export async function auditDelivery(options: AuditOptions): Promise<void> {
+  const { ledger } = options;
+  // Quiet: no delivery for a second and every acknowledgement answered.
+  const quietDeadline = Date.now() + 15_000;
+  while (Date.now() - ledger.lastDeliveryAt < 1_000 && Date.now() < quietDeadline) await sleep(100);
+  await Promise.all(options.holders.map((holder) => holder.settled()));
+
+  const auditor = await FaultRpcClient.connect(options.pool.pick(0, 0));
+  try {
+    const deadline = Date.now() + options.patienceMs;
+    for (;;) {
+      for (const connectionId of options.connections) {
+        for (;;) {
+          const batch = await auditor.call<{ id: string }[]>('takeFromQueue', { connectionId, limit: TAKE_LIMIT });
+          if (batch.length === 0) break;
+          const ids = batch.map((message) => message.id);
+          ledger.delivered(ids, 'auditor', 'final-take');
+          await auditor.call('removeMessages', { connectionId, messageIds: ids });
+          ledger.removed(ids);
+        }
+      }
+      await Promise.all(options.holders.map((holder) => holder.settled()));
+      if (ledger.undelivered().length === 0 || Date.now() > deadline) return;
+      await sleep(1_000);
+    }
+  } finally {
+    await auditor.closeQuietly();
+  }
+}
