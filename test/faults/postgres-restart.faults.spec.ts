@@ -4,7 +4,7 @@ import { expectNoLossNoDuplicate } from './support/fault-assertions';
 import { FaultFleet, startFaultFleet } from './support/fault-fleet';
 import { reportFault, rowFromVerdict, seconds } from './support/fault-report';
 import { FaultCallError, FaultRpcClient } from './support/fault-rpc-client';
-import { byProfile, FAULTS_REDELIVERY_TIMEOUT_MS } from './support/faults-profile';
+import { byProfile, FAULTS_REDELIVERY_TIMEOUT_MS, MIN_LOAD_SHARE } from './support/faults-profile';
 import { auditDelivery, ErrorTally, InstancePool, LoadGenerator, makePayload } from './support/load-generator';
 import { OwnPostgres } from './support/own-postgres';
 
@@ -111,6 +111,6 @@ describe('fault 2: PostgreSQL restarted under load', () => {
     expect(recovery.addMs).toBeDefined();
     expect(recovery.liveMs).toBeDefined();
     await expectNoLossNoDuplicate(verdict, postgres!.url);
-    expect(verdict.acknowledged).toBeGreaterThan(((profile.beforeMs + profile.afterMs) / 1000) * profile.rate * 0.5);
+    expect(verdict.acknowledged).toBeGreaterThan(((profile.beforeMs + profile.afterMs) / 1000) * profile.rate * MIN_LOAD_SHARE);
   });
 });

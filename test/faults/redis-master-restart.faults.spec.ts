@@ -3,7 +3,7 @@ import { DeliveryLedger } from './support/delivery-ledger';
 import { expectNoLossNoDuplicate } from './support/fault-assertions';
 import { FaultFleet, startFaultFleet } from './support/fault-fleet';
 import { reportFault, rowFromVerdict, seconds } from './support/fault-report';
-import { byProfile, FAULTS_REDELIVERY_TIMEOUT_MS } from './support/faults-profile';
+import { byProfile, FAULTS_REDELIVERY_TIMEOUT_MS, MIN_LOAD_SHARE } from './support/faults-profile';
 import { auditDelivery, ErrorTally, InstancePool, LoadGenerator } from './support/load-generator';
 import { connectionSlot, slotOwners } from '../support/redis-slots';
 
@@ -94,6 +94,6 @@ describe('fault 3: a Redis Cluster master killed and restarted under load', () =
     expect(pubsubUpMs).toBeDefined();
     expect(liveOnVictimMs).toBeDefined();
     await expectNoLossNoDuplicate(verdict, fleet!.databaseUrl);
-    expect(verdict.acknowledged).toBeGreaterThan(((profile.beforeMs + profile.downMs + profile.afterMs) / 1000) * profile.rate * 0.5);
+    expect(verdict.acknowledged).toBeGreaterThan(((profile.beforeMs + profile.downMs + profile.afterMs) / 1000) * profile.rate * MIN_LOAD_SHARE);
   });
 });

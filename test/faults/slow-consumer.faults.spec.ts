@@ -23,12 +23,11 @@ const profile = byProfile({
 // Small limits: MAX_SOCKET_BUFFER_BYTES defaults to twice the frame limit (here 256 KiB).
 const MAX_PAYLOAD_BYTES = 64 * 1024;
 /**
- * Bounded means: no climb while the pause lasts. A server buffering for the paused socket grows with every
- * message; the garbage of 32 KiB payloads makes a busy Node process swing by 100+ MiB either way, so the
- * check compares the median RSS of the pause's second half with its first half, and caps the total growth loosely.
+ * RSS is reported, not judged finely: the garbage of 32 KiB payloads at 400 msg/s makes a busy Node process swing
+ * by 50-100 MiB either way (a CI run saw the median of the pause's second half 55 MiB above its first while the
+ * server had written only 2 MiB to the paused socket). The verdict rests on the direct witness below, plus a
+ * loose cap on growth that a server buffering the whole pause would break.
  */
-const MIN_SECOND_HALF_CLIMB_MIB = 32;
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 /** The most a loopback TCP connection can hold in the kernel: sender's and receiver's buffers at their autotuned maximum. */
 function kernelSocketBuffersMiB(): number {
   const max = (file: string) => Number(readFileSync(file, 'utf8').trim().split(/\s+/)[2]);
@@ -89,9 +88,6 @@ describe('fault 5: a slow consumer that stops reading its socket', () => {
     const halfway = pausedAt + profile.pauseMs / 2;
     const firstHalfPeak = Math.max(...sampler.samples.filter((s) => s.at >= pausedAt && s.at < halfway).map((s) => s.mib));
     const secondHalfPeak = Math.max(...sampler.samples.filter((s) => s.at >= halfway && s.at <= resumedAt).map((s) => s.mib));
-    // Medians, not peaks, for the verdict: one GC swing of a busy process moves a peak by tens of MiB.
-    const firstHalfMedian = median(sampler.samples.filter((s) => s.at >= pausedAt && s.at < halfway).map((s) => s.mib));
-    const secondHalfMedian = median(sampler.samples.filter((s) => s.at >= halfway && s.at <= resumedAt).map((s) => s.mib));
     const sentToSlowWhilePaused = ledger.ackLog.filter((entry) => entry.at >= pausedAt && slow.connections.includes(ledger.connectionOf(entry.id))).length;
     const healthyLiveWhilePaused = ledger.liveLog.filter((entry) => entry.at >= pausedAt && entry.holder === healthy.name).length;
     slow.currentClient!.resumeReading();
@@ -126,9 +122,6 @@ describe('fault 5: a slow consumer that stops reading its socket', () => {
     expect(slow.socketLosses).toBe(0);
     expect(healthyLiveWhilePaused).toBeGreaterThan(0);
     expect(writtenMiB).toBeLessThan(MAX_WRITTEN_TO_PAUSED_MIB);
-    // A server buffering everything for the paused socket would put about half of what was offered between the
-    // two halves' medians; a bounded one only GC noise.
-    expect(secondHalfMedian - firstHalfMedian).toBeLessThan(Math.max(MIN_SECOND_HALF_CLIMB_MIB, pausedMiB / 4));
     expect(peakWhilePaused - baseline).toBeLessThan(MAX_RSS_GROWTH_MIB);
     // The test must really have offered the server more than the kernel and the server's bound could hold.
     expect(pausedMiB).toBeGreaterThan(Math.max(profile.minOfferedMiB, MAX_WRITTEN_TO_PAUSED_MIB + 8));
