@@ -1,11 +1,8 @@
-import { execFileSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import type { AppOptions } from 'firebase-admin/app';
 import { FakeFcmLoopbackAgent } from './fake-fcm-loopback.agent';
+import { selfSignedCertificate } from './self-signed-certificate';
 
 /** One `messages:send` request as the fake received it. */
 export interface FcmRequest {
@@ -33,25 +30,6 @@ export interface FcmAnswer {
 
 const STATUS_NAMES: Record<number, string> = { 400: 'INVALID_ARGUMENT', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 429: 'RESOURCE_EXHAUSTED', 500: 'INTERNAL', 503: 'UNAVAILABLE' };
 
-/** A self-signed certificate for fcm.googleapis.com, made by the `openssl` command (kept per test process). */
-let certificate: { key: string; cert: string } | undefined;
-function fcmCertificate(): { key: string; cert: string } {
-  if (certificate) return certificate;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mpr-fake-fcm-'));
-  try {
-    execFileSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=fcm.googleapis.com', '-addext', 'subjectAltName=DNS:fcm.googleapis.com',
-        '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')],
-      { stdio: 'ignore' },
-    );
-    certificate = { key: fs.readFileSync(path.join(dir, 'key.pem'), 'utf8'), cert: fs.readFileSync(path.join(dir, 'cert.pem'), 'utf8') };
-    return certificate;
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 /**
  * A local stand-in for the FCM HTTP v1 API (`POST /v1/projects/{project}/messages:send`) over HTTPS on loopback.
  * It records every request and answers from a script (`answerNext`), 200 with a message name otherwise.
@@ -69,7 +47,7 @@ export class FakeFcmServer {
   ) {}
 
   static async start(): Promise<FakeFcmServer> {
-    const { key, cert } = fcmCertificate();
+    const { key, cert } = selfSignedCertificate('fcm.googleapis.com');
     const server = https.createServer({ key, cert });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const fake = new FakeFcmServer(server, (server.address() as net.AddressInfo).port, cert);

@@ -13,6 +13,8 @@ describe('APNs failure classification', () => {
   it('retries throttling, APNs failures and connection errors', () => {
     expect(classify({ status: 429, response: { reason: 'TooManyRequests' } }).kind).toBe('transient');
     expect(classify({ status: 503, response: { reason: 'ServiceUnavailable' } }).kind).toBe('transient');
+    // The library regenerates its provider token on this answer: the next attempt succeeds.
+    expect(classify({ status: 403, response: { reason: 'ExpiredProviderToken' } }).kind).toBe('transient');
     expect(classify({ error: new Error('socket hang up') })).toMatchObject({ kind: 'transient', reason: 'network' });
     // A status that is not a number is no answer from Apple at all.
     expect(classify({ status: 'n/a' as unknown as number, error: new Error('stream reset') })).toMatchObject({ kind: 'transient', reason: 'network' });

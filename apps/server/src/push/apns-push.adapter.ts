@@ -1,6 +1,7 @@
 import { Notification, Provider, ResponseFailure } from '@parse/node-apn';
 import { ApnsConfig, PushConfig } from '../config/app-config';
 import { abandonable } from './abandonable.helper';
+import { ApnsProviderFactory } from './apns-provider.factory';
 import { KnownPushToken } from './known-push-token.types';
 import { PushDeliveryError } from './push-delivery.error';
 import { PushDelivery, PushTransport } from './push-transport.port';
@@ -31,6 +32,7 @@ export class ApnsPushAdapter extends PushTransport {
   constructor(
     private readonly apns: ApnsConfig,
     private readonly push: PushConfig,
+    private readonly providers: ApnsProviderFactory,
   ) {
     super();
   }
@@ -76,11 +78,7 @@ export class ApnsPushAdapter extends PushTransport {
   private client(): Provider {
     // After close() a late attempt must not open a new HTTP/2 session that nothing would ever shut down.
     if (this.closed) throw new PushDeliveryError('transient', 'aborted', 'APNs transport closed');
-    this.provider ??= new Provider({
-      token: { key: this.apns.keyFile, keyId: this.apns.keyId, teamId: this.apns.teamId },
-      production: this.apns.production,
-      requestTimeout: this.push.timeoutMs,
-    });
+    this.provider ??= new Provider(this.providers.providerOptions(this.apns, this.push.timeoutMs));
     return this.provider;
   }
 }
@@ -95,6 +93,8 @@ export function classify(failure: Pick<ResponseFailure, 'status' | 'response' | 
   if (reason !== undefined && CONFIGURATION_REASONS.has(reason)) return new PushDeliveryError('misconfigured', label, `APNs ${status} ${label}`);
   if (reason !== undefined && DEAD_TOKEN_REASONS.has(reason)) return new PushDeliveryError('dead-token', label, `APNs ${status} ${label}`);
   if (status === 410) return new PushDeliveryError('dead-token', label, `APNs ${status} ${label}`);
+  // The library has already made a fresh provider token: the next attempt carries it.
+  if (status === 403 && reason === 'ExpiredProviderToken') return new PushDeliveryError('transient', label, `APNs ${status} ${label}`);
   if (TRANSIENT_STATUSES.has(status)) return new PushDeliveryError('transient', label, `APNs ${status} ${label}`);
   return new PushDeliveryError('rejected', label, `APNs ${status} ${label}`);
 }

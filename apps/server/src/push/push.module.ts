@@ -3,6 +3,7 @@ import { ModuleRef } from '@nestjs/core';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { MetricsService } from '../health/metrics.service';
 import { createRedisClient } from '../pubsub/redis-client.factory';
+import { ApnsProviderFactory } from './apns-provider.factory';
 import { ApnsPushAdapter } from './apns-push.adapter';
 import { FcmAppFactory } from './fcm-app.factory';
 import { FcmPushAdapter } from './fcm-push.adapter';
@@ -16,11 +17,11 @@ import { RedisPushWindowStore } from './redis-push-window.store';
 import { WebhookPushAdapter } from './webhook-push.adapter';
 
 /** The transports the configuration asks for: FCM, APNs and the webhook, each independently. */
-function transportsFor(config: AppConfig, fcmApps: FcmAppFactory): PushTransport[] {
+function transportsFor(config: AppConfig, fcmApps: FcmAppFactory, apnsProviders: ApnsProviderFactory): PushTransport[] {
   const { push } = config;
   const transports: PushTransport[] = [];
   if (push.fcm) transports.push(new FcmPushAdapter(push.fcm, push, fcmApps, config.instanceId));
-  if (push.apns) transports.push(new ApnsPushAdapter(push.apns, push));
+  if (push.apns) transports.push(new ApnsPushAdapter(push.apns, push, apnsProviders));
   if (push.webhook) transports.push(new WebhookPushAdapter(push.webhook, push));
   return transports;
 }
@@ -33,12 +34,20 @@ function transportsFor(config: AppConfig, fcmApps: FcmAppFactory): PushTransport
 @Module({
   providers: [
     FcmAppFactory,
+    ApnsProviderFactory,
     PushTokenRepository,
     {
       provide: PushPort,
-      inject: [APP_CONFIG, FcmAppFactory, PushTokenRepository, MetricsService, ModuleRef],
-      useFactory: (config: AppConfig, fcmApps: FcmAppFactory, tokens: PushTokenRepository, metrics: MetricsService, moduleRef: ModuleRef): PushPort => {
-        const transports = transportsFor(config, fcmApps);
+      inject: [APP_CONFIG, FcmAppFactory, ApnsProviderFactory, PushTokenRepository, MetricsService, ModuleRef],
+      useFactory: (
+        config: AppConfig,
+        fcmApps: FcmAppFactory,
+        apnsProviders: ApnsProviderFactory,
+        tokens: PushTokenRepository,
+        metrics: MetricsService,
+        moduleRef: ModuleRef,
+      ): PushPort => {
+        const transports = transportsFor(config, fcmApps, apnsProviders);
         if (transports.length === 0) return new NoopPushAdapter();
         const windows =
           config.redis.mode === 'none'
