@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { ApnsProviderFactory } from '../../apps/server/src/push/apns-provider.factory';
 import { tokenHash } from '../../apps/server/src/push/known-push-token.types';
 import { APNS_PRODUCTION_HOST, FakeApnsServer } from '../support/fake-apns.server';
-import { metricValue } from '../support/fake-push-env';
+import { metricValue, waitForMetric } from '../support/fake-push-env';
 import { RpcTestClient } from '../support/rpc-test-client';
 import { sql } from '../support/test-database';
 import { startTestServer, TestServer } from '../support/test-server';
@@ -139,7 +139,7 @@ describe('push notifications through APNs (@parse/node-apn against a fake APNs)'
     const sentBefore = await metricValue(server.httpUrl, 'mpr_push_sent_total{transport="apns"}');
     await add(uniqueId('unavailable'), token);
     await sandbox.waitFor(token, 2);
-    await waitForMetric(server, 'mpr_push_sent_total{transport="apns"}', sentBefore + 1);
+    await waitForMetric(server.httpUrl, 'mpr_push_sent_total{transport="apns"}', sentBefore + 1);
     await sleep(QUIET_MS);
     expect(sandbox.requestsFor(token)).toHaveLength(2);
     expect(await metricValue(server.httpUrl, 'mpr_push_retried_total{transport="apns"}')).toBe(retriedBefore + 1);
@@ -163,7 +163,7 @@ describe('push notifications through APNs (@parse/node-apn against a fake APNs)'
     sandbox.answerNext({ status: 410, reason: 'Unregistered' });
     await add(connectionId, token);
     await sandbox.waitFor(token, 1);
-    await waitForMetric(server, 'mpr_push_failed_total{transport="apns",reason="dead-token"}', deadBefore + 1);
+    await waitForMetric(server.httpUrl, 'mpr_push_failed_total{transport="apns",reason="dead-token"}', deadBefore + 1);
     await sleep(QUIET_MS);
     expect(sandbox.requestsFor(token)).toHaveLength(1);
     expect(await sql(server.databaseUrl, 'SELECT 1 FROM push_token WHERE connection_id = $1', [connectionId])).toHaveLength(0);
@@ -184,20 +184,10 @@ describe('push notifications through APNs (@parse/node-apn against a fake APNs)'
     sandbox.answerNext({ status: 400, reason: 'DeviceTokenNotForTopic' });
     await add(connectionId, token);
     await sandbox.waitFor(token, 1);
-    await waitForMetric(server, 'mpr_push_failed_total{transport="apns",reason="DeviceTokenNotForTopic"}', 1);
+    await waitForMetric(server.httpUrl, 'mpr_push_failed_total{transport="apns",reason="DeviceTokenNotForTopic"}', 1);
     expect(await sql(server.databaseUrl, 'SELECT 1 FROM dead_push_token WHERE token_hash = $1', [tokenHash(token)])).toHaveLength(0);
     await sleep(AFTER_WINDOW_MS);
     await add(connectionId, token);
     await sandbox.waitFor(token, 2);
   });
 });
-
-async function waitForMetric(server: TestServer, series: string, atLeast: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await metricValue(server.httpUrl, series);
-    if (value >= atLeast) return;
-    if (Date.now() > deadline) throw new Error(`${series} is ${value}, expected at least ${atLeast}`);
-    await sleep(50);
-  }
-}

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { FcmAppFactory } from '../../apps/server/src/push/fcm-app.factory';
 import { tokenHash } from '../../apps/server/src/push/known-push-token.types';
 import { FakeFcmServer } from '../support/fake-fcm.server';
-import { fakeServiceAccountFiles, metricValue } from '../support/fake-push-env';
+import { fakeServiceAccountFiles, metricValue, waitForMetric } from '../support/fake-push-env';
 import { RpcTestClient } from '../support/rpc-test-client';
 import { sql } from '../support/test-database';
 import { startTestServer, TestServer } from '../support/test-server';
@@ -213,7 +213,7 @@ describe('push notifications through FCM (firebase-admin against a fake FCM)', (
     const sentBefore = await metricValue(server.httpUrl, 'mpr_push_sent_total{transport="fcm"}');
     await add(uniqueId('unavailable'), token);
     await fake.waitFor(2, (r) => r.body.message.token === token);
-    await waitForMetric(server, 'mpr_push_sent_total{transport="fcm"}', sentBefore + 1);
+    await waitForMetric(server.httpUrl, 'mpr_push_sent_total{transport="fcm"}', sentBefore + 1);
     await sleep(QUIET_MS);
     expect(fake.requestsFor(token)).toHaveLength(2);
   });
@@ -238,7 +238,7 @@ describe('push notifications through FCM (firebase-admin against a fake FCM)', (
     const failedBefore = await metricValue(server.httpUrl, 'mpr_push_failed_total{transport="fcm",reason="internal-error"}');
     await add(uniqueId('failing'), token);
     await fake.waitFor(3, (r) => r.body.message.token === token);
-    await waitForMetric(server, 'mpr_push_failed_total{transport="fcm",reason="internal-error"}', failedBefore + 1);
+    await waitForMetric(server.httpUrl, 'mpr_push_failed_total{transport="fcm",reason="internal-error"}', failedBefore + 1);
     await sleep(QUIET_MS);
     expect(fake.requestsFor(token)).toHaveLength(3);
   });
@@ -249,7 +249,7 @@ describe('push notifications through FCM (firebase-admin against a fake FCM)', (
     fake.answerNext({ status: 404, errorCode: 'UNREGISTERED' });
     await addShort(connectionId, token);
     await fake.waitFor(1, (r) => r.body.message.token === token);
-    await waitForMetric(shortServer, 'mpr_push_failed_total{transport="fcm",reason="dead-token"}', 1);
+    await waitForMetric(shortServer.httpUrl, 'mpr_push_failed_total{transport="fcm",reason="dead-token"}', 1);
     await sleep(QUIET_MS);
     expect(fake.requestsFor(token)).toHaveLength(1); // not retried
     expect(await sql(shortServer.databaseUrl, 'SELECT 1 FROM push_token WHERE connection_id = $1', [connectionId])).toHaveLength(0);
@@ -282,13 +282,3 @@ describe('push notifications through FCM (firebase-admin against a fake FCM)', (
     expect(request.body.message.data).toEqual({ connectionId, messageId });
   });
 });
-
-async function waitForMetric(server: TestServer, series: string, atLeast: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await metricValue(server.httpUrl, series);
-    if (value >= atLeast) return;
-    if (Date.now() > deadline) throw new Error(`${series} is ${value}, expected at least ${atLeast}`);
-    await sleep(50);
-  }
-}

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import type { ProviderOptions } from '@parse/node-apn';
+import { RecordedRequests } from './recorded-requests';
 import { selfSignedCertificate } from './self-signed-certificate';
 
 /** The APNs hosts; the fake presents a certificate for the one the server is configured for. */
@@ -35,9 +36,8 @@ export interface ApnsAnswer {
  * (`answerNext`), 200 with an `apns-id` otherwise.
  */
 export class FakeApnsServer {
-  readonly requests: ApnsRequest[] = [];
+  private readonly log = new RecordedRequests<ApnsRequest>('fake APNs');
   private readonly script: ApnsAnswer[] = [];
-  private waiters: (() => void)[] = [];
   private readonly sessions = new Set<http2.ServerHttp2Session>();
 
   private constructor(
@@ -88,25 +88,12 @@ export class FakeApnsServer {
   }
 
   requestsFor(deviceToken: string): ApnsRequest[] {
-    return this.requests.filter((request) => request.deviceToken === deviceToken);
+    return this.log.all.filter((request) => request.deviceToken === deviceToken);
   }
 
   /** Resolves once `count` requests for the device token arrived, or rejects after `timeoutMs`. */
-  async waitFor(deviceToken: string, count: number, timeoutMs = 10_000): Promise<ApnsRequest[]> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const matching = this.requestsFor(deviceToken);
-      if (matching.length >= count) return matching;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`fake APNs: expected ${count} requests for ${deviceToken}, got ${matching.length}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+  waitFor(deviceToken: string, count: number, timeoutMs = 10_000): Promise<ApnsRequest[]> {
+    return this.log.waitFor(count, (request) => request.deviceToken === deviceToken, `for ${deviceToken}`, timeoutMs);
   }
 
   async close(): Promise<void> {
@@ -123,7 +110,7 @@ export class FakeApnsServer {
       stream.end(JSON.stringify({ reason: 'BadPath' }));
       return;
     }
-    this.requests.push({
+    this.log.record({
       at: Date.now(),
       authority: String(headers[':authority']),
       deviceToken: match[1],
@@ -136,12 +123,9 @@ export class FakeApnsServer {
       jwt: this.checkProviderToken(String(headers.authorization ?? '')),
       body: JSON.parse(text) as ApnsRequest['body'],
     });
-    const waiters = this.waiters;
-    this.waiters = [];
-    waiters.forEach((wake) => wake());
     const answer = this.script.shift() ?? { status: 200 };
     if (answer.status === 200) {
-      stream.respond({ ':status': 200, 'apns-id': `fake-${this.requests.length}` });
+      stream.respond({ ':status': 200, 'apns-id': `fake-${this.log.all.length}` });
       stream.end();
       return;
     }

@@ -2,6 +2,7 @@ import * as https from 'node:https';
 import * as net from 'node:net';
 import type { AppOptions } from 'firebase-admin/app';
 import { FakeFcmLoopbackAgent } from './fake-fcm-loopback.agent';
+import { RecordedRequests } from './recorded-requests';
 import { selfSignedCertificate } from './self-signed-certificate';
 
 /** One `messages:send` request as the fake received it. */
@@ -35,9 +36,8 @@ const STATUS_NAMES: Record<number, string> = { 400: 'INVALID_ARGUMENT', 403: 'PE
  * It records every request and answers from a script (`answerNext`), 200 with a message name otherwise.
  */
 export class FakeFcmServer {
-  readonly requests: FcmRequest[] = [];
+  private readonly log = new RecordedRequests<FcmRequest>('fake FCM');
   private readonly script: FcmAnswer[] = [];
-  private waiters: (() => void)[] = [];
   private readonly agents: FakeFcmLoopbackAgent[] = [];
 
   private constructor(
@@ -77,25 +77,12 @@ export class FakeFcmServer {
 
   /** Requests for one device token. */
   requestsFor(token: string): FcmRequest[] {
-    return this.requests.filter((request) => request.body.message?.token === token);
+    return this.log.all.filter((request) => request.body.message?.token === token);
   }
 
   /** Resolves once `count` requests satisfy `filter` (default: all), or rejects after `timeoutMs`. */
-  async waitFor(count: number, filter: (request: FcmRequest) => boolean = () => true, timeoutMs = 10_000): Promise<FcmRequest[]> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const matching = this.requests.filter(filter);
-      if (matching.length >= count) return matching;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`fake FCM: expected ${count} requests, got ${matching.length}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+  waitFor(count: number, filter: (request: FcmRequest) => boolean = () => true, timeoutMs = 10_000): Promise<FcmRequest[]> {
+    return this.log.waitFor(count, filter, 'matching the filter', timeoutMs);
   }
 
   async close(): Promise<void> {
@@ -117,14 +104,11 @@ export class FakeFcmServer {
       res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 400, message: 'bad JSON', status: 'INVALID_ARGUMENT' } }));
       return;
     }
-    this.requests.push({ at: Date.now(), project: match[1], authorization, body });
-    const waiters = this.waiters;
-    this.waiters = [];
-    waiters.forEach((wake) => wake());
+    this.log.record({ at: Date.now(), project: match[1], authorization, body });
     const answer = this.script.shift() ?? { status: 200 };
     if (answer.status === 200) {
       res.writeHead(200, { 'content-type': 'application/json', ...answer.headers });
-      res.end(JSON.stringify({ name: `projects/${match[1]}/messages/${this.requests.length}` }));
+      res.end(JSON.stringify({ name: `projects/${match[1]}/messages/${this.log.all.length}` }));
       return;
     }
     const details = answer.errorCode ? [{ '@type': 'type.googleapis.com/google.firebase.fcm.v1.FcmError', errorCode: answer.errorCode }] : [];

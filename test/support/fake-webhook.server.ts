@@ -1,5 +1,6 @@
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
+import { RecordedRequests } from './recorded-requests';
 
 export interface WebhookRequest {
   at: number;
@@ -14,7 +15,7 @@ export interface WebhookAnswer {
 
 /** An operator's notification service on loopback: records each POST, answers from a script (204 otherwise). */
 export class FakeWebhookServer {
-  readonly requests: WebhookRequest[] = [];
+  private readonly log = new RecordedRequests<WebhookRequest>('fake webhook');
   private readonly script: WebhookAnswer[] = [];
 
   private constructor(
@@ -30,7 +31,7 @@ export class FakeWebhookServer {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
-        fake.requests.push({ at: Date.now(), headers: req.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as WebhookRequest['body'] });
+        fake.log.record({ at: Date.now(), headers: req.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as WebhookRequest['body'] });
         const answer = fake.script.shift() ?? { status: 204 };
         res.writeHead(answer.status, answer.headers).end();
       });
@@ -43,16 +44,11 @@ export class FakeWebhookServer {
   }
 
   requestsFor(connectionId: string): WebhookRequest[] {
-    return this.requests.filter((request) => request.body.connectionId === connectionId);
+    return this.log.all.filter((request) => request.body.connectionId === connectionId);
   }
 
-  async waitFor(connectionId: string, count: number, timeoutMs = 10_000): Promise<WebhookRequest[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.requestsFor(connectionId).length < count) {
-      if (Date.now() > deadline) throw new Error(`fake webhook: expected ${count} requests for ${connectionId}, got ${this.requestsFor(connectionId).length}`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    return this.requestsFor(connectionId);
+  waitFor(connectionId: string, count: number, timeoutMs = 10_000): Promise<WebhookRequest[]> {
+    return this.log.waitFor(count, (request) => request.body.connectionId === connectionId, `for ${connectionId}`, timeoutMs);
   }
 
   async close(): Promise<void> {
