@@ -76,6 +76,21 @@ describe('PushService', () => {
     await service.beforeApplicationShutdown();
   });
 
+  it('wakes a device whose session ended while its token was still being stored', async () => {
+    // A live add hands the token over for storing; the session ends and its message is released before the write
+    // commits. The database knows no token yet, so the decision must use the one in flight.
+    const fcm = new ScriptedTransport('fcm', [], ['fcm']);
+    let commit!: () => void;
+    const stored = new Promise<void>((resolve) => (commit = resolve));
+    const { service } = build([fcm], { remember: async () => stored.then(() => ({ dead: false })), latest: async () => undefined });
+    service.rememberToken('c1', { type: 'fcm', token: 'live' });
+    service.notify({ connectionId: 'c1', messageId: 'm1', reason: 'released' });
+    commit();
+    await until(() => fcm.sent.length === 1);
+    expect(fcm.sent[0].delivery).toMatchObject({ connectionId: 'c1', messageId: 'm1', token: { type: 'fcm', token: 'live' } });
+    await service.beforeApplicationShutdown();
+  });
+
   it('falls back to the connection\'s remembered live token when the message carries a dead one', async () => {
     const fcm = new ScriptedTransport('fcm', [], ['fcm']);
     const { service } = build([fcm], { remember: async () => ({ dead: true }), latest: async () => ({ type: 'fcm', token: 'remembered' }) });

@@ -55,6 +55,12 @@ export class PushService extends PushPort implements OnApplicationBootstrap, OnM
   private readonly trailing = new Map<string, NodeJS.Timeout>();
   /** connectionId → the token this instance last stored for it (a hash), and whether it was dead. */
   private readonly remembered = new Map<string, Remembered>();
+  /**
+   * connectionId → a token handed to `rememberToken` whose write has not finished. A session that ends right after
+   * a live add releases its message before that write may have committed; the decision made then would find no
+   * token in the database and wake nobody, so it uses this one.
+   */
+  private readonly tokensBeingRemembered = new Map<string, PushNotificationToken>();
   private readonly shutdown = new AbortController();
   private queue: QueueService | undefined;
   private sessions: LiveSessionService | undefined;
@@ -97,13 +103,25 @@ export class PushService extends PushPort implements OnApplicationBootstrap, OnM
 
   rememberToken(connectionId: string, token: PushNotificationToken): void {
     if (this.draining) return;
-    this.offer(async () => {
-      try {
-        await this.resolveToken(connectionId, token);
-      } catch (error) {
-        this.countFailure('none', failureReason(error), connectionId, '(token only)', undefined, error);
-      }
-    }, undefined, connectionId, '(token only)');
+    this.tokensBeingRemembered.set(connectionId, token);
+    const written = () => {
+      if (this.tokensBeingRemembered.get(connectionId) === token) this.tokensBeingRemembered.delete(connectionId);
+    };
+    const outcome = this.offer(
+      async () => {
+        try {
+          await this.resolveToken(connectionId, token);
+        } catch (error) {
+          this.countFailure('none', failureReason(error), connectionId, '(token only)', undefined, error);
+        } finally {
+          written();
+        }
+      },
+      undefined,
+      connectionId,
+      '(token only)',
+    );
+    if (outcome === 'refused') written();
   }
 
   /** The lookup of the connection's token takes a database connection: it goes through the bounded job queue. */
@@ -166,7 +184,7 @@ export class PushService extends PushPort implements OnApplicationBootstrap, OnM
   /** One push decision: never rejects; a failure is counted and logged here. */
   private async decide(request: PushRequest): Promise<void> {
     try {
-      const token = await this.resolveToken(request.connectionId, request.token);
+      const token = await this.resolveToken(request.connectionId, request.token ?? this.tokensBeingRemembered.get(request.connectionId));
       await this.pushOnce({ connectionId: request.connectionId, messageId: request.messageId, token });
     } catch (error) {
       this.countFailure('none', failureReason(error), request.connectionId, request.messageId, undefined, error);
