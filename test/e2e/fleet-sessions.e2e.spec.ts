@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { RpcTestClient } from '../support/rpc-test-client';
-import { startRedisCluster, startRedisSingle } from '../support/redis-servers';
+import { FleetRedis, REDIS_TOPOLOGIES, startRedisSingle } from '../support/redis-servers';
 import { ServerProcess, startServerProcess, stopAllServerProcesses, tail, waitForExit } from '../support/server-process';
 import { createTestDatabase } from '../support/test-database';
 import { startTestServer, TestServer } from '../support/test-server';
@@ -46,23 +46,8 @@ async function takeAll(client: RpcTestClient, connectionId: string): Promise<Que
   throw new Error(`takeFromQueue kept returning messages for ${connectionId}`);
 }
 
-describe.each([
-  [
-    'a single Redis node',
-    async () => {
-      const redis = await startRedisSingle();
-      return { env: { REDIS_URL: redis.url }, close: () => redis.close() };
-    },
-  ],
-  [
-    'a 3-master Redis Cluster',
-    async () => {
-      const cluster = await startRedisCluster(3);
-      return { env: { REDIS_CLUSTER_NODES: cluster.seeds }, close: () => cluster.close() };
-    },
-  ],
-] as const)('fleet-wide live sessions, two instances over %s', (_name, startRedis) => {
-  let redis: { env: Record<string, string>; close: () => Promise<void> } | undefined;
+describe.each(REDIS_TOPOLOGIES)('fleet-wide live sessions, two instances over %s', (_name, startRedis) => {
+  let redis: FleetRedis | undefined;
   let a: TestServer | undefined;
   let b: TestServer | undefined;
   const clients: RpcTestClient[] = [];

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { FcmAppFactory } from '../../apps/server/src/push/fcm-app.factory';
 import { FakeFcmServer } from '../support/fake-fcm.server';
 import { fakeServiceAccountFiles } from '../support/fake-push-env';
-import { startRedisCluster, startRedisSingle } from '../support/redis-servers';
+import { FleetRedis, REDIS_TOPOLOGIES } from '../support/redis-servers';
 import { RpcTestClient } from '../support/rpc-test-client';
 import { startTestServer, TestServer } from '../support/test-server';
 
@@ -20,25 +20,10 @@ const QUIET_MS = 400;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const uniqueId = (label: string) => `${label}-${randomBytes(4).toString('hex')}`;
 
-describe.each([
-  [
-    'a single Redis node',
-    async () => {
-      const redis = await startRedisSingle();
-      return { env: { REDIS_URL: redis.url }, close: () => redis.close() };
-    },
-  ],
-  [
-    'a 3-master Redis Cluster',
-    async () => {
-      const cluster = await startRedisCluster(3);
-      return { env: { REDIS_CLUSTER_NODES: cluster.seeds }, close: () => cluster.close() };
-    },
-  ],
-])('push across two instances over %s', (_name, startRedis) => {
+describe.each(REDIS_TOPOLOGIES)('push across two instances over %s', (_name, startRedis) => {
   let fake: FakeFcmServer;
   let accounts: ReturnType<typeof fakeServiceAccountFiles>;
-  let redis: { env: Record<string, string>; close: () => Promise<void> };
+  let redis: FleetRedis;
   let a: TestServer;
   let b: TestServer;
   let clientA: RpcTestClient;

@@ -1,21 +1,12 @@
 import { RpcTestClient } from '../support/rpc-test-client';
-import { startRedisCluster, startRedisSingle } from '../support/redis-servers';
+import { FleetRedis, REDIS_TOPOLOGIES } from '../support/redis-servers';
 import { startTestServer, TestServer } from '../support/test-server';
 
 jest.setTimeout(60_000);
 
 /** Two server instances on one PostgreSQL, connected by Redis: an add on B reaches the live session on A. */
-describe.each([
-  ['a single Redis node', async () => {
-    const redis = await startRedisSingle();
-    return { env: { REDIS_URL: redis.url }, close: () => redis.close() };
-  }],
-  ['a 3-master Redis Cluster', async () => {
-    const cluster = await startRedisCluster(3);
-    return { env: { REDIS_CLUSTER_NODES: cluster.seeds }, close: () => cluster.close() };
-  }],
-] as const)('two instances over %s', (_name, startRedis) => {
-  let redis: { env: Record<string, string>; close: () => Promise<void> };
+describe.each(REDIS_TOPOLOGIES)('two instances over %s', (_name, startRedis) => {
+  let redis: FleetRedis;
   let a: TestServer;
   let b: TestServer;
   const clients: RpcTestClient[] = [];

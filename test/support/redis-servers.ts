@@ -152,3 +152,27 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterProces
     throw error;
   }
 }
+
+/** A Redis a fleet under test runs over: the server environment that reaches it, and its teardown. */
+export interface FleetRedis {
+  env: Record<string, string>;
+  close: () => Promise<void>;
+}
+
+/** The two Redis set-ups every fleet test runs over (for `describe.each`): one node, and a 3-master cluster. */
+export const REDIS_TOPOLOGIES: ReadonlyArray<readonly [string, () => Promise<FleetRedis>]> = [
+  [
+    'a single Redis node',
+    async () => {
+      const redis = await startRedisSingle();
+      return { env: { REDIS_URL: redis.url }, close: () => redis.close() };
+    },
+  ],
+  [
+    'a 3-master Redis Cluster',
+    async () => {
+      const cluster = await startRedisCluster(3);
+      return { env: { REDIS_CLUSTER_NODES: cluster.seeds }, close: () => cluster.close() };
+    },
+  ],
+];

@@ -306,14 +306,17 @@ export class Holder extends ReconnectingClient {
 
   /** Takes (and acknowledges) what is pending for each connection, as after a reconnect. */
   async drainAll(): Promise<void> {
-    for (const connectionId of this.connections) {
-      for (;;) {
-        const batch = await this.callUntilDone<{ id: string }[]>('takeFromQueue', { connectionId, limit: TAKE_LIMIT });
-        if (batch.length === 0) break;
-        const ids = batch.map((message) => message.id);
-        this.ledger.delivered(ids, this.name, 'take');
-        await this.ack(connectionId, ids);
-      }
+    for (const connectionId of this.connections) await this.drain(connectionId);
+  }
+
+  /** Takes and acknowledges one connection's backlog until it is empty. */
+  private async drain(connectionId: string): Promise<void> {
+    for (;;) {
+      const batch = await this.callUntilDone<{ id: string }[]>('takeFromQueue', { connectionId, limit: TAKE_LIMIT });
+      if (batch.length === 0) return;
+      const ids = batch.map((message) => message.id);
+      this.ledger.delivered(ids, this.name, 'take');
+      await this.ack(connectionId, ids);
     }
   }
 
@@ -332,13 +335,7 @@ export class Holder extends ReconnectingClient {
     await this.callUntilDone('removeLiveSession', { connectionId, sessionId });
     this.ledger.cause(connectionId);
     await this.callUntilDone('addLiveSession', { connectionId, sessionId });
-    for (;;) {
-      const batch = await this.callUntilDone<{ id: string }[]>('takeFromQueue', { connectionId, limit: TAKE_LIMIT });
-      if (batch.length === 0) return;
-      const ids = batch.map((message) => message.id);
-      this.ledger.delivered(ids, this.name, 'take');
-      await this.ack(connectionId, ids);
-    }
+    await this.drain(connectionId);
   }
 
   async settled(): Promise<void> {
