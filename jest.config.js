@@ -10,6 +10,7 @@ module.exports = {
   moduleNameMapper: {
     '^@didcomm-mpr/protocol$': '<rootDir>/libs/protocol/src',
     '^@didcomm-mpr/client$': '<rootDir>/libs/client/src',
+    '^@didcomm-mpr/embedded-postgres$': '<rootDir>/libs/embedded-postgres/src',
   },
   globalSetup: '<rootDir>/test/setup/global-setup.ts',
   globalTeardown: '<rootDir>/test/setup/global-teardown.ts',

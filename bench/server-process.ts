@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { sleep } from './async-utils';
-import { findFreePort } from '../apps/server/src/database/free-port';
+import { findFreePort } from '@didcomm-mpr/embedded-postgres';
 
 /** The build under test; BENCH_SERVER_ENTRY points at another build (e.g. a patched copy to compare). */
 export const SERVER_ENTRY = path.resolve(process.env.BENCH_SERVER_ENTRY ?? path.join(__dirname, '..', 'apps', 'server', 'dist', 'main.js'));

@@ -3,13 +3,10 @@ import { existsSync, readFileSync, promises as fs } from 'fs';
 import os from 'os';
 import path from 'path';
 import { Client } from 'pg';
-import {
-  EmbeddedPostgresOptions,
-  EmbeddedPostgresRunner,
-} from '../../apps/server/src/database/embedded-postgres.runner';
+import { EmbeddedPostgresOptions, EmbeddedPostgresRunner } from '@didcomm-mpr/embedded-postgres';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
-const RUNNER_SOURCE = path.join(REPO_ROOT, 'apps', 'server', 'src', 'database', 'embedded-postgres.runner.ts');
+const RUNNER_SOURCE = path.join(REPO_ROOT, 'libs', 'embedded-postgres', 'src', 'embedded-postgres.runner.ts');
 const IS_ROOT = process.getuid?.() === 0;
 /** initdb plus a start is about a second here; the margin covers slow CI disks. */
 const TEST_TIMEOUT_MS = 120_000;

@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import type { EmbeddedPostgresRunner } from '../../apps/server/src/database/embedded-postgres.runner';
+import type { EmbeddedPostgresRunner } from '@didcomm-mpr/embedded-postgres';
 
 export default async function globalTeardown(): Promise<void> {
   const embedded = (globalThis as { __embeddedPostgres?: { runner: EmbeddedPostgresRunner; dataDir: string } }).__embeddedPostgres;

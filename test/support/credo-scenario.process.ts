@@ -7,7 +7,7 @@
  *   switchable "load balancer"; the recipient is live on A, the sender talks to B.
  */
 import { DidCommMediatorPickupStrategy } from '@credo-ts/didcomm';
-import { findFreePort } from '../../apps/server/src/database/free-port';
+import { findFreePort } from '@didcomm-mpr/embedded-postgres';
 import { connect, nextBasicMessage, outboundSocketClosed, sharedMediatorState, startMediator, startRecipient, startSender } from './credo-agents';
 import { CredoSwitchProxy } from './credo-switch.proxy';
 

@@ -1,24 +1,26 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { findFreePort } from '../../apps/server/src/database/free-port';
+import { findFreePort } from '@didcomm-mpr/embedded-postgres';
 
 /** The repository root (this file is test/support/server-process.ts). */
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const MAIN = path.join(REPO_ROOT, 'apps', 'server', 'src', 'main.ts');
-const PROTOCOL_SOURCE = path.join(REPO_ROOT, 'libs', 'protocol', 'src', 'index.ts');
+const LIBS = path.join(REPO_ROOT, 'libs');
 const READY_TIMEOUT_MS = 60_000;
 const OUTPUT_LIMIT_CHARS = 256 * 1024;
 
 /**
- * The child's program, passed with `-e` after ts-node's hook: it maps `@didcomm-mpr/protocol` to the
+ * The child's program, passed with `-e` after ts-node's hook: it maps each `@didcomm-mpr/<lib>` to that
  * library's TypeScript source (as jest's moduleNameMapper does for in-process tests), so the child runs the
- * current source on a clean checkout, without a built (or stale) libs/protocol/dist, then runs main.ts.
+ * current source on a clean checkout, without a built (or stale) libs/<lib>/dist, then runs main.ts.
  */
 const ENTRY = `
 const Module = require('module');
+const path = require('path');
 const resolve = Module._resolveFilename;
 Module._resolveFilename = function (request, ...rest) {
-  return resolve.call(this, request === '@didcomm-mpr/protocol' ? ${JSON.stringify(PROTOCOL_SOURCE)} : request, ...rest);
+  const lib = /^@didcomm-mpr\\/([a-z-]+)$/.exec(request);
+  return resolve.call(this, lib ? path.join(${JSON.stringify(LIBS)}, lib[1], 'src', 'index.ts') : request, ...rest);
 };
 require(${JSON.stringify(MAIN)});
 `;

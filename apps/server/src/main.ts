@@ -1,8 +1,45 @@
 import 'reflect-metadata';
 import { existsSync } from 'node:fs';
+import { INestApplication, Logger } from '@nestjs/common';
 import { startServer, createLogger } from './bootstrap';
+import { AppConfig } from './config/app-config';
 import { loadConfig } from './config/config.loader';
 import { ConfigError } from './config/config.error';
+
+/** The embedded PostgreSQL while it runs (only without DATABASE_URL). */
+interface EmbeddedDatabase {
+  url: string;
+  stop: () => Promise<void>;
+}
+
+/**
+ * Without DATABASE_URL the server runs its own PostgreSQL. The runner is loaded here and only here, so a server
+ * given DATABASE_URL (and the production image, which does not ship it) never loads it.
+ */
+async function startEmbeddedDatabase(config: AppConfig): Promise<EmbeddedDatabase> {
+  const logger = new Logger('Database');
+  const { EmbeddedPostgresRunner } = await import('@didcomm-mpr/embedded-postgres');
+  const runner = new EmbeddedPostgresRunner({
+    dataDir: config.dataDir,
+    port: config.embeddedPostgresPort,
+    database: 'message_pickup',
+    log: (level, message) => {
+      if (level === 'error') logger.error(message);
+      else if (level === 'warn') logger.warn(message);
+      else if (level === 'info') logger.log(message);
+      else logger.debug(message);
+    },
+  });
+  const url = await runner.start();
+  logger.log(`Embedded PostgreSQL started with its data in ${config.dataDir}`);
+  return {
+    url,
+    stop: async () => {
+      await runner.stop();
+      logger.log('Embedded PostgreSQL stopped');
+    },
+  };
+}
 
 async function main(): Promise<void> {
   // A .env file in the working directory fills in variables the environment does not set.
@@ -19,19 +56,31 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel);
-  const app = await startServer(config, logger);
+  Logger.overrideLogger(logger);
+  const embedded = config.databaseUrl ? undefined : await startEmbeddedDatabase(config);
+  let app: INestApplication;
+  try {
+    app = await startServer(embedded ? { ...config, databaseUrl: embedded.url } : config, logger);
+  } catch (error) {
+    await embedded?.stop();
+    throw error;
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.log(`${signal} received: draining and shutting down`, 'Main');
-    app.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error(`Shutdown failed: ${(error as Error).stack ?? String(error)}`, 'Main');
-        process.exit(1);
-      },
-    );
+    // The embedded PostgreSQL goes last: the application's pool closes first.
+    app
+      .close()
+      .then(() => embedded?.stop())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error(`Shutdown failed: ${(error as Error).stack ?? String(error)}`, 'Main');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -1,8 +1,7 @@
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { EmbeddedPostgresRunner } from '../../../apps/server/src/database/embedded-postgres.runner';
-import { findFreePort } from '../../../apps/server/src/database/free-port';
+import { EmbeddedPostgresRunner, findFreePort } from '@didcomm-mpr/embedded-postgres';
 
 /**
  * A PostgreSQL of our own (the embedded binaries, a temporary data directory, a fixed free loopback port so a

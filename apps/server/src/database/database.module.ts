@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { DatabaseConnection } from './database.connection';
 
-/** Provides the open `DataSource`; closes it (and the embedded server) when the application shuts down. */
+/** Provides the open `DataSource`; closes it when the application shuts down. */
 @Global()
 @Module({})
 export class DatabaseModule implements OnApplicationShutdown {

@@ -1,0 +1,2 @@
+export * from './embedded-postgres.runner';
+export * from './free-port';
