@@ -1,10 +1,8 @@
-import { DataSource } from 'typeorm';
-import { createDataSource, runMigrationsLocked } from '../../apps/server/src/database/database.factory';
-import { MessageRepository, NewMessage } from '../../apps/server/src/queue/message.repository';
+import { DatabaseExecutor, MessageRepository, NewMessage, runMigrations } from '../../apps/server/src/database';
 import { createTestDatabase, sql } from '../support/test-database';
 
 describe('MessageRepository against real PostgreSQL', () => {
-  let dataSource: DataSource;
+  let executor: DatabaseExecutor;
   let repository: MessageRepository;
   let url: string;
   let drop: () => Promise<void>;
@@ -28,14 +26,13 @@ describe('MessageRepository against real PostgreSQL', () => {
 
   beforeAll(async () => {
     ({ url, drop } = await createTestDatabase());
-    dataSource = createDataSource({ url, poolSize: 4 });
-    await dataSource.initialize();
-    expect(await runMigrationsLocked(dataSource)).toEqual(expect.arrayContaining(['CreateQueuedMessage1763800000000', 'AddClaimedInstance1763900000000', 'RetentionAndQuotas1764000000000']));
-    expect(await runMigrationsLocked(dataSource)).toEqual([]);
-    repository = new MessageRepository(dataSource, { instanceId: 'test-instance' });
+    expect(await runMigrations(url)).toEqual(expect.arrayContaining(['CreateQueuedMessage1763800000000', 'AddClaimedInstance1763900000000', 'RetentionAndQuotas1764000000000']));
+    expect(await runMigrations(url)).toEqual([]);
+    executor = new DatabaseExecutor({ url, poolSize: 4, queryTimeoutMs: 10_000 });
+    repository = new MessageRepository(executor, { instanceId: 'test-instance' });
   });
   afterAll(async () => {
-    await dataSource?.destroy();
+    await executor?.close();
     await drop?.();
   });
 
@@ -103,7 +100,7 @@ describe('MessageRepository against real PostgreSQL', () => {
       const c = 'ttl-batches';
       await insert(Array.from({ length: 25 }, () => ({ ...message(c), ttlMs: 1 })));
       await new Promise((resolve) => setTimeout(resolve, 20));
-      const other = new MessageRepository(dataSource, { instanceId: 'other-instance' });
+      const other = new MessageRepository(executor, { instanceId: 'other-instance' });
       const [first, second] = await Promise.all([repository.deleteExpired(10, 100, 50), other.deleteExpired(10, 100, 50)]);
       // One of the two found the lock taken and did nothing; the other deleted all 25, 10 per statement.
       expect([first, second].filter((result) => result === undefined)).toHaveLength(1);

@@ -1,6 +1,7 @@
-import { RedisConfig } from '../../apps/server/src/config/app-config';
-import { MessagesAvailableEvent } from '../../apps/server/src/pubsub/pubsub.port';
+import { RedisConfig } from '../../apps/server/src/config';
+import { MessagesAvailableEvent } from '../../apps/server/src/pubsub';
 import { RedisPubSubAdapter } from '../../apps/server/src/pubsub/redis-pubsub.adapter';
+import { RedisConnections } from '../../apps/server/src/redis';
 import { RedisNodeProcess, startRedisCluster, startRedisSingle } from '../support/redis-servers';
 
 jest.setTimeout(60_000);
@@ -59,13 +60,15 @@ describe.each(modes)('RedisPubSubAdapter on a %s', (_name, start) => {
   let setup: Setup | undefined;
   let a: RedisPubSubAdapter;
   let b: RedisPubSubAdapter;
+  let connections: RedisConnections[] = [];
   const received = new Map<string, MessagesAvailableEvent[]>();
   const resubscribed: string[][] = [];
 
   beforeAll(async () => {
     setup = await start();
-    a = new RedisPubSubAdapter(setup.config, { connectionName: 'test-a' });
-    b = new RedisPubSubAdapter(setup.config, { connectionName: 'test-b' });
+    connections = [new RedisConnections(setup.config, 'test-a'), new RedisConnections(setup.config, 'test-b')];
+    a = new RedisPubSubAdapter(connections[0]);
+    b = new RedisPubSubAdapter(connections[1]);
     a.onMessagesAvailable((event) => {
       const list = received.get(event.connectionId) ?? [];
       list.push(event);
@@ -77,6 +80,7 @@ describe.each(modes)('RedisPubSubAdapter on a %s', (_name, start) => {
 
   afterAll(async () => {
     await Promise.all([a?.close(), b?.close()]);
+    await Promise.all(connections.map((redis) => redis.close()));
     await setup?.close();
   });
 

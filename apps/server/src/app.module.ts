@@ -1,31 +1,20 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { AppConfig } from './config/app-config';
-import { ConfigModule } from './config/config.module';
-import { DatabaseModule } from './database/database.module';
-import { HealthModule } from './health/health.module';
-import { MetricsModule } from './health/metrics.module';
-import { LiveSessionModule } from './live-session/live-session.module';
-import { PubSubModule } from './pubsub/pubsub.module';
-import { PushModule } from './push/push.module';
-import { QueueModule } from './queue/queue.module';
-import { RpcModule } from './rpc/rpc.module';
+import { AppConfig, ConfigModule } from './config';
+import { HealthModule } from './health';
+import { MetricsModule } from './metrics';
+import { RpcModule } from './rpc';
 
+/**
+ * The application: the JSON-RPC endpoint and the health endpoints, on the validated configuration. Every other module
+ * comes in through the modules that import it (rpc → queue, live-session → delivery → pubsub, push, session registry →
+ * database, redis), so Nest starts the deepest first and closes it last.
+ */
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [
-        ConfigModule.forRoot(config),
-        MetricsModule,
-        DatabaseModule.forRoot(),
-        PubSubModule,
-        PushModule,
-        QueueModule,
-        LiveSessionModule,
-        RpcModule,
-        HealthModule,
-      ],
+      imports: [ConfigModule.forRoot(config), MetricsModule, RpcModule, HealthModule],
     };
   }
 }

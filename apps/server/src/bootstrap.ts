@@ -1,9 +1,8 @@
 import { ConsoleLogger, INestApplication, LogLevel as NestLogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module';
-import { AppConfig, LogLevel } from './config/app-config';
-import { ConnectionGate } from './rpc/connection-gate';
-import { JsonRpcWsAdapter } from './rpc/json-rpc-ws.adapter';
+import { AppConfig, LogLevel } from './config';
+import { ConnectionGate, JsonRpcWsAdapter } from './rpc';
 
 const LEVELS: Record<LogLevel, NestLogLevel[]> = {
   error: ['fatal', 'error'],

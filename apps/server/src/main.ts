@@ -2,9 +2,7 @@ import 'reflect-metadata';
 import { existsSync } from 'node:fs';
 import { INestApplication, Logger } from '@nestjs/common';
 import { startServer, createLogger } from './bootstrap';
-import { AppConfig } from './config/app-config';
-import { loadConfig } from './config/config.loader';
-import { ConfigError } from './config/config.error';
+import { AppConfig, ConfigError, loadConfig } from './config';
 
 /** The embedded PostgreSQL while it runs (only without DATABASE_URL). */
 interface EmbeddedDatabase {

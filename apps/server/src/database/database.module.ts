@@ -1,26 +1,36 @@
-import { DynamicModule, Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
-import { DataSource } from 'typeorm';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { DatabaseConnection } from './database.connection';
+import { Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
+import { APP_CONFIG, AppConfig } from '../config';
+import { DatabaseExecutor } from './database.executor';
+import { runMigrations } from './migration.runner';
+import { MessageRepository } from './repositories/message.repository';
+import { PushTokenRepository } from './repositories/push-token.repository';
 
-/** Provides the open `DataSource`; closes it when the application shuts down. */
-@Global()
-@Module({})
+/**
+ * PostgreSQL: migrates the schema at boot, then serves every statement through one `DatabaseExecutor` and the
+ * repositories built on it. Imported by the modules that need storage; it is the deepest of them, so Nest closes it
+ * last, after in-flight requests have drained.
+ */
+@Module({
+  providers: [
+    {
+      provide: DatabaseExecutor,
+      inject: [APP_CONFIG],
+      useFactory: async (config: AppConfig): Promise<DatabaseExecutor> => {
+        if (!config.databaseUrl) throw new Error('No DATABASE_URL: main.ts starts the embedded PostgreSQL before the application');
+        const applied = await runMigrations(config.databaseUrl);
+        if (applied.length > 0) new Logger('Database').log(`Applied migrations: ${applied.join(', ')}`);
+        return new DatabaseExecutor({ url: config.databaseUrl, poolSize: config.databasePoolSize, queryTimeoutMs: config.databaseQueryTimeoutMs });
+      },
+    },
+    MessageRepository,
+    PushTokenRepository,
+  ],
+  exports: [DatabaseExecutor, MessageRepository, PushTokenRepository],
+})
 export class DatabaseModule implements OnApplicationShutdown {
-  constructor(@Inject(DatabaseConnection) private readonly connection: DatabaseConnection) {}
-
-  static forRoot(): DynamicModule {
-    return {
-      module: DatabaseModule,
-      providers: [
-        { provide: DatabaseConnection, inject: [APP_CONFIG], useFactory: (config: AppConfig) => DatabaseConnection.open(config) },
-        { provide: DataSource, inject: [DatabaseConnection], useFactory: (connection: DatabaseConnection) => connection.dataSource },
-      ],
-      exports: [DataSource],
-    };
-  }
+  constructor(@Inject(DatabaseExecutor) private readonly executor: DatabaseExecutor) {}
 
   async onApplicationShutdown(): Promise<void> {
-    await this.connection.close();
+    await this.executor.close();
   }
 }

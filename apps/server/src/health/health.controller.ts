@@ -1,17 +1,21 @@
 import { Controller, Get, Header, HttpStatus, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { LiveSessionService } from '../live-session/live-session.service';
-import { PubSubPort } from '../pubsub/pubsub.port';
-import { QueueService } from '../queue/queue.service';
-import { MetricsService } from './metrics.service';
+import { DatabaseExecutor } from '../database';
+import { LiveSessionService } from '../live-session';
+import { MetricsService } from '../metrics';
+import { PubSubPort } from '../pubsub';
 
 const POSTGRES_CHECK_TIMEOUT_MS = 2_000;
 
-/** Unauthenticated on purpose: load balancers and Prometheus must reach them without a token. */
+/**
+ * Unauthenticated on purpose: load balancers and Prometheus must reach them without a token. Reads the other modules
+ * through their facades (a round trip to PostgreSQL, the pub/sub transport's state, the live-session count); none of
+ * them knows about this one.
+ */
 @Controller()
 export class HealthController {
   constructor(
-    private readonly queue: QueueService,
+    private readonly database: DatabaseExecutor,
     private readonly pubsub: PubSubPort,
     private readonly sessions: LiveSessionService,
     private readonly metrics: MetricsService,
@@ -23,7 +27,7 @@ export class HealthController {
     let postgres: { status: 'up' | 'down'; latencyMs?: number; error?: string };
     try {
       await Promise.race([
-        this.queue.ping(),
+        this.database.ping(),
         new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), POSTGRES_CHECK_TIMEOUT_MS).unref()),
       ]);
       postgres = { status: 'up', latencyMs: Date.now() - started };

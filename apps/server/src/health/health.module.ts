@@ -1,10 +1,12 @@
 import { Module } from '@nestjs/common';
-import { LiveSessionModule } from '../live-session/live-session.module';
-import { QueueModule } from '../queue/queue.module';
+import { DatabaseModule } from '../database';
+import { LiveSessionModule } from '../live-session';
+import { PubSubModule } from '../pubsub';
 import { HealthController } from './health.controller';
 
+/** GET /health and GET /metrics. */
 @Module({
-  imports: [QueueModule, LiveSessionModule],
+  imports: [DatabaseModule, PubSubModule, LiveSessionModule],
   controllers: [HealthController],
 })
 export class HealthModule {}

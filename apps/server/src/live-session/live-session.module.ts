@@ -1,25 +1,13 @@
 import { Module } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { createRedisClient } from '../pubsub/redis-client.factory';
-import { QueueModule } from '../queue/queue.module';
-import { InProcessSessionRegistry } from './in-process-session.registry';
+import { DeliveryModule } from '../delivery';
+import { PushModule } from '../push';
+import { SessionRegistryModule } from '../session-registry';
 import { LiveSessionService } from './live-session.service';
-import { RedisSessionRegistry } from './redis-session.registry';
-import { SessionRegistryPort } from './session-registry.port';
 
+/** Live sessions: registering, removing and ending them fleet-wide, and this instance's lease. */
 @Module({
-  imports: [QueueModule],
-  providers: [
-    LiveSessionService,
-    {
-      provide: SessionRegistryPort,
-      inject: [APP_CONFIG],
-      useFactory: (config: AppConfig): SessionRegistryPort =>
-        config.redis.mode === 'none'
-          ? new InProcessSessionRegistry()
-          : new RedisSessionRegistry(createRedisClient(config.redis, 'publisher', `mpr-sessions-${config.instanceId}`), config.instanceId, config.sessionLeaseMs),
-    },
-  ],
+  imports: [SessionRegistryModule, DeliveryModule, PushModule],
+  providers: [LiveSessionService],
   exports: [LiveSessionService],
 })
 export class LiveSessionModule {}

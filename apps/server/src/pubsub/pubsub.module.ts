@@ -1,5 +1,5 @@
-import { Global, Module } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { Module } from '@nestjs/common';
+import { RedisConnections, RedisModule } from '../redis';
 import { InProcessPubSubAdapter } from './in-process-pubsub.adapter';
 import { PubSubPort } from './pubsub.port';
 import { RedisPubSubAdapter } from './redis-pubsub.adapter';
@@ -8,14 +8,13 @@ import { RedisPubSubAdapter } from './redis-pubsub.adapter';
  * Chooses the pub/sub transport: in-process when no Redis is configured (single instance), otherwise Redis
  * (`REDIS_URL`: one node, PUBLISH/SUBSCRIBE; `REDIS_CLUSTER_NODES`: a cluster, SPUBLISH/SSUBSCRIBE).
  */
-@Global()
 @Module({
+  imports: [RedisModule],
   providers: [
     {
       provide: PubSubPort,
-      inject: [APP_CONFIG],
-      useFactory: (config: AppConfig): PubSubPort =>
-        config.redis.mode === 'none' ? new InProcessPubSubAdapter() : new RedisPubSubAdapter(config.redis),
+      inject: [RedisConnections],
+      useFactory: (redis: RedisConnections | null): PubSubPort => (redis ? new RedisPubSubAdapter(redis) : new InProcessPubSubAdapter()),
     },
   ],
   exports: [PubSubPort],

@@ -1,16 +1,13 @@
-import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Logger, OnApplicationShutdown } from '@nestjs/common';
 import Redis, { Cluster } from 'ioredis';
-import { RedisConfig } from '../config/app-config';
+import { RedisClient, RedisConnections } from '../redis';
 import { MessagesAvailableEvent, MessagesAvailableHandler, PubSubPort } from './pubsub.port';
-import { createRedisClient, RedisClient } from './redis-client.factory';
 
 export type ResubscribedHandler = (connectionIds: string[]) => void;
 
 export interface RedisPubSubOptions {
   /** A publish not answered within this time rejects (Redis unreachable). */
   publishTimeoutMs?: number;
-  /** Name prefix of the connections (CLIENT LIST), e.g. the instance id. */
-  connectionName?: string;
   /** How often the connection state is checked for degraded → up transitions. */
   healthCheckIntervalMs?: number;
 }
@@ -26,12 +23,6 @@ const CHUNK = 1000;
 /** A batch of (S)SUBSCRIBEs not answered within this time is left to the restore on reconnection. */
 const SUBSCRIBE_WAIT_MS = 2000;
 
-/** The part of ioredis 5.9's (private) ClusterSubscriberGroup read to tell whether every shard subscriber is up. */
-interface ShardedSubscriberGroup {
-  shardedSubscribers: Map<string, { isStarted(): boolean; getInstance(): Redis | null }>;
-  subscriberToSlotsIndex: Map<string, number[]>;
-}
-
 /**
  * Redis transport between server instances: one channel per connectionId, subscribed only by the instance that holds
  * the connection's live session. Single node: SUBSCRIBE/PUBLISH; Redis Cluster: SSUBSCRIBE/SPUBLISH (sharded pub/sub,
@@ -42,7 +33,6 @@ interface ShardedSubscriberGroup {
  * the ones that failed meanwhile by this class) and `onResubscribed` handlers are told, so that the live-session layer
  * can catch up on messages committed while Redis was unreachable.
  */
-@Injectable()
 export class RedisPubSubAdapter extends PubSubPort implements OnApplicationShutdown {
   private readonly logger = new Logger(RedisPubSubAdapter.name);
   private readonly publisher: RedisClient;
@@ -66,23 +56,15 @@ export class RedisPubSubAdapter extends PubSubPort implements OnApplicationShutd
   private closed = false;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(config: Exclude<RedisConfig, { mode: 'none' }>, options: RedisPubSubOptions = {}) {
+  constructor(
+    private readonly redis: RedisConnections,
+    options: RedisPubSubOptions = {},
+  ) {
     super();
-    this.isCluster = config.mode === 'cluster';
+    this.isCluster = redis.isCluster;
     this.publishTimeoutMs = options.publishTimeoutMs ?? 2000;
-    const name = options.connectionName ?? 'mpr';
-    this.publisher = createRedisClient(config, 'publisher', name);
-    this.subscriber = createRedisClient(config, 'subscriber', name);
-    // ioredis emits an error per failed attempt and per shard: log each distinct one once per outage.
-    const lastError = { publisher: '', subscriber: '' };
-    for (const [role, client] of [['publisher', this.publisher], ['subscriber', this.subscriber]] as const) {
-      client.on('error', (error: Error) => {
-        if (lastError[role] === error.message) return;
-        lastError[role] = error.message;
-        this.logger.warn(`Redis ${role}: ${error.message}`);
-      });
-      client.on('ready', () => (lastError[role] = ''));
-    }
+    this.publisher = redis.commands;
+    this.subscriber = redis.subscriber;
     if (this.isCluster) {
       this.subscriber.on('smessage', (channel: string, message: string) => this.deliver(channel, message));
       this.subscriber.on('subscribersReady', () => this.checkHealth());
@@ -136,11 +118,10 @@ export class RedisPubSubAdapter extends PubSubPort implements OnApplicationShutd
     return this.wanted;
   }
 
+  /** Stops watching the connections; they belong to the Redis module, which closes them after this. */
   async close(): Promise<void> {
-    if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
-    await Promise.all([quit(this.publisher), quit(this.subscriber)]);
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -235,15 +216,7 @@ export class RedisPubSubAdapter extends PubSubPort implements OnApplicationShutd
   }
 
   private isHealthy(): boolean {
-    if (this.closed || this.publisher.status !== 'ready' || this.subscriber.status !== 'ready') return false;
-    if (!this.isCluster) return !this.restoring;
-    const group = (this.subscriber as unknown as { shardedSubscribers?: ShardedSubscriberGroup }).shardedSubscribers;
-    if (!group || group.subscriberToSlotsIndex.size === 0) return false;
-    for (const nodeKey of group.subscriberToSlotsIndex.keys()) {
-      const shard = group.shardedSubscribers.get(nodeKey);
-      if (!shard || !shard.isStarted() || shard.getInstance()?.status !== 'ready') return false;
-    }
-    return true;
+    return !this.closed && this.redis.ready() && !this.restoring;
   }
 
   /** Tracks degraded → up; on a cluster, then re-sends what failed meanwhile and reports the restored subscriptions. */
@@ -305,14 +278,4 @@ function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promi
     timer = setTimeout(() => reject(new Error(message)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function quit(client: RedisClient): Promise<void> {
-  if (client.status === 'end') return;
-  try {
-    if (client.status === 'ready') await withTimeout(client.quit(), 1000, 'quit timed out');
-  } catch {
-    // fall through to disconnect
-  }
-  client.disconnect();
 }

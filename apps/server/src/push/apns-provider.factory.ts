@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { ProviderOptions } from '@parse/node-apn';
-import { ApnsConfig } from '../config/app-config';
+import { ApnsConfig } from '../config';
 
 /**
  * Builds the `@parse/node-apn` provider options from the APNs configuration. A provider of its own, like

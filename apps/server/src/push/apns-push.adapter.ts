@@ -1,5 +1,5 @@
 import { Notification, Provider, ResponseFailure } from '@parse/node-apn';
-import { ApnsConfig, PushConfig } from '../config/app-config';
+import { ApnsConfig, PushConfig } from '../config';
 import { abandonable } from './abandonable.helper';
 import { ApnsProviderFactory } from './apns-provider.factory';
 import { KnownPushToken } from './known-push-token.types';

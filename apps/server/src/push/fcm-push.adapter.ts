@@ -1,6 +1,6 @@
 import { App, deleteApp, initializeApp } from 'firebase-admin/app';
 import { getMessaging, Message } from 'firebase-admin/messaging';
-import { FcmConfig, PushConfig } from '../config/app-config';
+import { FcmConfig, PushConfig } from '../config';
 import { abandonable } from './abandonable.helper';
 import { FcmAppFactory } from './fcm-app.factory';
 import { KnownPushToken } from './known-push-token.types';

@@ -44,11 +44,6 @@ export class InProcessPushWindowStore extends PushWindowStore {
     this.folds.get(key)?.byConnection.delete(connectionId);
   }
 
-  async close(): Promise<void> {
-    this.windows.clear();
-    this.folds.clear();
-  }
-
   private sweep(now: number): void {
     for (const [key, until] of this.windows) if (until <= now) this.windows.delete(key);
     for (const [key, folds] of this.folds) if (folds.until <= now) this.folds.delete(key);

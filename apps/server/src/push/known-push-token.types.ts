@@ -1,12 +1,8 @@
 import { createHash } from 'node:crypto';
+import { PushTokenRecord } from '../database';
 
 /** A device token the server can use: the `pushNotificationToken` of an add, with a token present. */
-export interface KnownPushToken {
-  /** Lower-cased: `fcm`, `apns`, or a type only a webhook understands. */
-  type: string;
-  token: string;
-  appId?: string;
-}
+export type KnownPushToken = PushTokenRecord;
 
 /** sha256 of the token, hex: stored for dead tokens and used in coalescing keys, so the token itself is not. */
 export function tokenHash(token: string): string {

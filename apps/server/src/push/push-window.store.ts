@@ -23,7 +23,6 @@ export abstract class PushWindowStore {
    * folded decision is forgotten. Other connections' folds stay for the trailing check.
    */
   abstract clear(key: string, connectionId: string): Promise<void>;
-  abstract close(): Promise<void>;
 }
 
 /** Folds outlive their window by this much, so the instance that opened it still finds them when its timer fires. */

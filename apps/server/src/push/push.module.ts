@@ -1,15 +1,15 @@
-import { Global, Module } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { MetricsService } from '../health/metrics.service';
-import { createRedisClient } from '../pubsub/redis-client.factory';
+import { Module } from '@nestjs/common';
+import { APP_CONFIG, AppConfig } from '../config';
+import { DatabaseModule, MessageRepository, PushTokenRepository } from '../database';
+import { MetricsService } from '../metrics';
+import { RedisConnections, RedisModule } from '../redis';
+import { SessionRegistryModule, SessionRegistryPort } from '../session-registry';
 import { ApnsProviderFactory } from './apns-provider.factory';
 import { ApnsPushAdapter } from './apns-push.adapter';
 import { FcmAppFactory } from './fcm-app.factory';
 import { FcmPushAdapter } from './fcm-push.adapter';
 import { InProcessPushWindowStore } from './in-process-push-window.store';
 import { NoopPushAdapter } from './noop-push.adapter';
-import { PushTokenRepository } from './push-token.repository';
 import { PushTransport } from './push-transport.port';
 import { PushPort } from './push.port';
 import { PushService } from './push.service';
@@ -28,32 +28,30 @@ function transportsFor(config: AppConfig, fcmApps: FcmAppFactory, apnsProviders:
 
 /**
  * The push port: `PushService` when at least one transport is configured (coalescing windows in Redis when Redis is
- * configured, in-process otherwise), the no-op adapter otherwise (no token memory, no Redis connection).
+ * configured, in-process otherwise), the no-op adapter otherwise (no token memory, no Redis work).
  */
-@Global()
 @Module({
+  imports: [DatabaseModule, RedisModule, SessionRegistryModule],
   providers: [
     FcmAppFactory,
     ApnsProviderFactory,
-    PushTokenRepository,
     {
       provide: PushPort,
-      inject: [APP_CONFIG, FcmAppFactory, ApnsProviderFactory, PushTokenRepository, MetricsService, ModuleRef],
+      inject: [APP_CONFIG, FcmAppFactory, ApnsProviderFactory, PushTokenRepository, MetricsService, RedisConnections, SessionRegistryPort, MessageRepository],
       useFactory: (
         config: AppConfig,
         fcmApps: FcmAppFactory,
         apnsProviders: ApnsProviderFactory,
         tokens: PushTokenRepository,
         metrics: MetricsService,
-        moduleRef: ModuleRef,
+        redis: RedisConnections | null,
+        sessions: SessionRegistryPort,
+        messages: MessageRepository,
       ): PushPort => {
         const transports = transportsFor(config, fcmApps, apnsProviders);
         if (transports.length === 0) return new NoopPushAdapter();
-        const windows =
-          config.redis.mode === 'none'
-            ? new InProcessPushWindowStore()
-            : new RedisPushWindowStore(createRedisClient(config.redis, 'publisher', `mpr-push-${config.instanceId}`));
-        return new PushService(config, transports, tokens, windows, metrics, moduleRef);
+        const windows = redis ? new RedisPushWindowStore(redis.commands) : new InProcessPushWindowStore();
+        return new PushService(config, transports, tokens, windows, metrics, sessions, messages);
       },
     },
   ],

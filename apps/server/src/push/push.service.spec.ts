@@ -1,13 +1,10 @@
-import { ModuleRef } from '@nestjs/core';
-import { AppConfig } from '../config/app-config';
-import { StorageException } from '../database/storage.exception';
-import { MetricsService } from '../health/metrics.service';
-import { LiveSessionService } from '../live-session/live-session.service';
-import { QueueService } from '../queue/queue.service';
+import { AppConfig } from '../config';
+import { MessageRepository, PushTokenRepository, StorageException } from '../database';
+import { MetricsService } from '../metrics';
+import { SessionRegistryPort } from '../session-registry';
 import { InProcessPushWindowStore } from './in-process-push-window.store';
 import { KnownPushToken } from './known-push-token.types';
 import { PushDeliveryError } from './push-delivery.error';
-import { PushTokenRepository } from './push-token.repository';
 import { PushDelivery, PushTransport } from './push-transport.port';
 import { PushService } from './push.service';
 
@@ -44,17 +41,15 @@ function build(transports: PushTransport[], tokens: Partial<PushTokenRepository>
     push: { coalesceWindowMs: 0, maxAttempts: 3, retryBaseMs: 1, timeoutMs: 1_000, ...push },
   } as unknown as AppConfig;
   const metrics = new MetricsService();
-  const sessions = { isHeld: async () => false } as unknown as LiveSessionService;
-  const queue = { getAvailableMessageCount: async () => 1 } as unknown as QueueService;
-  const moduleRef = { get: (type: unknown) => (type === QueueService ? queue : sessions) } as unknown as ModuleRef;
+  const sessions = { get: async () => undefined } as unknown as SessionRegistryPort;
+  const messages = { countPending: async () => 1 } as unknown as MessageRepository;
   const repository = {
     remember: async () => ({ dead: false }),
     latest: async () => undefined,
     markDead: async () => undefined,
     ...tokens,
   } as unknown as PushTokenRepository;
-  const service = new PushService(config, transports, repository, new InProcessPushWindowStore(), metrics, moduleRef);
-  service.onApplicationBootstrap();
+  const service = new PushService(config, transports, repository, new InProcessPushWindowStore(), metrics, sessions, messages);
   return { service, metrics };
 }
 

@@ -1,15 +1,12 @@
 import { PushNotificationToken } from '@didcomm-mpr/protocol';
-import { BeforeApplicationShutdown, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
-import { AppConfig } from '../config/app-config';
-import { StorageException } from '../database/storage.exception';
-import { MetricsService } from '../health/metrics.service';
-import { LiveSessionService } from '../live-session/live-session.service';
-import { QueueService } from '../queue/queue.service';
+import { BeforeApplicationShutdown, Logger, OnModuleDestroy } from '@nestjs/common';
+import { AppConfig } from '../config';
+import { MessageRepository, PushTokenRepository, StorageException } from '../database';
+import { MetricsService } from '../metrics';
+import { SessionRegistryPort } from '../session-registry';
 import { KnownPushToken, tokenHash, tokenLabel } from './known-push-token.types';
 import { PushDeliveryError } from './push-delivery.error';
 import { OfferOutcome, PushJob, PushJobQueue } from './push-job.queue';
-import { PushTokenRepository } from './push-token.repository';
 import { PushDelivery, PushTransport } from './push-transport.port';
 import { FoldedDecision, PushWindowStore } from './push-window.store';
 import { PushPort, PushRequest } from './push.port';
@@ -46,7 +43,7 @@ interface Remembered {
  * no session. Nothing here ever reaches the caller: `notify` returns at once and every failure is counted and
  * logged with the connection and message ids (the token only as a hash prefix).
  */
-export class PushService extends PushPort implements OnApplicationBootstrap, OnModuleDestroy, BeforeApplicationShutdown {
+export class PushService extends PushPort implements OnModuleDestroy, BeforeApplicationShutdown {
   private readonly logger = new Logger(PushService.name);
   private readonly jobs = new PushJobQueue(MAX_CONCURRENT_PUSHES, MAX_QUEUED_PUSHES, (error) =>
     this.logger.error(`Push job failed unexpectedly: ${(error as Error).stack ?? String(error)}`),
@@ -62,8 +59,6 @@ export class PushService extends PushPort implements OnApplicationBootstrap, OnM
    */
   private readonly tokensBeingRemembered = new Map<string, PushNotificationToken>();
   private readonly shutdown = new AbortController();
-  private queue: QueueService | undefined;
-  private sessions: LiveSessionService | undefined;
   /** Our own sessions are ending (module destroy): their released messages need no wake-up. */
   private releasingOwn = false;
   /** The push drain started: no new decision of any kind. */
@@ -79,18 +74,12 @@ export class PushService extends PushPort implements OnApplicationBootstrap, OnM
     private readonly tokens: PushTokenRepository,
     private readonly windows: PushWindowStore,
     private readonly metrics: MetricsService,
-    private readonly moduleRef: ModuleRef,
+    /** Whether a live session holds a connection anywhere in the fleet. */
+    private readonly sessions: SessionRegistryPort,
+    /** Whether a connection still has messages waiting (the trailing check). */
+    private readonly messages: MessageRepository,
   ) {
     super();
-  }
-
-  /**
-   * The queue and the sessions depend on the push port, so they are looked up once the application is built
-   * instead of injected (a module cycle otherwise).
-   */
-  onApplicationBootstrap(): void {
-    this.queue = this.moduleRef.get(QueueService, { strict: false });
-    this.sessions = this.moduleRef.get(LiveSessionService, { strict: false });
   }
 
   notify(request: PushRequest): void {
@@ -161,7 +150,7 @@ export class PushService extends PushPort implements OnApplicationBootstrap, OnM
     this.jobs.cancelDelayed();
     this.shutdown.abort();
     await this.jobs.drain(budget - (Date.now() - started));
-    const closed = await Promise.allSettled([...this.transports.map((transport) => transport.close()), this.windows.close()]);
+    const closed = await Promise.allSettled(this.transports.map((transport) => transport.close()));
     for (const result of closed) {
       if (result.status === 'rejected') this.logger.warn(`Shutdown: closing a push transport failed: ${(result.reason as Error).message}`);
     }
@@ -323,7 +312,7 @@ export class PushService extends PushPort implements OnApplicationBootstrap, OnM
     for (const { connectionId, messageId } of folded) {
       try {
         if (await this.heldSomewhere(connectionId)) continue;
-        if ((await this.queue!.getAvailableMessageCount({ connectionId })) === 0) continue;
+        if ((await this.messages.countPending(connectionId)) === 0) continue;
         const token = await this.tokens.latest(connectionId);
         this.logger.debug(`Trailing push for connection ${connectionId} message ${messageId}`);
         await this.pushOnce({ connectionId, messageId, token });
@@ -371,7 +360,7 @@ export class PushService extends PushPort implements OnApplicationBootstrap, OnM
    */
   private async heldSomewhere(connectionId: string): Promise<boolean> {
     try {
-      const held = await this.sessions!.isHeld(connectionId);
+      const held = (await this.sessions.get(connectionId)) !== undefined;
       this.sessionsFailing = false;
       return held;
     } catch (error) {

@@ -27,7 +27,7 @@ describe.each([
   });
 
   afterAll(async () => {
-    await store?.close();
+    redis?.client.disconnect();
     await redis?.close();
   });
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { RedisClient } from '../pubsub/redis-client.factory';
+import { RedisClient } from '../redis';
 import { FoldedDecision, foldTtlMs, PushWindowStore } from './push-window.store';
 
 /** Opens the window (`SET NX PX`), or else folds the decision into the open one: one atomic step. */
@@ -20,6 +20,7 @@ return redis.call('HDEL', KEYS[2], ARGV[1])`;
  * Windows shared by the fleet through Redis, whichever instance gets there first. Keys are `mpr:push:{sha256}:w`
  * (the window) and `…:f` (a hash connectionId → latest folded message id): the hash tag puts both in one cluster
  * slot, so each Lua script touches one slot, and hashing keeps braces or odd bytes of a connectionId out of the key.
+ * The connection is the Redis module's shared command connection.
  */
 export class RedisPushWindowStore extends PushWindowStore {
   constructor(private readonly redis: RedisClient) {
@@ -40,10 +41,6 @@ export class RedisPushWindowStore extends PushWindowStore {
 
   async clear(key: string, connectionId: string): Promise<void> {
     await this.redis.eval(CLEAR, 2, this.windowKey(key), this.foldKey(key), connectionId);
-  }
-
-  async close(): Promise<void> {
-    this.redis.disconnect();
   }
 
   private base(key: string): string {

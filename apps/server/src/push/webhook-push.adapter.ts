@@ -1,4 +1,4 @@
-import { PushConfig } from '../config/app-config';
+import { PushConfig } from '../config';
 import { KnownPushToken } from './known-push-token.types';
 import { PushDeliveryError } from './push-delivery.error';
 import { PushDelivery, PushTransport } from './push-transport.port';

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { APP_CONFIG, AppConfig } from '../config';
 import { QueueService } from './queue.service';
 
 /** Batches per sweep: a backlog larger than this is finished by the next sweeps, never in one long burst. */

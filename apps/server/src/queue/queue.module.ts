@@ -1,11 +1,14 @@
 import { Module } from '@nestjs/common';
+import { DatabaseModule } from '../database';
+import { DeliveryModule } from '../delivery';
 import { ExpiryScheduler } from './expiry.scheduler';
-import { MessageRepository } from './message.repository';
+import { QueueTotalsGauges } from './queue-totals.gauges';
 import { QueueService } from './queue.service';
-import { RedeliveryScheduler } from './redelivery.scheduler';
 
+/** The queue's methods (add, take, count, stats, remove), the expiry sweep and the queue's gauges. */
 @Module({
-  providers: [MessageRepository, QueueService, RedeliveryScheduler, ExpiryScheduler],
+  imports: [DatabaseModule, DeliveryModule],
+  providers: [QueueService, ExpiryScheduler, QueueTotalsGauges],
   exports: [QueueService],
 })
 export class QueueModule {}

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { WebSocket } from 'ws';
-import { SessionHolder } from '../live-session/session-holder';
+import { SessionHolder } from '../live-session';
 
 /** One mediator's WebSocket: sends frames and tracks liveness for the heartbeat. */
 export class ClientConnection implements SessionHolder {

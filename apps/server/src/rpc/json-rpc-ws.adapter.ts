@@ -3,7 +3,7 @@ import { Duplex } from 'node:stream';
 import { INestApplication, Logger } from '@nestjs/common';
 import { AbstractWsAdapter } from '@nestjs/websockets';
 import { WebSocket, WebSocketServer } from 'ws';
-import { AppConfig } from '../config/app-config';
+import { AppConfig } from '../config';
 import { BearerTokenGuard } from './bearer-token.guard';
 import { ConnectionGate } from './connection-gate';
 

@@ -1,11 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { JSONRPCErrorResponse, JSONRPCID, JSONRPCRequest, JSONRPCResponse, JSONRPCServer } from 'json-rpc-2.0';
 import { RpcErrorCode, RpcMethod, RpcNotification } from '@didcomm-mpr/protocol';
-import { MetricsService } from '../health/metrics.service';
-import { LiveSessionService } from '../live-session/live-session.service';
-import { SessionHolder } from '../live-session/session-holder';
-import { QueueService } from '../queue/queue.service';
-import { stringifyWithRawJson } from '../queue/raw-json';
+import { LiveSessionService, SessionHolder } from '../live-session';
+import { MetricsService } from '../metrics';
+import { QueueService, stringifyWithRawJson } from '../queue';
 import { rpcError, toRpcError } from './rpc-error.mapper';
 import { parseParams } from './rpc-params.parser';
 

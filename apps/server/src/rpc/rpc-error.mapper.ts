@@ -1,6 +1,6 @@
 import { RETRYABLE_ERROR_CODES, RpcErrorCode, RpcErrorObject } from '@didcomm-mpr/protocol';
-import { StorageException, StorageExceptionCode } from '../database/storage.exception';
-import { QueueException, QueueExceptionCode } from '../queue/queue.exception';
+import { StorageException, StorageExceptionCode } from '../database';
+import { QueueException, QueueExceptionCode } from '../queue';
 import { RpcException, RpcExceptionCode } from './rpc.exception';
 
 export function rpcError(code: number, message: string, extra?: Record<string, unknown>): RpcErrorObject {

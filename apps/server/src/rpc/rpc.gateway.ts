@@ -3,10 +3,10 @@ import { BeforeApplicationShutdown, Inject, Logger } from '@nestjs/common';
 import { OnGatewayConnection, OnGatewayDisconnect, OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
 import { RpcErrorCode } from '@didcomm-mpr/protocol';
 import { RawData, WebSocket, WebSocketServer } from 'ws';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { MetricsService } from '../health/metrics.service';
-import { LiveSessionService } from '../live-session/live-session.service';
-import { QueueService } from '../queue/queue.service';
+import { APP_CONFIG, AppConfig } from '../config';
+import { LiveSessionService } from '../live-session';
+import { MetricsService } from '../metrics';
+import { QueueService } from '../queue';
 import { ClientConnection } from './client-connection';
 import { ConnectionGate } from './connection-gate';
 import { RpcDispatcher } from './rpc-dispatcher.service';
@@ -28,6 +28,8 @@ const MAX_IN_FLIGHT_PER_SOCKET = 512;
 export class RpcGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, BeforeApplicationShutdown {
   private readonly logger = new Logger(RpcGateway.name);
   private readonly connections = new Map<WebSocket, ClientConnection>();
+  /** Sessions of sockets that closed, still ending (their messages going back to pending): shutdown waits for them. */
+  private readonly ending = new Set<Promise<void>>();
   private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(
@@ -58,7 +60,11 @@ export class RpcGateway implements OnGatewayInit, OnGatewayConnection, OnGateway
     if (!connection) return;
     this.connections.delete(socket);
     this.metrics.openSockets.set(this.connections.size);
-    void this.sessions.endHolder(connection);
+    const ending = this.sessions
+      .endHolder(connection)
+      .catch((error: unknown) => this.logger.error(`Ending the sessions of socket ${connection.id} failed: ${(error as Error).stack ?? String(error)}`))
+      .finally(() => this.ending.delete(ending));
+    this.ending.add(ending);
   }
 
   private async onFrame(connection: ClientConnection, data: RawData): Promise<void> {
@@ -107,7 +113,7 @@ export class RpcGateway implements OnGatewayInit, OnGatewayConnection, OnGateway
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const open = [...this.connections.values()];
-    await Promise.all(open.map((connection) => this.sessions.endHolder(connection)));
+    await Promise.all([...this.ending, ...open.map((connection) => this.sessions.endHolder(connection))]);
     // Complete the close handshakes before the adapter terminates what is left, so clients see 1001 (going
     // away: reconnect elsewhere) rather than 1006.
     await Promise.all(

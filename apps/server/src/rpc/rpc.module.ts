@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
-import { LiveSessionModule } from '../live-session/live-session.module';
-import { QueueModule } from '../queue/queue.module';
+import { LiveSessionModule } from '../live-session';
+import { QueueModule } from '../queue';
 import { ConnectionGate } from './connection-gate';
 import { RpcDispatcher } from './rpc-dispatcher.service';
 import { RpcGateway } from './rpc.gateway';

@@ -1,5 +1,5 @@
-import { StorageException, StorageExceptionCode } from '../database/storage.exception';
-import { RedisClient } from '../pubsub/redis-client.factory';
+import { StorageException, StorageExceptionCode } from '../database';
+import { RedisClient } from '../redis';
 import { ClaimOutcome, SessionOwner, SessionRegistryPort } from './session-registry.port';
 
 const INSTANCES_KEY = 'mpr:instances';
@@ -60,7 +60,6 @@ export class RedisSessionRegistry extends SessionRegistryPort {
     this.redis = client as RedisClient & Scripted;
   }
 
-
   nextToken(): Promise<number> {
     return this.guard(async () => Number(await this.redis.mprNextToken(TOKEN_KEY, String(Date.now() * 1000))));
   }
@@ -113,14 +112,10 @@ export class RedisSessionRegistry extends SessionRegistryPort {
     });
   }
 
-  async retire(): Promise<void> {
-    try {
-      await this.guard(async () => {
-        await this.redis.zrem(INSTANCES_KEY, this.instanceId);
-      });
-    } finally {
-      await this.redis.quit().catch(() => this.redis.disconnect());
-    }
+  retire(): Promise<void> {
+    return this.guard(async () => {
+      await this.redis.zrem(INSTANCES_KEY, this.instanceId);
+    });
   }
 
   takeExpiredInstances(): Promise<string[]> {

@@ -1,8 +1,6 @@
-import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import type { Pool, PoolClient, QueryConfig } from 'pg';
-import { DataSource } from 'typeorm';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { StorageException } from '../database/storage.exception';
+import { Inject, Injectable } from '@nestjs/common';
+import { APP_CONFIG, AppConfig } from '../../config';
+import { DatabaseExecutor, Row } from '../database.executor';
 
 export interface NewMessage {
   connectionId: string;
@@ -103,8 +101,6 @@ const DEADLOCK_DETECTED = '40P01';
 const MAX_DEADLOCK_ATTEMPTS = 3;
 const STATE_PENDING = 0;
 const STATE_SENDING = 1;
-/** While PostgreSQL is unreachable, how often a probe checks whether it is back. */
-const OUTAGE_PROBE_INTERVAL_MS = 250;
 /** Key of the advisory lock that lets one instance of the fleet sweep expired messages at a time. */
 const EXPIRY_SWEEP_LOCK = 0x6d70_7201;
 
@@ -113,89 +109,24 @@ function arrayLiteral(values: string[]): string {
   return `{${values.map((value) => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
 }
 
-type Row = Record<string, unknown>;
-
 /**
- * All SQL of the queue. Every driver error leaves here as a `StorageException`.
- *
- * Outages: once a statement fails because PostgreSQL cannot be reached (refused, reset, or no answer within
- * DATABASE_QUERY_TIMEOUT_MS), every later call fails at once with the same retryable error instead of each
- * waiting for its own timeout, and a probe runs in the background; the first probe that gets an answer ends
- * the outage. Nothing needs a restart.
+ * All SQL of the queue (queued_message and queue_usage), through the `DatabaseExecutor`: every statement has its
+ * deadline, outages fail fast, and every driver error leaves as a `StorageException`.
  */
 @Injectable()
-export class MessageRepository implements OnApplicationShutdown {
-  private readonly logger = new Logger(MessageRepository.name);
-  private outage: { error: StorageException; since: number; probe: NodeJS.Timeout; probing: boolean } | undefined;
-  private readonly queryTimeoutMs: number;
-  /**
-   * The pool TypeORM opened. The hot path talks to it directly: named statements are parsed and planned
-   * once per connection, and results come back as plain rows whatever the statement's command.
-   */
-  private readonly pool: Pool;
+export class MessageRepository {
   /** Every claim made here records this instance, so that a survivor can release them if it dies. */
   private readonly instanceId: string;
 
   constructor(
-    @Inject(DataSource) dataSource: DataSource,
-    @Inject(APP_CONFIG) config: Pick<AppConfig, 'instanceId'> & Partial<Pick<AppConfig, 'databaseQueryTimeoutMs'>>,
+    private readonly db: DatabaseExecutor,
+    @Inject(APP_CONFIG) config: Pick<AppConfig, 'instanceId'>,
   ) {
-    this.pool = (dataSource.driver as unknown as { master: Pool }).master;
     this.instanceId = config.instanceId;
-    this.queryTimeoutMs = config.databaseQueryTimeoutMs ?? 10_000;
   }
 
-  onApplicationShutdown(): void {
-    if (this.outage) clearInterval(this.outage.probe);
-  }
-
-  /** Whether calls are currently failing fast because PostgreSQL was found unreachable. */
-  get unavailable(): boolean {
-    return this.outage !== undefined;
-  }
-
-  private async query<T extends Row>(name: string, text: string, values: unknown[], probe = false): Promise<T[]> {
-    if (this.outage && !probe) throw this.outage.error;
-    try {
-      // A timed-out query rejects and pool.query destroys its connection, so a stalled socket is never reused.
-      // (node-postgres reads query_timeout per query too; its typings list it on the client config only.)
-      const config: QueryConfig & { query_timeout: number } = { name, text, values, query_timeout: this.queryTimeoutMs };
-      const rows = (await this.pool.query<T>(config)).rows;
-      if (probe) this.endOutage();
-      return rows;
-    } catch (error) {
-      const storageError = StorageException.from(error);
-      if (storageError.unreachable) this.beginOutage(storageError);
-      throw storageError;
-    }
-  }
-
-  private beginOutage(error: StorageException): void {
-    if (this.outage) return;
-    this.logger.warn(`PostgreSQL is unreachable; calls fail at once until it answers again: ${error.message}`);
-    const outage = {
-      error,
-      since: Date.now(),
-      probing: false,
-      probe: setInterval(() => {
-        if (outage.probing) return;
-        outage.probing = true;
-        // A failed probe is the expected answer during an outage: the outage goes on and the next tick probes again.
-        void this.query('probe', 'SELECT 1', [], true).then(
-          () => (outage.probing = false),
-          () => (outage.probing = false),
-        );
-      }, OUTAGE_PROBE_INTERVAL_MS),
-    };
-    outage.probe.unref();
-    this.outage = outage;
-  }
-
-  private endOutage(): void {
-    if (!this.outage) return;
-    clearInterval(this.outage.probe);
-    this.logger.log(`PostgreSQL answers again after ${Date.now() - this.outage.since} ms; calls are served`);
-    this.outage = undefined;
+  private query<T extends Row>(name: string, text: string, values: unknown[]): Promise<T[]> {
+    return this.db.query<T>(name, text, values);
   }
 
   /**
@@ -593,52 +524,40 @@ export class MessageRepository implements OnApplicationShutdown {
    * backlog never holds locks or the connection long enough to slow live traffic. Stops after `maxBatches`.
    */
   async deleteExpired(batchSize: number, maxBatches: number, pauseMs: number): Promise<ExpiredCount[] | undefined> {
-    let client: PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (error) {
-      throw StorageException.from(error);
-    }
     let locked = false;
-    try {
-      locked = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [EXPIRY_SWEEP_LOCK])).rows[0].ok;
-      if (!locked) return undefined;
-      const perConnection = new Map<string, number>();
-      for (let batch = 0; batch < maxBatches; batch++) {
-        const { rows } = await client.query<{ connection_id: string; n: number }>({
-          name: 'delete-expired',
-          text: `WITH d AS (
-                   DELETE FROM queued_message m USING (
-                     SELECT ctid FROM queued_message WHERE expires_at <= now()
-                     ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED
-                   ) e
-                   WHERE m.ctid = e.ctid
-                   RETURNING m.connection_id
-                 )
-                 SELECT connection_id, count(*)::int AS n FROM d GROUP BY connection_id`,
-          values: [batchSize],
-        });
-        let deleted = 0;
-        for (const row of rows) {
-          perConnection.set(row.connection_id, (perConnection.get(row.connection_id) ?? 0) + row.n);
-          deleted += row.n;
+    return this.db.withConnection(
+      async (connection) => {
+        locked = (await connection.query<{ ok: boolean }>('expiry-lock', 'SELECT pg_try_advisory_lock($1) AS ok', [EXPIRY_SWEEP_LOCK]))[0].ok;
+        if (!locked) return undefined;
+        const perConnection = new Map<string, number>();
+        for (let batch = 0; batch < maxBatches; batch++) {
+          const rows = await connection.query<{ connection_id: string; n: number }>(
+            'delete-expired',
+            `WITH d AS (
+               DELETE FROM queued_message m USING (
+                 SELECT ctid FROM queued_message WHERE expires_at <= now()
+                 ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED
+               ) e
+               WHERE m.ctid = e.ctid
+               RETURNING m.connection_id
+             )
+             SELECT connection_id, count(*)::int AS n FROM d GROUP BY connection_id`,
+            [batchSize],
+          );
+          let deleted = 0;
+          for (const row of rows) {
+            perConnection.set(row.connection_id, (perConnection.get(row.connection_id) ?? 0) + row.n);
+            deleted += row.n;
+          }
+          if (deleted < batchSize) break;
+          await new Promise((resolve) => setTimeout(resolve, pauseMs));
         }
-        if (deleted < batchSize) break;
-        await new Promise((resolve) => setTimeout(resolve, pauseMs));
-      }
-      return [...perConnection].map(([connectionId, messages]) => ({ connectionId, messages }));
-    } catch (error) {
-      throw StorageException.from(error);
-    } finally {
-      // A failed unlock would leave the lock on a pooled connection: destroy that connection instead of reusing it.
-      let unlockFailed: unknown;
-      if (locked) await client.query('SELECT pg_advisory_unlock($1)', [EXPIRY_SWEEP_LOCK]).catch((error: unknown) => (unlockFailed = error));
-      client.release(unlockFailed instanceof Error ? unlockFailed : undefined);
-    }
-  }
-
-  /** For /health: a real round trip, also during an outage (it ends the outage when it succeeds). */
-  async ping(): Promise<void> {
-    await this.query('ping', 'SELECT 1', [], true);
+        return [...perConnection].map(([connectionId, messages]) => ({ connectionId, messages }));
+      },
+      // A failed unlock destroys the connection (the executor's rule), so the lock never stays on a pooled one.
+      async (connection) => {
+        if (locked) await connection.query('expiry-unlock', 'SELECT pg_advisory_unlock($1)', [EXPIRY_SWEEP_LOCK]);
+      },
+    );
   }
 }

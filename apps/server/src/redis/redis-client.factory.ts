@@ -1,14 +1,18 @@
 import Redis, { Cluster, ClusterOptions, RedisOptions } from 'ioredis';
-import { RedisConfig } from '../config/app-config';
+import { RedisConfig } from '../config';
 
 export type RedisClient = Redis | Cluster;
-export type RedisRole = 'publisher' | 'subscriber';
+/**
+ * `commands`: every command but subscriptions (publish, the session registry, push windows), failing fast while Redis
+ * is unreachable. `subscriber`: the connection(s) in subscriber mode.
+ */
+export type RedisRole = 'commands' | 'subscriber';
 
 /** Reconnect quickly but not in a busy loop: 50 ms, 100 ms, … up to 2 s between attempts, forever. */
 const retryStrategy = (attempt: number): number => Math.min(50 * attempt, 2000);
 
 /**
- * The one place that builds ioredis clients. The publisher fails fast while Redis is unreachable (the message is
+ * The one place that builds ioredis clients. The command client fails fast while Redis is unreachable (a message is
  * already committed in PostgreSQL; the caller logs the rejection). The subscriber keeps its own connections: on a
  * single node one connection in subscriber mode, on a cluster one connection per master (`shardedSubscribers`) for
  * SSUBSCRIBE; its subscriptions are restored by `RedisPubSubAdapter`, not by ioredis' offline queue.
@@ -17,7 +21,7 @@ export function createRedisClient(config: Exclude<RedisConfig, { mode: 'none' }>
   const common: RedisOptions = {
     connectionName: `${connectionName}-${role}`,
     retryStrategy,
-    maxRetriesPerRequest: role === 'publisher' ? 0 : null,
+    maxRetriesPerRequest: role === 'commands' ? 0 : null,
     // Single node: a publish while disconnected rejects at once; subscriptions are re-sent on `ready`.
     enableOfflineQueue: false,
     autoResubscribe: false,
@@ -38,7 +42,7 @@ export function createRedisClient(config: Exclude<RedisConfig, { mode: 'none' }>
       maxRetriesPerRequest: common.maxRetriesPerRequest,
       // (The cluster creates node connections lazily, with an offline queue: a first command waits for the connect.)
       connectTimeout: 2000,
-      commandTimeout: role === 'publisher' ? 2000 : undefined,
+      commandTimeout: role === 'commands' ? 2000 : undefined,
     },
   };
   return new Cluster(config.nodes, options);

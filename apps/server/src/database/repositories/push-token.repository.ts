@@ -1,9 +1,13 @@
-import { Inject, Injectable } from '@nestjs/common';
-import type { Pool } from 'pg';
-import { DataSource } from 'typeorm';
-import { StorageException } from '../database/storage.exception';
-import { Semaphore } from './concurrency.semaphore';
-import { KnownPushToken } from './known-push-token.types';
+import { Injectable } from '@nestjs/common';
+import { DatabaseExecutor, Row, StatementRunner } from '../database.executor';
+
+/** A device token as the push module uses it: the `pushNotificationToken` of an add, with a token present. */
+export interface PushTokenRecord {
+  /** Lower-cased: `fcm`, `apns`, or a type only a webhook understands. */
+  type: string;
+  token: string;
+  appId?: string;
+}
 
 /**
  * Push statements in flight at once. Push work shares the server's small pool with addMessage and takeFromQueue;
@@ -13,35 +17,29 @@ const MAX_CONCURRENT_STATEMENTS = 2;
 /** A dead mark lapses after this: a reinstalled app can get the same token back, and the table stays bounded. */
 const DEAD_FOR = `interval '30 days'`;
 
-type Row = Record<string, unknown>;
-
 /**
  * Token memory, shared by the fleet through PostgreSQL: the latest token of each connection (`push_token`), and
  * the sha256 of tokens a provider declared dead (`dead_push_token`), so that a client re-sending one cannot revive
- * it. Every driver error leaves here as a `StorageException`.
+ * it. Statements go through the `DatabaseExecutor` (deadline, outage fast-fail, `StorageException`), at most
+ * MAX_CONCURRENT_STATEMENTS at a time.
  */
 @Injectable()
 export class PushTokenRepository {
-  private readonly pool: Pool;
-  private readonly limit = new Semaphore(MAX_CONCURRENT_STATEMENTS);
+  private readonly db: StatementRunner;
 
-  constructor(@Inject(DataSource) dataSource: DataSource) {
-    this.pool = (dataSource.driver as unknown as { master: Pool }).master;
+  constructor(executor: DatabaseExecutor) {
+    this.db = executor.limited(MAX_CONCURRENT_STATEMENTS);
   }
 
-  private async query<T extends Row>(name: string, text: string, values: unknown[]): Promise<T[]> {
-    try {
-      return (await this.limit.run(() => this.pool.query<T>({ name, text, values }))).rows;
-    } catch (error) {
-      throw StorageException.from(error);
-    }
+  private query<T extends Row>(name: string, text: string, values: unknown[]): Promise<T[]> {
+    return this.db.query<T>(name, text, values);
   }
 
   /**
    * Records `token` as the connection's latest, unless it is dead; one statement either way. Returns whether it
    * is dead (then the connection's remembered token, if any, is left as it is).
    */
-  async remember(connectionId: string, token: KnownPushToken, hash: string): Promise<{ dead: boolean }> {
+  async remember(connectionId: string, token: PushTokenRecord, hash: string): Promise<{ dead: boolean }> {
     const rows = await this.query<{ dead: boolean }>(
       'push-token-remember',
       `WITH d AS (SELECT EXISTS (SELECT 1 FROM dead_push_token WHERE token_hash = $5 AND declared_at > now() - ${DEAD_FOR}) AS dead),
@@ -63,7 +61,7 @@ export class PushTokenRepository {
    * The connection's latest live token, if one is known. Dead ones are filtered here too: a `remember` racing a
    * `markDead` of the same token can store it after the mark deleted it.
    */
-  async latest(connectionId: string): Promise<KnownPushToken | undefined> {
+  async latest(connectionId: string): Promise<PushTokenRecord | undefined> {
     const rows = await this.query<{ type: string; token: string; app_id: string | null }>(
       'push-token-latest',
       `SELECT t.type, t.token, t.app_id FROM push_token t

@@ -28,10 +28,7 @@ export abstract class SessionRegistryPort {
   abstract release(sessions: { connectionId: string; token: number }[]): Promise<void>;
   /** Renews this instance's lease. */
   abstract renewLease(): Promise<void>;
-  /**
-   * Leaves the fleet on a clean shutdown (its sessions have ended), so nobody mistakes it for a crash, and
-   * closes the registry's connections.
-   */
+  /** Leaves the fleet on a clean shutdown (its sessions have ended), so nobody mistakes it for a crash. */
   abstract retire(): Promise<void>;
   /** Instances whose lease expired; each is handed to exactly one caller fleet-wide. */
   abstract takeExpiredInstances(): Promise<string[]>;

@@ -1,7 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { MetricsService } from './metrics.service';
 
-/** Global so every module can count without importing the health endpoints. */
+/** Global: every module counts here, and it imports nothing of theirs. */
 @Global()
 @Module({
   providers: [MetricsService],

@@ -1,21 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-export interface QueueGaugeSource {
-  pending: number;
-  bytes: number;
-  oldestPendingReceivedAt: Date | null;
-}
-
 /**
  * The Prometheus registry of one server instance (a registry per instance, not the global one, so tests can
- * run several servers in one process). Other modules count through this facade.
+ * run several servers in one process). Other modules count through this facade; a module whose gauge is read from
+ * its own storage at scrape time registers that gauge on `registry` itself (the queue's totals).
  */
 @Injectable()
 export class MetricsService {
   readonly registry = new Registry();
-  private queueSource: (() => Promise<QueueGaugeSource>) | undefined;
-  private queueCache: { at: number; value: Promise<QueueGaugeSource> } | undefined;
 
   readonly messagesAdded = new Counter({ name: 'mpr_messages_added_total', help: 'Messages committed by addMessage', registers: [this.registry] });
   readonly messagesTaken = new Counter({ name: 'mpr_messages_taken_total', help: 'Messages returned by takeFromQueue', registers: [this.registry] });
@@ -62,39 +55,5 @@ export class MetricsService {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'mpr_' });
-    this.queueGauge('mpr_pending_messages', 'Messages waiting to be taken (all connections)', (totals) => totals.pending);
-    this.queueGauge('mpr_queued_bytes', 'Payload bytes of pending and sending messages (all connections)', (totals) => totals.bytes);
-    this.queueGauge('mpr_oldest_pending_message_age_seconds', 'Age of the oldest pending message (0 when none)', (totals) =>
-      totals.oldestPendingReceivedAt ? (Date.now() - totals.oldestPendingReceivedAt.getTime()) / 1000 : 0,
-    );
-  }
-
-  /** A fleet-wide gauge read from the queue's totals at scrape time. */
-  private queueGauge(name: string, help: string, value: (totals: QueueGaugeSource) => number): void {
-    const metrics = this;
-    new Gauge({
-      name,
-      help,
-      registers: [this.registry],
-      async collect() {
-        // NaN, Prometheus' "unknown", while PostgreSQL cannot answer: the other metrics are still served.
-        const totals = await metrics.readQueueTotals().catch(() => null);
-        if (totals !== undefined) this.set(totals ? value(totals) : NaN);
-      },
-    });
-  }
-
-  /** The queue module registers how to read its totals; read at most once per second across scrapes. */
-  setQueueSource(source: () => Promise<QueueGaugeSource>): void {
-    this.queueSource = source;
-  }
-
-  private async readQueueTotals(): Promise<QueueGaugeSource | undefined> {
-    if (!this.queueSource) return undefined;
-    const now = Date.now();
-    if (!this.queueCache || now - this.queueCache.at > 1000) {
-      this.queueCache = { at: now, value: this.queueSource() };
-    }
-    return this.queueCache.value;
   }
 }

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { QueueService } from './queue.service';
+import { APP_CONFIG, AppConfig } from '../config';
+import { DeliveryService } from './delivery.service';
 
 const BATCH_SIZE = 1000;
 
@@ -16,7 +16,7 @@ export class RedeliveryScheduler implements OnApplicationBootstrap, OnApplicatio
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    private readonly queue: QueueService,
+    private readonly delivery: DeliveryService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -35,7 +35,7 @@ export class RedeliveryScheduler implements OnApplicationBootstrap, OnApplicatio
 
   private async sweep(): Promise<void> {
     try {
-      while ((await this.queue.redeliverExpired(BATCH_SIZE)) === BATCH_SIZE) {
+      while ((await this.delivery.redeliverExpired(BATCH_SIZE)) === BATCH_SIZE) {
         // A full batch means more may be waiting; keep going before the next tick.
       }
     } catch (error) {

@@ -1,0 +1,5 @@
+/** The config module's facade: the validated configuration and how it is loaded. */
+export * from './app-config';
+export { ConfigModule } from './config.module';
+export { ConfigError } from './config.error';
+export { loadConfig } from './config.loader';

@@ -1,0 +1,2 @@
+/** The health module's facade. */
+export { HealthModule } from './health.module';

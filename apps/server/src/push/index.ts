@@ -1,0 +1,3 @@
+/** The push module's facade: waking devices of connections no live session holds. */
+export { PushModule } from './push.module';
+export { PushPort, type PushRequest } from './push.port';

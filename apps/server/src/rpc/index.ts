@@ -1,0 +1,4 @@
+/** The RPC module's facade: the WebSocket endpoint and what bootstrap needs to serve it. */
+export { RpcModule } from './rpc.module';
+export { ConnectionGate } from './connection-gate';
+export { JsonRpcWsAdapter } from './json-rpc-ws.adapter';
