@@ -1,5 +1,5 @@
 import type { MessagePickupRepositoryClient } from './message-pickup-repository.client';
-import type { EncryptedMessage, PushNotificationToken, QueuedMessage } from './protocol/wire.types';
+import type { EncryptedMessage, PushNotificationToken, QueuedMessage } from '@didcomm-mpr/protocol';
 
 /** A value, or a promise of it: the per-connection callbacks may look things up asynchronously. */
 export type MaybePromise<T> = T | Promise<T>;

@@ -1,5 +1,6 @@
-export * from './protocol/wire.types';
-export * from './protocol/rpc.constants';
+// The wire contract (method names, params and result types, error codes) is the protocol package's own,
+// re-exported so that users of the client need no second import and get the very declarations the server uses.
+export * from '@didcomm-mpr/protocol';
 export * from './errors/pickup-rpc.error';
 export * from './errors/pickup-timeout.error';
 export * from './errors/pickup-client-closed.error';

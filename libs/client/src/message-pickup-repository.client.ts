@@ -1,23 +1,24 @@
 import { randomUUID } from 'node:crypto';
+import {
+  type AddLiveSessionParams,
+  type AddMessageParams,
+  type AddMessageResult,
+  type GetAvailableMessageCountParams,
+  type GetLiveSessionParams,
+  type GetQueueStatsParams,
+  type MessagesReceivedParams,
+  type QueuedMessage,
+  type QueueStats,
+  type RemoveAllMessagesParams,
+  type RemoveLiveSessionParams,
+  type RemoveMessagesParams,
+  type TakeFromQueueParams,
+  RpcMethod,
+  RpcNotification,
+} from '@didcomm-mpr/protocol';
 import { PickupClientClosedError } from './errors/pickup-client-closed.error';
 import { PickupFrameTooLargeError } from './errors/pickup-frame-too-large.error';
 import { PickupRpcError } from './errors/pickup-rpc.error';
-import { RpcMethod, RpcNotification } from './protocol/rpc.constants';
-import type {
-  AddLiveSessionParams,
-  AddMessageParams,
-  AddMessageResult,
-  GetAvailableMessageCountParams,
-  GetLiveSessionParams,
-  GetQueueStatsParams,
-  MessagesReceivedParams,
-  QueuedMessage,
-  QueueStats,
-  RemoveAllMessagesParams,
-  RemoveLiveSessionParams,
-  RemoveMessagesParams,
-  TakeFromQueueParams,
-} from './protocol/wire.types';
 import { backoffDelay } from './transport/backoff.policy';
 import { ReconnectingRpcSocket } from './transport/reconnecting-rpc.socket';
 

@@ -1,6 +1,7 @@
 /**
- * JSON-RPC error codes. The -327xx/-326xx codes are the specification's; the server's own codes are in
- * -32000..-32099 and never change meaning once published. Every error carries `data.retryable`.
+ * JSON-RPC error codes the server answers with (see the server README, "Errors"). The -327xx/-326xx codes
+ * are the specification's; the server's own codes are in -32000..-32099 and never change meaning once
+ * published. Every error carries `data.retryable`.
  */
 export const RpcErrorCode = {
   ParseError: -32700,
@@ -21,6 +22,7 @@ export const RpcErrorCode = {
   QueueFull: -32003,
 } as const;
 
+/** A JSON-RPC error code value of the server. */
 export type RpcErrorCodeValue = (typeof RpcErrorCode)[keyof typeof RpcErrorCode];
 
 /** Whether a client may retry a call that failed with this code (the call changed nothing). */
@@ -37,6 +39,7 @@ export interface RpcErrorData {
   [key: string]: unknown;
 }
 
+/** A JSON-RPC error object as the server sends it. */
 export interface RpcErrorObject {
   code: number;
   message: string;

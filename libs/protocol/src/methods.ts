@@ -16,6 +16,7 @@ export const RpcMethod = {
   Unsubscribe: 'rpc.off',
 } as const;
 
+/** A JSON-RPC method name of the server. */
 export type RpcMethodName = (typeof RpcMethod)[keyof typeof RpcMethod];
 
 /** Notifications the server sends to clients (JSON-RPC requests without `id`). */
@@ -24,4 +25,5 @@ export const RpcNotification = {
   MessagesReceived: 'messagesReceived',
 } as const;
 
+/** A notification name the server sends. */
 export type RpcNotificationName = (typeof RpcNotification)[keyof typeof RpcNotification];

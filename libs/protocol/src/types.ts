@@ -11,13 +11,14 @@ export interface QueuedMessage {
   encryptedMessage: EncryptedMessage;
 }
 
-/** Push token the mediator knows for the recipient's device. Unknown types are ignored. */
+/** Push token the mediator knows for the recipient's device. Unknown types are ignored by the server. */
 export interface PushNotificationToken {
   type: string;
   token?: string;
   appId?: string;
 }
 
+/** Params of `addMessage`. */
 export interface AddMessageParams {
   connectionId: string;
   /** At least one recipient DID (or key) the message is addressed to. */
@@ -30,10 +31,12 @@ export interface AddMessageParams {
   ttlMs?: number;
 }
 
+/** Result of `addMessage`. */
 export interface AddMessageResult {
   messageId: string;
 }
 
+/** Params of `takeFromQueue`. */
 export interface TakeFromQueueParams {
   connectionId: string;
   recipientDid?: string;
@@ -45,21 +48,25 @@ export interface TakeFromQueueParams {
   deleteMessages?: boolean;
 }
 
+/** Params of `getAvailableMessageCount`. */
 export interface GetAvailableMessageCountParams {
   connectionId: string;
   recipientDid?: string;
 }
 
+/** Params of `removeMessages`. */
 export interface RemoveMessagesParams {
   connectionId: string;
   messageIds: string[];
 }
 
+/** Params of `removeAllMessages`. */
 export interface RemoveAllMessagesParams {
   connectionId: string;
   recipientDid?: string;
 }
 
+/** Params of `addLiveSession`. */
 export interface AddLiveSessionParams {
   connectionId: string;
   sessionId: string;
@@ -67,16 +74,19 @@ export interface AddLiveSessionParams {
   reclaim?: boolean;
 }
 
+/** Params of `getLiveSession`. */
 export interface GetLiveSessionParams {
   connectionId: string;
 }
 
+/** Params of `removeLiveSession`. */
 export interface RemoveLiveSessionParams {
   connectionId: string;
   /** Remove only if this session is the one held. */
   sessionId?: string;
 }
 
+/** Params of `getQueueStats`. */
 export interface GetQueueStatsParams {
   connectionId: string;
 }

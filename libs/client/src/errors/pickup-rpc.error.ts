@@ -1,4 +1,4 @@
-import type { RpcErrorData } from '../protocol/wire.types';
+import type { RpcErrorData } from '@didcomm-mpr/protocol';
 
 /**
  * The server answered a call with a JSON-RPC error. `code` and `message` are the server's (see

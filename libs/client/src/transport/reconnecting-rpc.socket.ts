@@ -1,11 +1,10 @@
+import { RpcErrorCode, type RpcErrorObject } from '@didcomm-mpr/protocol';
 import WebSocket from 'ws';
 import { PickupClientClosedError } from '../errors/pickup-client-closed.error';
 import { PickupConnectionLostError } from '../errors/pickup-connection-lost.error';
 import { PickupFrameTooLargeError } from '../errors/pickup-frame-too-large.error';
 import { PickupRpcError } from '../errors/pickup-rpc.error';
 import { PickupTimeoutError } from '../errors/pickup-timeout.error';
-import { RpcErrorCode } from '../protocol/rpc.constants';
-import type { RpcErrorObject } from '../protocol/wire.types';
 import { backoffDelay } from './backoff.policy';
 
 /** Settings of the socket; see `MessagePickupRepositoryClientOptions` for their meaning. */
