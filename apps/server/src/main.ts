@@ -16,7 +16,14 @@ interface EmbeddedDatabase {
  */
 async function startEmbeddedDatabase(config: AppConfig): Promise<EmbeddedDatabase> {
   const logger = new Logger('Database');
-  const { EmbeddedPostgresRunner } = await import('@didcomm-mpr/embedded-postgres');
+  let embedded: typeof import('@didcomm-mpr/embedded-postgres');
+  try {
+    embedded = await import('@didcomm-mpr/embedded-postgres');
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'MODULE_NOT_FOUND') throw error;
+    throw new ConfigError('DATABASE_URL', 'is required: this build does not include the embedded PostgreSQL (the production image)');
+  }
+  const { EmbeddedPostgresRunner } = embedded;
   const runner = new EmbeddedPostgresRunner({
     dataDir: config.dataDir,
     port: config.embeddedPostgresPort,
@@ -55,7 +62,14 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel);
   Logger.overrideLogger(logger);
-  const embedded = config.databaseUrl ? undefined : await startEmbeddedDatabase(config);
+  let embedded: EmbeddedDatabase | undefined;
+  try {
+    embedded = config.databaseUrl ? undefined : await startEmbeddedDatabase(config);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    logger.error(error.message, 'Config');
+    process.exit(78); // EX_CONFIG
+  }
   let app: INestApplication;
   try {
     app = await startServer(embedded ? { ...config, databaseUrl: embedded.url } : config, logger);
