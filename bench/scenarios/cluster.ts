@@ -8,7 +8,7 @@ import { holdLiveSessions, OpenLoopResult, releaseLiveSessions, runOpenLoop } fr
 import { RpcClient } from '../rpc-client';
 import { ServerProcess, ServerStartOptions } from '../server-process';
 import { formatInt, formatMs } from '../stats';
-import { RedisClusterProcesses, startRedisCluster } from '../../test/support/redis-servers';
+import { RedisClusterProcesses, startRedisCluster } from '@didcomm-mpr/test-kit';
 
 const execFileAsync = promisify(execFile);
 
