@@ -11,6 +11,7 @@ module.exports = {
     '^@didcomm-mpr/protocol$': '<rootDir>/libs/protocol/src',
     '^@didcomm-mpr/client$': '<rootDir>/libs/client/src',
     '^@didcomm-mpr/embedded-postgres$': '<rootDir>/libs/embedded-postgres/src',
+    '^@didcomm-mpr/test-kit$': '<rootDir>/libs/test-kit/src',
   },
   globalSetup: '<rootDir>/test/setup/global-setup.ts',
   globalTeardown: '<rootDir>/test/setup/global-teardown.ts',

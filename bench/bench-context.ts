@@ -1,3 +1,4 @@
+import type { JsonRpcWsClientOptions } from '@didcomm-mpr/test-kit';
 import { PayloadPool } from './payload';
 import { Report } from './report';
 
@@ -16,6 +17,12 @@ export interface BenchContext {
   payloads: PayloadPool;
   report: Report;
 }
+
+/**
+ * How the bench opens its sockets: nothing recorded (notifications go to a handler as they come, and a recording
+ * client's memory would grow with every one), and calls given 30 s, as a saturated server may need.
+ */
+export const BENCH_CLIENT: JsonRpcWsClientOptions = { record: false, callTimeoutMs: 30_000 };
 
 /** GET /health and return its liveSessions field (the server's count of held live sessions). */
 export async function liveSessionCount(ctx: BenchContext): Promise<number> {

@@ -11,7 +11,8 @@ export class ForcedGc {
 
   constructor(
     private readonly pid: number,
-    private readonly inspectorPort: number,
+    /** The child's --inspect-port (undefined: started without one, so no forced GC). */
+    private readonly inspectorPort: number | undefined,
   ) {}
 
   /** Two full collections; returns false (and the caller just waits instead) if the inspector is unreachable. */
@@ -26,6 +27,7 @@ export class ForcedGc {
   }
 
   private async debuggerUrl(): Promise<string> {
+    if (this.inspectorPort === undefined) throw new Error('the server has no inspector port');
     if (!this.activated) {
       process.kill(this.pid, 'SIGUSR1');
       this.activated = true;

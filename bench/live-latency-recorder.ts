@@ -6,9 +6,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { forEachLimited, nowMs, sleep, waitUntil } from './async-utils';
+import { JsonRpcWsClient } from '@didcomm-mpr/test-kit';
 import { BenchContext } from './bench-context';
 import { BENCH_RECIPIENT_DIDS_JSON } from './payload';
-import { RpcClient } from './rpc-client';
 import { LatencySummary, summarize } from './stats';
 
 interface ReceivedParams {
@@ -60,7 +60,7 @@ export interface OpenLoopResult {
  * Runs the schedule, then waits (bounded) for the adds, the notifications of the added messages and the
  * acknowledgements in flight, and removes the holder's notification handler.
  */
-export async function runOpenLoop(ctx: BenchContext, holder: RpcClient, sender: RpcClient, options: OpenLoopOptions): Promise<OpenLoopResult> {
+export async function runOpenLoop(ctx: BenchContext, holder: JsonRpcWsClient, sender: JsonRpcWsClient, options: OpenLoopOptions): Promise<OpenLoopResult> {
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
   /** [send time, latency] per notified message, for the per-second breakdown. */
@@ -126,7 +126,7 @@ export async function runOpenLoop(ctx: BenchContext, holder: RpcClient, sender: 
           sentAt.set(id, at);
         }
         adds.push(
-          sender.callRaw('addMessage', params, 15_000).then(
+          sender.callJson('addMessage', params, 15_000).then(
             () => {
               if (!measured) return;
               added++;
@@ -139,7 +139,7 @@ export async function runOpenLoop(ctx: BenchContext, holder: RpcClient, sender: 
           ),
         );
       }
-      if (sent < total && sender.isOpen) setTimeout(tick, Math.max(0, Math.min(1, start + sent * intervalMs - nowMs())));
+      if (sent < total && sender.open) setTimeout(tick, Math.max(0, Math.min(1, start + sent * intervalMs - nowMs())));
       else resolve();
     };
     tick();
@@ -180,7 +180,7 @@ export async function runOpenLoop(ctx: BenchContext, holder: RpcClient, sender: 
 }
 
 /** Opens a live session on `holder` for each connection id (32 at a time); `where` qualifies the error (e.g. ' on A'). */
-export async function holdLiveSessions(holder: RpcClient, connectionIds: string[], where = ''): Promise<void> {
+export async function holdLiveSessions(holder: JsonRpcWsClient, connectionIds: string[], where = ''): Promise<void> {
   await forEachLimited(connectionIds.length, 32, async (k) => {
     const ok = await holder.call<boolean>('addLiveSession', { connectionId: connectionIds[k], sessionId: randomUUID() });
     if (ok !== true) throw new Error(`addLiveSession${where} returned ${String(ok)}`);
@@ -188,10 +188,10 @@ export async function holdLiveSessions(holder: RpcClient, connectionIds: string[
 }
 
 /** After a run, whatever happened: stops acknowledging, removes what is left for the connection ids, closes both sockets. */
-export async function releaseLiveSessions(holder: RpcClient, sender: RpcClient, connectionIds: string[]): Promise<void> {
+export async function releaseLiveSessions(holder: JsonRpcWsClient, sender: JsonRpcWsClient, connectionIds: string[]): Promise<void> {
   holder.onNotification = undefined;
   await forEachLimited(connectionIds.length, 16, async (k) => {
     await sender.call('removeAllMessages', { connectionId: connectionIds[k] }, 30_000);
   }).catch(() => undefined);
-  await Promise.all([holder.close(), sender.close()]);
+  await Promise.all([holder.closeQuietly(), sender.closeQuietly()]);
 }

@@ -20,14 +20,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { createDatabase, CreatedDatabase, idleMachineLoad, ServerProcess, sql } from '@didcomm-mpr/test-kit';
 import { BenchContext } from './bench-context';
-import { FreshDatabase, queryOnce } from './fresh-database';
+import { SERVER_ENTRY, startBenchServer } from './bench-server';
 import { ForcedGc } from './forced-gc';
 import { MachineInfo, machineInfo } from './machine-info';
 import { PayloadPool } from './payload';
-import { idleMachineLoad } from './process-stats';
 import { Report } from './report';
-import { SERVER_ENTRY, ServerProcess } from './server-process';
 import { addThroughput } from './scenarios/add-throughput';
 import { drain } from './scenarios/drain';
 import { expirySweep } from './scenarios/expiry-sweep';
@@ -54,7 +53,7 @@ const scale = {
 };
 
 let server: ServerProcess | undefined;
-let database: FreshDatabase | undefined;
+let database: CreatedDatabase | undefined;
 const clusterRig = new ClusterRig();
 let cleaning: Promise<void> | undefined;
 
@@ -98,13 +97,13 @@ async function main(): Promise<number> {
       report.mode = `driving the running server at ${ctx.wsUrl} (BENCH_URL): memory figures skipped, backlog preloaded through addMessage`;
     } else {
       if (adminUrl) {
-        database = await FreshDatabase.create(adminUrl);
+        database = await createDatabase(adminUrl, 'bench');
         console.log(`[bench] created database ${database.name}`);
       }
       console.log('[bench] starting the server …');
-      server = await ServerProcess.start({ databaseUrl: database?.url });
+      server = await startBenchServer({ databaseUrl: database?.url });
       const databaseUrl = database?.url ?? (await server.embeddedDatabaseUrl());
-      ctx = { wsUrl: server.url, httpBase: server.httpBase, serverPid: server.pid, databaseUrl, runId, payloads: new PayloadPool(), report };
+      ctx = { wsUrl: server.wsUrl, httpBase: server.httpUrl, serverPid: server.pid, databaseUrl, runId, payloads: new PayloadPool(), report };
       report.mode =
         `server child (pid ${server.pid}) from ${path.relative(process.cwd(), SERVER_ENTRY) || SERVER_ENTRY}, LOG_LEVEL=warn, ` +
         `${process.env.DATABASE_POOL_SIZE ? `DATABASE_POOL_SIZE=${process.env.DATABASE_POOL_SIZE}` : 'default pool'} and limits, ` +
@@ -113,7 +112,7 @@ async function main(): Promise<number> {
     if (quick) report.mode += '; BENCH_QUICK=1 (short runs, small counts: not figures to quote)';
 
     let postgres = 'PostgreSQL version unknown (no SQL access with BENCH_URL)';
-    if (ctx.databaseUrl) postgres = (await queryOnce<{ version: string }>(ctx.databaseUrl, 'SELECT version()'))[0].version;
+    if (ctx.databaseUrl) postgres = (await sql<{ version: string }>(ctx.databaseUrl, 'SELECT version()'))[0].version;
     machine = machineInfo(postgres);
     console.log(`[bench] ${machine.date} · ${machine.cpuModel} · ${machine.cores} cores · ${machine.ramGiB} · Node ${machine.node}`);
     console.log(`[bench] ${machine.postgres}`);
@@ -198,12 +197,12 @@ async function main(): Promise<number> {
         // Each scenario starts from a clean table: the previous one's deleted rows are vacuumed now rather
         // than by an autovacuum run landing in the middle of the next measurement.
         const started = Date.now();
-        await queryOnce(ctx.databaseUrl, 'VACUUM (ANALYZE) queued_message').then(
+        await sql(ctx.databaseUrl, 'VACUUM (ANALYZE) queued_message').then(
           () => console.log(`[bench] VACUUM (ANALYZE) queued_message after ${name}: ${Date.now() - started} ms`),
           (error: unknown) => report.note(`VACUUM after ${name} failed: ${(error as Error).message}`),
         );
       }
-      if (server && !server.running) {
+      if (server?.exited()) {
         report.add({ name: 'server', value: 'the server process exited during the bench' });
         failures++;
         break;

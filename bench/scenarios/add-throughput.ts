@@ -1,8 +1,8 @@
+import { JsonRpcWsClient } from '@didcomm-mpr/test-kit';
 import { forEachLimited, nowMs, sleep } from '../async-utils';
-import { BenchContext } from '../bench-context';
+import { BENCH_CLIENT, BenchContext } from '../bench-context';
 import { BENCH_RECIPIENT_DIDS_JSON } from '../payload';
-import { CpuMeter } from '../process-stats';
-import { RpcClient } from '../rpc-client';
+import { CpuMeter } from '../cpu-meter';
 import { formatInt, formatMs, summarize } from '../stats';
 
 export interface AddThroughputOptions {
@@ -21,7 +21,7 @@ export interface AddThroughputOptions {
 export async function addThroughput(ctx: BenchContext, options: AddThroughputOptions): Promise<number> {
   const connectionIds = Array.from({ length: options.connections }, (_, k) => `${ctx.runId}-add${options.clients}-${k}`);
   const prefixes = connectionIds.map((id) => `{"connectionId":${JSON.stringify(id)},"recipientDids":${BENCH_RECIPIENT_DIDS_JSON},"payload":`);
-  const clients = await Promise.all(Array.from({ length: options.clients }, () => RpcClient.connect(ctx.wsUrl)));
+  const clients = await Promise.all(Array.from({ length: options.clients }, () => JsonRpcWsClient.connect(ctx.wsUrl, BENCH_CLIENT)));
   const latencies: number[] = [];
   let counted = 0;
   let errors = 0;
@@ -38,11 +38,11 @@ export async function addThroughput(ctx: BenchContext, options: AddThroughputOpt
           const params = prefixes[(c + i) % prefixes.length] + ctx.payloads.take() + '}';
           const sentAt = nowMs();
           try {
-            await client.callRaw('addMessage', params, 15_000);
+            await client.callJson('addMessage', params, 15_000);
           } catch (error) {
             errors++;
             firstError ??= (error as Error).message;
-            if (!client.isOpen) return;
+            if (!client.open) return;
             continue;
           }
           const doneAt = nowMs();
@@ -75,7 +75,7 @@ export async function addThroughput(ctx: BenchContext, options: AddThroughputOpt
   await forEachLimited(connectionIds.length, 8, async (k) => {
     await clients[k % clients.length].call('removeAllMessages', { connectionId: connectionIds[k] }, 60_000);
   }).catch((error: unknown) => ctx.report.note(`cleanup after addMessage ×${options.clients} failed: ${(error as Error).message}`));
-  await Promise.all(clients.map((client) => client.close()));
+  await Promise.all(clients.map((client) => client.closeQuietly()));
   await sleep(200);
   return rate;
 }

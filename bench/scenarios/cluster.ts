@@ -1,14 +1,12 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
+import { createDatabase, CreatedDatabase, JsonRpcWsClient, RedisClusterProcesses, redisCli, ServerProcess, sql, startRedisCluster } from '@didcomm-mpr/test-kit';
 import { forEachLimited, nowMs, sleep, withTimeout } from '../async-utils';
-import { BenchContext } from '../bench-context';
-import { FreshDatabase, queryOnce } from '../fresh-database';
+import { BENCH_CLIENT, BenchContext } from '../bench-context';
+import { BenchServerOptions, startBenchServer } from '../bench-server';
 import { holdLiveSessions, OpenLoopResult, releaseLiveSessions, runOpenLoop } from '../live-latency-recorder';
-import { RpcClient } from '../rpc-client';
-import { ServerProcess, ServerStartOptions } from '../server-process';
 import { formatInt, formatMs } from '../stats';
-import { RedisClusterProcesses, startRedisCluster } from '../../test/support/redis-servers';
 
 const execFileAsync = promisify(execFile);
 
@@ -38,12 +36,12 @@ export interface ClusterOptions {
  */
 export class ClusterRig {
   cluster: RedisClusterProcesses | undefined;
-  database: FreshDatabase | undefined;
+  database: CreatedDatabase | undefined;
   readonly servers = new Set<ServerProcess>();
   private closing: Promise<void> | undefined;
 
-  async startServer(options: ServerStartOptions): Promise<ServerProcess> {
-    const server = await ServerProcess.start(options, 60_000);
+  async startServer(options: BenchServerOptions): Promise<ServerProcess> {
+    const server = await startBenchServer(options, 60_000);
     this.servers.add(server);
     return server;
   }
@@ -86,8 +84,7 @@ type CommandStats = Map<string, number>;
 async function commandStats(cluster: RedisClusterProcesses): Promise<CommandStats> {
   const totals: CommandStats = new Map();
   for (const node of cluster.nodes) {
-    const { stdout } = await execFileAsync('redis-cli', ['-h', '127.0.0.1', '-p', String(node.port), 'INFO', 'commandstats'], { timeout: 10_000 });
-    for (const line of stdout.split(/\r?\n/)) {
+    for (const line of (await redisCli(node.port, 'INFO', 'commandstats')).split(/\r?\n/)) {
       const match = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
       if (!match || match[1] === 'info') continue;
       totals.set(match[1], (totals.get(match[1]) ?? 0) + Number(match[2]));
@@ -110,8 +107,8 @@ function diffStats(before: CommandStats, after: CommandStats): [string, number][
  */
 function crossRun(
   ctx: BenchContext,
-  holder: RpcClient,
-  sender: RpcClient,
+  holder: JsonRpcWsClient,
+  sender: JsonRpcWsClient,
   connectionIds: string[],
   tag: string,
   rate: number,
@@ -135,7 +132,7 @@ async function pickDatabase(): Promise<{ adminUrl: string; source: string } | un
   const configured = process.env.BENCH_DATABASE_URL?.trim();
   if (configured) return { adminUrl: configured, source: "BENCH_DATABASE_URL's server" };
   try {
-    await withTimeout(queryOnce(SYSTEM_POSTGRES, 'SELECT 1'), 5_000, 'connecting to the system PostgreSQL');
+    await withTimeout(sql(SYSTEM_POSTGRES, 'SELECT 1'), 5_000, 'connecting to the system PostgreSQL');
     return { adminUrl: SYSTEM_POSTGRES, source: `the system PostgreSQL (${new URL(SYSTEM_POSTGRES).host})` };
   } catch {
     return undefined;
@@ -143,7 +140,7 @@ async function pickDatabase(): Promise<{ adminUrl: string; source: string } | un
 }
 
 async function healthLiveSessions(server: ServerProcess): Promise<number> {
-  const response = await fetch(`${server.httpBase}/health`, { signal: AbortSignal.timeout(5_000) });
+  const response = await fetch(`${server.httpUrl}/health`, { signal: AbortSignal.timeout(5_000) });
   const body = (await response.json()) as { liveSessions?: number };
   return body.liveSessions ?? Number.NaN;
 }
@@ -162,7 +159,7 @@ export async function crossInstance(ctx: BenchContext, options: ClusterOptions, 
     return;
   }
   try {
-    rig.database = await FreshDatabase.create(database.adminUrl);
+    rig.database = await createDatabase(database.adminUrl, 'bench');
     console.log(`[bench] cluster run: created database ${rig.database.name} on ${database.source}`);
     const clusterStarted = nowMs();
     rig.cluster = await withTimeout(startRedisCluster(3), 60_000, 'starting the Redis Cluster');
@@ -170,7 +167,7 @@ export async function crossInstance(ctx: BenchContext, options: ClusterOptions, 
     console.log(`[bench] cluster run: Redis Cluster of 3 masters at ${seeds} in ${((nowMs() - clusterStarted) / 1000).toFixed(1)} s`);
     const redisVersion = (await execFileAsync('redis-server', ['--version'], { timeout: 5_000 })).stdout.trim().split(' ').find((part) => part.startsWith('v=')) ?? '';
 
-    const optionsOf = (instance: 'A' | 'B', port?: number): ServerStartOptions => ({
+    const optionsOf = (instance: 'A' | 'B', port?: number): BenchServerOptions => ({
       databaseUrl: rig.database?.url,
       label: `server ${instance}`,
       port,
@@ -187,8 +184,8 @@ export async function crossInstance(ctx: BenchContext, options: ClusterOptions, 
 
     // Figures 1 and 4: cross-instance latency at the fixed rate, and Redis commands per message over that run.
     const connectionIds = Array.from({ length: options.connections }, (_, k) => `${ctx.runId}-xlive-${k}`);
-    const holder = await RpcClient.connect(serverA.url);
-    const sender = await RpcClient.connect(serverB.url);
+    const holder = await JsonRpcWsClient.connect(serverA.wsUrl, BENCH_CLIENT);
+    const sender = await JsonRpcWsClient.connect(serverB.wsUrl, BENCH_CLIENT);
     try {
       await holdLiveSessions(holder, connectionIds, ' on A');
       await sleep(500);
@@ -263,7 +260,7 @@ export async function crossInstance(ctx: BenchContext, options: ClusterOptions, 
     // Figure 3: A holds N sessions, restarts (SIGTERM, start again on the same port), and they are re-established.
     const restartIds = Array.from({ length: options.restartSessions }, (_, k) => `${ctx.runId}-restart-${k}`);
     const sessionIds = restartIds.map(() => randomUUID());
-    const register = async (client: RpcClient): Promise<number> => {
+    const register = async (client: JsonRpcWsClient): Promise<number> => {
       const started = nowMs();
       await forEachLimited(restartIds.length, options.restartConcurrency, async (k) => {
         const ok = await client.call<boolean>('addLiveSession', { connectionId: restartIds[k], sessionId: sessionIds[k], reclaim: true }, 30_000);
@@ -271,7 +268,7 @@ export async function crossInstance(ctx: BenchContext, options: ClusterOptions, 
       });
       return nowMs() - started;
     };
-    const first = await RpcClient.connect(serverA.url);
+    const first = await JsonRpcWsClient.connect(serverA.wsUrl, BENCH_CLIENT);
     let initialMs: number;
     try {
       initialMs = await withTimeout(register(first), 120_000, `registering ${options.restartSessions} sessions on A`);
@@ -289,7 +286,7 @@ export async function crossInstance(ctx: BenchContext, options: ClusterOptions, 
     serverA = await rig.startServer(optionsOf('A', port));
     const healthyAt = nowMs();
     const startMs = healthyAt - startStarted;
-    const again = await RpcClient.connect(serverA.url);
+    const again = await JsonRpcWsClient.connect(serverA.wsUrl, BENCH_CLIENT);
     let reestablishMs: number;
     try {
       await withTimeout(register(again), 120_000, `re-establishing ${options.restartSessions} sessions on A`);
@@ -306,7 +303,7 @@ export async function crossInstance(ctx: BenchContext, options: ClusterOptions, 
           `(includes the WebSocket connect); A's /health liveSessions afterwards ${formatInt(heldAfter)}; same INSTANCE_ID and sessionIds as before the restart`,
       );
     } finally {
-      await again.close();
+      await again.closeQuietly();
     }
   } finally {
     await rig.close();

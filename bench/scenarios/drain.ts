@@ -1,8 +1,7 @@
+import { JsonRpcWsClient, sql } from '@didcomm-mpr/test-kit';
 import { forEachLimited, nowMs } from '../async-utils';
-import { BenchContext } from '../bench-context';
-import { queryOnce } from '../fresh-database';
-import { CpuMeter } from '../process-stats';
-import { RpcClient } from '../rpc-client';
+import { BENCH_CLIENT, BenchContext } from '../bench-context';
+import { CpuMeter } from '../cpu-meter';
 import { formatInt, formatMs } from '../stats';
 import { BacklogSpec, preloadByRpc, preloadBySql } from './preload';
 
@@ -27,7 +26,7 @@ export async function drain(ctx: BenchContext, options: DrainOptions): Promise<v
     otherMessages: options.backlog,
   };
   const preloadSeconds = ctx.databaseUrl ? await preloadBySql(ctx, ctx.databaseUrl, spec) : await preloadByRpc(ctx, spec);
-  const client = await RpcClient.connect(ctx.wsUrl);
+  const client = await JsonRpcWsClient.connect(ctx.wsUrl, BENCH_CLIENT);
   try {
     const available = await client.call<number>('getAvailableMessageCount', { connectionId: spec.targetConnectionId });
     ctx.report.note(
@@ -47,7 +46,7 @@ export async function drain(ctx: BenchContext, options: DrainOptions): Promise<v
     const takeParams = JSON.stringify({ connectionId: spec.targetConnectionId, limit: options.batch });
     while (nowMs() - start < options.maxDrainMs) {
       const t0 = nowMs();
-      const messages = await client.callRaw<{ id: string }[]>('takeFromQueue', takeParams, 30_000);
+      const messages = await client.callJson<{ id: string }[]>('takeFromQueue', takeParams, 30_000);
       const t1 = nowMs();
       takeMs += t1 - t0;
       if (messages.length === 0) break;
@@ -77,7 +76,7 @@ export async function drain(ctx: BenchContext, options: DrainOptions): Promise<v
 
     let othersLeft: number;
     if (ctx.databaseUrl) {
-      const rows = await queryOnce<{ n: number }>(ctx.databaseUrl, `SELECT count(*)::int AS n FROM queued_message WHERE connection_id LIKE $1 || '%' AND state = 0`, [
+      const rows = await sql<{ n: number }>(ctx.databaseUrl, `SELECT count(*)::int AS n FROM queued_message WHERE connection_id LIKE $1 || '%' AND state = 0`, [
         spec.othersPrefix,
       ]);
       othersLeft = rows[0].n;

@@ -1,7 +1,6 @@
-import { BenchContext } from '../bench-context';
-import { queryOnce } from '../fresh-database';
+import { JsonRpcWsClient, sql } from '@didcomm-mpr/test-kit';
+import { BENCH_CLIENT, BenchContext } from '../bench-context';
 import { holdLiveSessions, releaseLiveSessions, runOpenLoop } from '../live-latency-recorder';
-import { RpcClient } from '../rpc-client';
 import { formatInt, formatMs } from '../stats';
 import { BENCH_RECIPIENT_DID } from '../payload';
 
@@ -16,7 +15,7 @@ export interface ExpirySweepOptions {
 }
 
 async function remainingExpired(databaseUrl: string): Promise<number> {
-  return (await queryOnce<{ n: number }>(databaseUrl, 'SELECT count(*)::int AS n FROM queued_message WHERE expires_at <= now()'))[0].n;
+  return (await sql<{ n: number }>(databaseUrl, 'SELECT count(*)::int AS n FROM queued_message WHERE expires_at <= now()'))[0].n;
 }
 
 /**
@@ -31,25 +30,25 @@ export async function expirySweep(ctx: BenchContext, options: ExpirySweepOptions
     return;
   }
   // Inserted as the server would have stored them, with an expiry already in the past, plus their counters.
-  await queryOnce(
+  await sql(
     databaseUrl,
     `INSERT INTO queued_message (connection_id, id, recipient_dids, payload, payload_bytes, expires_at)
      SELECT $1 || (g % $2)::text, gen_random_uuid()::text, ARRAY[$3]::text[], $4, octet_length($4), now() - interval '1 minute'
      FROM generate_series(1, $5::int) AS g`,
     [`${ctx.runId}-expired-`, options.backlogConnections, BENCH_RECIPIENT_DID, ctx.payloads.texts[0], options.backlog],
   );
-  await queryOnce(
+  await sql(
     databaseUrl,
     `INSERT INTO queue_usage AS u (connection_id, messages, bytes)
      SELECT connection_id, count(*), sum(payload_bytes) FROM queued_message WHERE connection_id LIKE $1 GROUP BY connection_id
      ON CONFLICT (connection_id) DO UPDATE SET messages = excluded.messages, bytes = excluded.bytes`,
     [`${ctx.runId}-expired-%`],
   );
-  await queryOnce(databaseUrl, 'ANALYZE queued_message');
+  await sql(databaseUrl, 'ANALYZE queued_message');
 
   const connectionIds = Array.from({ length: options.connections }, (_, k) => `${ctx.runId}-expiry-live-${k}`);
-  const holder = await RpcClient.connect(ctx.wsUrl);
-  const sender = await RpcClient.connect(ctx.wsUrl);
+  const holder = await JsonRpcWsClient.connect(ctx.wsUrl, BENCH_CLIENT);
+  const sender = await JsonRpcWsClient.connect(ctx.wsUrl, BENCH_CLIENT);
   const started = Date.now();
   let sweptAtEnd = 0;
   try {

@@ -1,7 +1,7 @@
-import { BenchContext } from '../bench-context';
+import { JsonRpcWsClient } from '@didcomm-mpr/test-kit';
+import { BENCH_CLIENT, BenchContext } from '../bench-context';
+import { CpuMeter } from '../cpu-meter';
 import { holdLiveSessions, releaseLiveSessions, runOpenLoop } from '../live-latency-recorder';
-import { CpuMeter } from '../process-stats';
-import { RpcClient } from '../rpc-client';
 import { readEventLoopWindow, startEventLoopWindow } from '../server-metrics';
 import { formatInt, formatMs } from '../stats';
 
@@ -21,8 +21,8 @@ export interface LiveLatencyOptions {
  */
 export async function liveLatency(ctx: BenchContext, options: LiveLatencyOptions): Promise<void> {
   const connectionIds = Array.from({ length: options.connections }, (_, k) => `${ctx.runId}-live-${k}`);
-  const holder = await RpcClient.connect(ctx.wsUrl);
-  const sender = await RpcClient.connect(ctx.wsUrl);
+  const holder = await JsonRpcWsClient.connect(ctx.wsUrl, BENCH_CLIENT);
+  const sender = await JsonRpcWsClient.connect(ctx.wsUrl, BENCH_CLIENT);
   try {
     await holdLiveSessions(holder, connectionIds);
 

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { JsonRpcWsClient, openFilesLimit, rssKiB } from '@didcomm-mpr/test-kit';
 import { forEachLimited, nowMs, sleep, waitUntil } from '../async-utils';
-import { BenchContext, liveSessionCount } from '../bench-context';
+import { BENCH_CLIENT, BenchContext, liveSessionCount } from '../bench-context';
 import { ForcedGc } from '../forced-gc';
-import { openFilesLimit, rssKiB } from '../process-stats';
-import { RpcClient } from '../rpc-client';
 import { formatInt, formatMiB } from '../stats';
 
 export interface MemoryOptions {
@@ -43,11 +42,11 @@ export async function memory(ctx: BenchContext, options: MemoryOptions, gc: Forc
   const baseline = await reading();
   ctx.report.add({ name: 'Server RSS, baseline (no sockets)', value: formatMiB(baseline) });
 
-  const opened: RpcClient[] = [];
+  const opened: JsonRpcWsClient[] = [];
   const started = nowMs();
   try {
     await forEachLimited(sockets, 64, async (i) => {
-      const client = await RpcClient.connect(ctx.wsUrl);
+      const client = await JsonRpcWsClient.connect(ctx.wsUrl, BENCH_CLIENT);
       opened.push(client);
       const ok = await client.call<boolean>('addLiveSession', { connectionId: `${ctx.runId}-mem-${i}`, sessionId: randomUUID() }, 30_000);
       if (ok !== true) throw new Error(`addLiveSession returned ${String(ok)}`);
@@ -65,13 +64,13 @@ export async function memory(ctx: BenchContext, options: MemoryOptions, gc: Forc
     });
     ctx.report.note(`memory: opened ${formatInt(sockets)} sockets with a session each in ${openSeconds.toFixed(1)} s; the server reports ${formatInt(held)} live sessions`);
   } finally {
-    await forEachLimited(opened.length, 256, (i) => opened[i].close());
+    await forEachLimited(opened.length, 256, (i) => opened[i].closeQuietly());
   }
   await waitUntil(async () => (await liveSessionCount(ctx)) === 0, 60_000, 'sessions ended after closing the sockets', 250);
 
   const baseline2 = await reading();
   ctx.report.add({ name: 'Server RSS, baseline again (sockets closed)', value: formatMiB(baseline2) });
-  const client = await RpcClient.connect(ctx.wsUrl);
+  const client = await JsonRpcWsClient.connect(ctx.wsUrl, BENCH_CLIENT);
   try {
     const started2 = nowMs();
     await forEachLimited(options.sessionsOnOneSocket, 256, async (i) => {
@@ -94,7 +93,7 @@ export async function memory(ctx: BenchContext, options: MemoryOptions, gc: Forc
         `(${formatInt(options.sessionsOnOneSocket / registerSeconds)}/s); the server reports ${formatInt(held)} live sessions`,
     );
   } finally {
-    await client.close();
+    await client.closeQuietly();
   }
   await waitUntil(async () => (await liveSessionCount(ctx)) === 0, 60_000, 'sessions ended after closing the socket', 250).catch((error: unknown) =>
     ctx.report.note(`memory: ${(error as Error).message}`),

@@ -1,8 +1,8 @@
 import { Client } from 'pg';
+import { JsonRpcWsClient } from '@didcomm-mpr/test-kit';
 import { nowMs } from '../async-utils';
-import { BenchContext } from '../bench-context';
+import { BENCH_CLIENT, BenchContext } from '../bench-context';
 import { BENCH_RECIPIENT_DID, BENCH_RECIPIENT_DIDS_JSON } from '../payload';
-import { RpcClient } from '../rpc-client';
 
 export interface BacklogSpec {
   /** The connection that will be drained. */
@@ -68,7 +68,8 @@ export async function preloadByRpc(ctx: BenchContext, spec: BacklogSpec): Promis
   const started = nowMs();
   const rows = spec.targetMessages + spec.otherMessages;
   const batch = 100;
-  const clients = await Promise.all(Array.from({ length: 16 }, () => RpcClient.connect(ctx.wsUrl)));
+  // Recording: each batch's reply (an array, answering no call of the client) is read back from the recorded frames.
+  const clients = await Promise.all(Array.from({ length: 16 }, () => JsonRpcWsClient.connect(ctx.wsUrl, { ...BENCH_CLIENT, record: true })));
   try {
     const batches = Math.ceil(rows / batch);
     // One batch in flight per socket, so each array reply belongs to the batch its socket sent.
@@ -87,30 +88,15 @@ export async function preloadByRpc(ctx: BenchContext, spec: BacklogSpec): Promis
       }),
     );
   } finally {
-    await Promise.all(clients.map((client) => client.close()));
+    await Promise.all(clients.map((client) => client.closeQuietly()));
   }
   return (nowMs() - started) / 1000;
 }
 
 /** Sends one JSON-RPC batch frame and waits for its (array) reply; fails if any entry failed. */
-function sendBatch(client: RpcClient, frame: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const socket = client.socket;
-    const timer = setTimeout(() => {
-      socket.off('message', onMessage);
-      reject(new Error('batch timed out'));
-    }, 60_000);
-    const onMessage = (data: Buffer) => {
-      const text = data.toString();
-      if (!text.startsWith('[')) return;
-      socket.off('message', onMessage);
-      clearTimeout(timer);
-      const replies = JSON.parse(text) as { error?: { message: string } }[];
-      const failed = replies.find((reply) => reply.error);
-      if (failed?.error) reject(new Error(failed.error.message));
-      else resolve();
-    };
-    socket.on('message', onMessage);
-    socket.send(frame);
-  });
+async function sendBatch(client: JsonRpcWsClient, frame: string): Promise<void> {
+  const reply = await client.sendRaw(frame, 60_000);
+  if (!Array.isArray(reply)) throw new Error(`not a batch reply: ${JSON.stringify(reply).slice(0, 200)}`);
+  const failed = (reply as { error?: { message: string } }[]).find((entry) => entry.error);
+  if (failed?.error) throw new Error(failed.error.message);
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { MessagePickupRepositoryClient, PickupTimeoutError, type LiveSessionReclaimEvent, type MessagesReceivedParams } from '@didcomm-mpr/client';
-import { findFreePort } from '../support/server-process';
+import { findFreePort } from '@didcomm-mpr/test-kit';
 import { startTestServer, type TestServer } from '../support/test-server';
 import { ClientDroppingRelay } from '../support/client-dropping-relay';
 import { sleep, waitUntil } from '../support/client-waits';

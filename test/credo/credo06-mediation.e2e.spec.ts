@@ -1,5 +1,5 @@
 import { startTestServer, type TestServer } from '../support/test-server';
-import { startRedisSingle, type RedisSingle } from '../support/redis-servers';
+import { type RedisSingle, startRedisSingle } from '@didcomm-mpr/test-kit';
 import { runCredoScenario } from '../support/credo-scenario.runner';
 
 /**

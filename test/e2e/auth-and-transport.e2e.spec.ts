@@ -1,5 +1,5 @@
 import { WebSocket } from 'ws';
-import { RpcTestClient } from '../support/rpc-test-client';
+import { JsonRpcWsClient } from '@didcomm-mpr/test-kit';
 import { startTestServer, TestServer } from '../support/test-server';
 
 /**
@@ -48,13 +48,13 @@ function sample(metrics: string, name: string, labels: Record<string, string> = 
 
 describe('auth and transport', () => {
   let server: TestServer;
-  let client: RpcTestClient;
+  let client: JsonRpcWsClient;
   let n = 0;
   const conn = () => `transport-${++n}-${Date.now()}`;
 
   beforeAll(async () => {
     server = await startTestServer({ AUTH_TOKENS: 't1,t2', HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_INTERVAL_MS) });
-    client = await RpcTestClient.connect(server.wsUrl, { headers: AUTH });
+    client = await JsonRpcWsClient.connect(server.wsUrl, { headers: AUTH });
   });
   afterAll(async () => {
     await client?.close();
@@ -88,7 +88,7 @@ describe('auth and transport', () => {
         [server.wsUrl, { Authorization: 'Bearer t2' }],
         [`${server.wsUrl}/?token=t1`, {}],
       ] as const) {
-        const authorised = await RpcTestClient.connect(url, { headers });
+        const authorised = await JsonRpcWsClient.connect(url, { headers });
         try {
           expect(await authorised.call('ping')).toBe('pong');
         } finally {
@@ -128,7 +128,7 @@ describe('auth and transport', () => {
       silent.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'addLiveSession', params: { connectionId: silentConnection, sessionId: 's' } }));
       expect(await reply).toEqual({ jsonrpc: '2.0', id: 1, result: true });
 
-      const normal = await RpcTestClient.connect(server.wsUrl, { headers: AUTH });
+      const normal = await JsonRpcWsClient.connect(server.wsUrl, { headers: AUTH });
       try {
         expect(await normal.call('addLiveSession', { connectionId: normalConnection, sessionId: 's' })).toBe(true);
         expect(await client.call('getLiveSession', { connectionId: silentConnection })).toBe(true);
@@ -153,7 +153,7 @@ describe('auth and transport', () => {
     });
 
     it('ends every session a socket holds when it closes, and only those', async () => {
-      const holder = await RpcTestClient.connect(server.wsUrl, { headers: AUTH });
+      const holder = await JsonRpcWsClient.connect(server.wsUrl, { headers: AUTH });
       const held = [conn(), conn(), conn()];
       const kept = conn();
       for (const connectionId of held) expect(await holder.call('addLiveSession', { connectionId, sessionId: `s-${connectionId}` })).toBe(true);
@@ -170,7 +170,7 @@ describe('auth and transport', () => {
     });
 
     it('ends the sessions of a socket that vanishes without a close handshake', async () => {
-      const holder = await RpcTestClient.connect(server.wsUrl, { headers: AUTH });
+      const holder = await JsonRpcWsClient.connect(server.wsUrl, { headers: AUTH });
       const connectionId = conn();
       expect(await holder.call('addLiveSession', { connectionId, sessionId: 's' })).toBe(true);
       holder.socket.terminate();

@@ -1,6 +1,5 @@
 import { Client } from 'pg';
-import { JsonRpcMessage, RpcTestClient } from '../support/rpc-test-client';
-import { sql } from '../support/test-database';
+import { JsonRpcMessage, JsonRpcWsClient, sql } from '@didcomm-mpr/test-kit';
 import { startTestServer, TestServer } from '../support/test-server';
 
 /**
@@ -94,7 +93,7 @@ function expectationFor(text: string): Expectation {
 }
 
 /** Collects every frame a socket receives (parsed when possible) with its byte size. */
-function recordFrames(client: RpcTestClient): { frames: unknown[]; sizes: number[] } {
+function recordFrames(client: JsonRpcWsClient): { frames: unknown[]; sizes: number[] } {
   const record = { frames: [] as unknown[], sizes: [] as number[] };
   client.socket.on('message', (data: Buffer) => {
     record.sizes.push(data.length);
@@ -128,12 +127,12 @@ function expectError(response: unknown, code: number | number[]): NonNullable<Re
 
 describe('bad input', () => {
   let server: TestServer;
-  const open: RpcTestClient[] = [];
+  const open: JsonRpcWsClient[] = [];
   let seq = 0;
   const unique = (prefix: string) => `${prefix}-${++seq}-${Date.now()}`;
 
   const connect = async () => {
-    const client = await RpcTestClient.connect(server.wsUrl);
+    const client = await JsonRpcWsClient.connect(server.wsUrl);
     open.push(client);
     return client;
   };
@@ -283,7 +282,7 @@ describe('bad input', () => {
     it('stores a deeply nested payload within the payload limit, or refuses it as invalid params, never as an internal error', async () => {
       // a server with the default limits, where a deep payload fits
       const roomy = await startTestServer({}, server.databaseUrl);
-      const client = await RpcTestClient.connect(roomy.wsUrl);
+      const client = await JsonRpcWsClient.connect(roomy.wsUrl);
       try {
         for (const depth of [500, 10_000]) {
           const c = unique('conn');
@@ -343,7 +342,7 @@ describe('bad input', () => {
         let counter = 0;
         const nextId = (): Id => {
           counter++;
-          // string and number ids, never small integers (those are RpcTestClient's own)
+          // string and number ids, never small integers (those are JsonRpcWsClient's own)
           const id = rng.next() < 0.5 ? `s${socket}-${counter}` : 1_000_000 * (socket + 1) + counter;
           plan.sentIds.add(id);
           return id;
@@ -554,7 +553,7 @@ describe('bad input', () => {
       // Two instances on one database (each commits one batch at a time), so that two batches run side by side.
       const first = await startTestServer();
       const second = await startTestServer({}, first.databaseUrl);
-      const clients = [await RpcTestClient.connect(first.wsUrl), await RpcTestClient.connect(second.wsUrl)];
+      const clients = [await JsonRpcWsClient.connect(first.wsUrl), await JsonRpcWsClient.connect(second.wsUrl)];
       const holders = [new Client({ connectionString: first.databaseUrl }), new Client({ connectionString: first.databaseUrl })];
       await Promise.all(holders.map((holder) => holder.connect()));
       const [gateHolder, keyHolder] = holders;

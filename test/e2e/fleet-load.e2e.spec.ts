@@ -1,8 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { RpcTestClient } from '../support/rpc-test-client';
-import { RedisClusterProcesses, startRedisCluster } from '../support/redis-servers';
-import { connectionSlot, slotOwners } from '../support/redis-slots';
-import { sql } from '../support/test-database';
+import { connectionSlot, JsonRpcWsClient, RedisClusterProcesses, slotOwners, sql, startRedisCluster } from '@didcomm-mpr/test-kit';
 import { startTestServer, TestServer } from '../support/test-server';
 
 /**
@@ -38,20 +35,13 @@ class TrackedSocket {
 
   constructor(
     readonly name: string,
-    readonly client: RpcTestClient,
+    readonly client: JsonRpcWsClient,
     onNotification: (socket: TrackedSocket, connectionId: string, ids: string[]) => void,
     ack: boolean,
   ) {
-    client.socket.on('error', () => undefined);
-    client.socket.on('message', (data) => {
-      let frame: { method?: string; params?: Notification };
-      try {
-        frame = JSON.parse(data.toString());
-      } catch {
-        return;
-      }
-      if (!frame || frame.method !== 'messagesReceived' || !frame.params) return;
-      const { connectionId, messages } = frame.params;
+    client.onNotification = (notification) => {
+      if (notification.method !== 'messagesReceived') return;
+      const { connectionId, messages } = notification.params as Notification;
       const ids = messages.map((m) => m.id);
       const list = this.notified.get(connectionId) ?? [];
       list.push(...ids);
@@ -64,12 +54,12 @@ class TrackedSocket {
           }),
         );
       }
-    });
+    };
   }
 }
 
 /** takeFromQueue with deleteMessages until empty. */
-async function takeAll(client: RpcTestClient, connectionId: string): Promise<string[]> {
+async function takeAll(client: JsonRpcWsClient, connectionId: string): Promise<string[]> {
   const all: string[] = [];
   for (let round = 0; round < 200; round++) {
     const batch = await client.call<Queued[]>('takeFromQueue', { connectionId, deleteMessages: true });
@@ -116,10 +106,10 @@ describe('fleet load, two instances over a 3-master Redis Cluster', () => {
   let cluster: RedisClusterProcesses | undefined;
   let a: TestServer | undefined;
   let b: TestServer | undefined;
-  const clients: RpcTestClient[] = [];
+  const clients: JsonRpcWsClient[] = [];
 
-  async function socketTo(server: TestServer): Promise<RpcTestClient> {
-    const client = await RpcTestClient.connect(server.wsUrl);
+  async function socketTo(server: TestServer): Promise<JsonRpcWsClient> {
+    const client = await JsonRpcWsClient.connect(server.wsUrl);
     clients.push(client);
     return client;
   }

@@ -1,8 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { RpcTestClient } from '../support/rpc-test-client';
-import { FleetRedis, REDIS_TOPOLOGIES, startRedisSingle } from '../support/redis-servers';
-import { ServerProcess, startServerProcess, stopAllServerProcesses, tail, waitForExit } from '../support/server-process';
-import { createTestDatabase } from '../support/test-database';
+import { createTestDatabase, FleetRedis, JsonRpcWsClient, REDIS_TOPOLOGIES, ServerProcess, startRedisSingle, tail } from '@didcomm-mpr/test-kit';
 import { startTestServer, TestServer } from '../support/test-server';
 
 /**
@@ -31,12 +28,12 @@ const uniqueId = (label: string) => `${label}-${randomBytes(4).toString('hex')}`
 
 const payloadFor = (label: string) => ({ protected: 'eyJ0eXAiOiJKV00ifQ', ciphertext: `ct-${label}`, tag: 't', iv: 'iv' });
 
-async function addMessage(client: RpcTestClient, connectionId: string, label: string): Promise<string> {
+async function addMessage(client: JsonRpcWsClient, connectionId: string, label: string): Promise<string> {
   const { messageId } = await client.call<{ messageId: string }>('addMessage', { connectionId, recipientDids: ['did:example:r'], payload: payloadFor(label) });
   return messageId;
 }
 
-async function takeAll(client: RpcTestClient, connectionId: string): Promise<Queued[]> {
+async function takeAll(client: JsonRpcWsClient, connectionId: string): Promise<Queued[]> {
   const all: Queued[] = [];
   for (let round = 0; round < 100; round++) {
     const batch = await client.call<Queued[]>('takeFromQueue', { connectionId });
@@ -50,11 +47,11 @@ describe.each(REDIS_TOPOLOGIES)('fleet-wide live sessions, two instances over %s
   let redis: FleetRedis | undefined;
   let a: TestServer | undefined;
   let b: TestServer | undefined;
-  const clients: RpcTestClient[] = [];
+  const clients: JsonRpcWsClient[] = [];
 
   /** A socket to instance A or B, closed in afterAll. */
-  async function socketTo(server: TestServer): Promise<RpcTestClient> {
-    const client = await RpcTestClient.connect(server.wsUrl);
+  async function socketTo(server: TestServer): Promise<JsonRpcWsClient> {
+    const client = await JsonRpcWsClient.connect(server.wsUrl);
     clients.push(client);
     return client;
   }
@@ -166,7 +163,7 @@ describe('fleet-wide live sessions after kill -9 of the holding instance (single
   let database: { url: string; drop: () => Promise<void> } | undefined;
   let a: ServerProcess | undefined;
   let b: TestServer | undefined;
-  const clients: RpcTestClient[] = [];
+  const clients: JsonRpcWsClient[] = [];
 
   beforeAll(async () => {
     redis = await startRedisSingle();
@@ -174,14 +171,14 @@ describe('fleet-wide live sessions after kill -9 of the holding instance (single
     const env = { REDIS_URL: redis.url, SESSION_LEASE_MS: String(LEASE_MS) };
     // Both at once: the child's ts-node start-up dominates, and both migrate the same database safely.
     [a, b] = await Promise.all([
-      startServerProcess({ env: { ...env, DATABASE_URL: database.url, LOG_LEVEL: 'warn' } }),
+      ServerProcess.start({ env: { ...env, DATABASE_URL: database.url, LOG_LEVEL: 'warn' } }),
       startTestServer(env, database.url),
     ]);
   });
 
   afterAll(async () => {
     await Promise.all(clients.map((client) => client.closeQuietly()));
-    await stopAllServerProcesses();
+    await ServerProcess.stopAll();
     await b?.stop().catch(() => undefined);
     await database?.drop().catch(() => undefined);
     await redis?.close();
@@ -189,8 +186,8 @@ describe('fleet-wide live sessions after kill -9 of the holding instance (single
 
   it(`forgets the dead instance's sessions and returns its sending messages to pending within ${WITHIN_MS} ms (lease ${LEASE_MS} ms)`, async () => {
     const [c1, c2, c3] = ['crash-1', 'crash-2', 'crash-3'].map(uniqueId);
-    const holder = await RpcTestClient.connect(a!.wsUrl);
-    const onB = await RpcTestClient.connect(b!.wsUrl);
+    const holder = await JsonRpcWsClient.connect(a!.wsUrl);
+    const onB = await JsonRpcWsClient.connect(b!.wsUrl);
     clients.push(holder, onB);
     // A killed server resets the socket: keep the client's error from becoming an unhandled 'error' event.
     holder.socket.on('error', () => undefined);
@@ -206,7 +203,7 @@ describe('fleet-wide live sessions after kill -9 of the holding instance (single
 
     const killedAt = Date.now();
     a!.kill('SIGKILL');
-    expect(await waitForExit(a!, 5_000)).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(await a!.waitForExit(5_000)).toEqual({ code: null, signal: 'SIGKILL' });
 
     let sessionsGoneAfter: number | undefined;
     let takeableAfter: number | undefined;

@@ -1,19 +1,18 @@
 import { WebSocket } from 'ws';
-import { RpcTestClient } from '../support/rpc-test-client';
-import { sql } from '../support/test-database';
+import { JsonRpcWsClient, sql } from '@didcomm-mpr/test-kit';
 import { startTestServer, TestServer } from '../support/test-server';
 
 describe('live sessions and live delivery', () => {
   let server: TestServer;
   let n = 0;
   const conn = () => `live-${++n}-${Date.now()}`;
-  const clients: RpcTestClient[] = [];
+  const clients: JsonRpcWsClient[] = [];
   const connect = async (url = server.wsUrl) => {
-    const client = await RpcTestClient.connect(url);
+    const client = await JsonRpcWsClient.connect(url);
     clients.push(client);
     return client;
   };
-  const add = (client: RpcTestClient, connectionId: string, payload: Record<string, unknown>) =>
+  const add = (client: JsonRpcWsClient, connectionId: string, payload: Record<string, unknown>) =>
     client.call<{ messageId: string }>('addMessage', { connectionId, recipientDids: ['did:example:bob'], payload }).then((r) => r.messageId);
   const stateOf = async (connectionId: string) =>
     (await sql<{ id: string; state: number }>(server.databaseUrl, 'SELECT id, state FROM queued_message WHERE connection_id = $1 ORDER BY seq', [connectionId])).map(

@@ -2,9 +2,7 @@ import { chmodSync, mkdtempSync, promises as fs, readdirSync, readFileSync, read
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { WebSocket } from 'ws';
-import { JsonRpcMessage, RpcTestClient } from '../support/rpc-test-client';
-import { startServerProcess, stopAllServerProcesses, tail, waitForExit } from '../support/server-process';
-import { createTestDatabase, sql } from '../support/test-database';
+import { createTestDatabase, JsonRpcMessage, JsonRpcWsClient, ServerProcess, sql, tail } from '@didcomm-mpr/test-kit';
 
 /**
  * The server as a real process (apps/server/src/main.ts): durability across `kill -9`, the embedded
@@ -76,7 +74,7 @@ async function killPostgresIn(dataDir: string): Promise<void> {
   }
 }
 
-async function takeAll(client: RpcTestClient, connectionId: string): Promise<Queued[]> {
+async function takeAll(client: JsonRpcWsClient, connectionId: string): Promise<Queued[]> {
   const all: Queued[] = [];
   for (;;) {
     const batch = await client.call<Queued[]>('takeFromQueue', { connectionId });
@@ -86,7 +84,7 @@ async function takeAll(client: RpcTestClient, connectionId: string): Promise<Que
 }
 
 afterAll(async () => {
-  await stopAllServerProcesses();
+  await ServerProcess.stopAll();
   for (const dir of tempDirs) {
     await killPostgresIn(dir);
     rmSync(dir, { recursive: true, force: true });
@@ -97,8 +95,8 @@ afterAll(async () => {
 describe('the server process', () => {
   it('keeps every acknowledged addMessage across a kill -9 right after the last acknowledgement', async () => {
     const databaseUrl = await freshDatabase();
-    const first = await startServerProcess({ env: { DATABASE_URL: databaseUrl } });
-    const clients = await Promise.all(Array.from({ length: 4 }, () => RpcTestClient.connect(first.wsUrl)));
+    const first = await ServerProcess.start({ env: { DATABASE_URL: databaseUrl } });
+    const clients = await Promise.all(Array.from({ length: 4 }, () => JsonRpcWsClient.connect(first.wsUrl)));
     const connectionIds = clients.map((_, i) => `durable-${i}-${Date.now()}`);
     const expected = new Map<string, { connectionId: string; payload: Record<string, unknown> }>();
     const total = 200;
@@ -116,12 +114,12 @@ describe('the server process', () => {
       if (++acknowledged === total) first.kill('SIGKILL');
     });
     await Promise.all(calls);
-    expect(await waitForExit(first, 10_000)).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(await first.waitForExit(10_000)).toEqual({ code: null, signal: 'SIGKILL' });
     expect(expected.size).toBe(total);
     await Promise.all(clients.map((client) => client.close()));
 
-    const second = await startServerProcess({ env: { DATABASE_URL: databaseUrl } });
-    const reader = await RpcTestClient.connect(second.wsUrl);
+    const second = await ServerProcess.start({ env: { DATABASE_URL: databaseUrl } });
+    const reader = await JsonRpcWsClient.connect(second.wsUrl);
     try {
       const found = new Map<string, Record<string, unknown>>();
       for (const connectionId of connectionIds) {
@@ -132,33 +130,33 @@ describe('the server process', () => {
     } finally {
       await reader.close();
       second.kill('SIGTERM');
-      await waitForExit(second, 15_000);
+      await second.waitForExit(15_000);
     }
   }, 90_000);
 
   it('runs an embedded PostgreSQL in DATA_DIR without DATABASE_URL, recovers its orphan after kill -9, and stops it on SIGTERM', async () => {
     const dataDir = freshDataDir();
     const env = { DATA_DIR: dataDir, DATABASE_URL: undefined };
-    const first = await startServerProcess({ env });
+    const first = await ServerProcess.start({ env });
     const payload = { embedded: true, ciphertext: 'x'.repeat(100), nested: { a: [1, 2, { b: 'ü' }] } };
     const connectionId = `embedded-${Date.now()}`;
     let messageId: string;
-    const writer = await RpcTestClient.connect(first.wsUrl);
+    const writer = await JsonRpcWsClient.connect(first.wsUrl);
     try {
       ({ messageId } = await writer.call<{ messageId: string }>('addMessage', { connectionId, recipientDids: ['did:example:a'], payload }));
     } finally {
       first.kill('SIGKILL');
-      await waitForExit(first, 10_000);
+      await first.waitForExit(10_000);
       await writer.close();
     }
     // The precondition of the recovery: the embedded PostgreSQL outlived its parent.
     const orphans = postgresProcessesIn(dataDir);
     expect(orphans.length).toBeGreaterThan(0);
 
-    const second = await startServerProcess({ env });
+    const second = await ServerProcess.start({ env });
     // The orphan was stopped (not merely bypassed): none of its processes are still there.
     expect(postgresProcessesIn(dataDir).filter((pid) => orphans.includes(pid))).toEqual([]);
-    const reader = await RpcTestClient.connect(second.wsUrl);
+    const reader = await JsonRpcWsClient.connect(second.wsUrl);
     try {
       const taken = await reader.call<Queued[]>('takeFromQueue', { connectionId });
       expect(taken.map((m) => ({ id: m.id, encryptedMessage: m.encryptedMessage }))).toEqual([{ id: messageId, encryptedMessage: payload }]);
@@ -167,7 +165,7 @@ describe('the server process', () => {
     }
     const startedAt = Date.now();
     second.kill('SIGTERM');
-    const exit = await waitForExit(second, 15_000);
+    const exit = await second.waitForExit(15_000);
     expect({ exit, output: exit.code === 0 ? '' : tail(second.output()) }).toEqual({ exit: { code: 0, signal: null }, output: '' });
     expect(Date.now() - startedAt).toBeLessThan(15_000);
     expect(postgresProcessesIn(dataDir)).toEqual([]);
@@ -176,7 +174,7 @@ describe('the server process', () => {
 
   it('answers every in-flight call on SIGTERM (success that is stored, or retryable -32002 that stores nothing) and exits 0', async () => {
     const databaseUrl = await freshDatabase();
-    const server = await startServerProcess({ env: { DATABASE_URL: databaseUrl } });
+    const server = await ServerProcess.start({ env: { DATABASE_URL: databaseUrl } });
     const sockets = await Promise.all(
       Array.from(
         { length: 4 },
@@ -228,7 +226,7 @@ describe('the server process', () => {
       send();
     });
 
-    const exit = await waitForExit(server, 20_000);
+    const exit = await server.waitForExit(20_000);
     const closeCodes = await Promise.all(closed);
     expect({ exit, output: exit.code === 0 ? '' : tail(server.output()) }).toEqual({ exit: { code: 0, signal: null }, output: '' });
     expect(closeCodes).toEqual(sockets.map(() => 1001));
@@ -267,8 +265,8 @@ describe('the server process', () => {
     const results = await Promise.all(
       cases.map(async ([name, value]) => {
         const env = { DATABASE_URL: 'postgres://127.0.0.1:1/unreachable', DATA_DIR: freshDataDir(), [name]: value };
-        const server = await startServerProcess({ env, waitForHealth: false });
-        const exit = await waitForExit(server, 45_000);
+        const server = await ServerProcess.start({ env, waitForHealth: false });
+        const exit = await server.waitForExit(45_000);
         const output = server.output();
         return {
           variable: `${name}=${value}`,

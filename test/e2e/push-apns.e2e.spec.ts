@@ -1,10 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ApnsProviderFactory } from '../../apps/server/src/push/apns-provider.factory';
 import { tokenHash } from '../../apps/server/src/push/known-push-token.types';
-import { APNS_PRODUCTION_HOST, FakeApnsServer } from '../support/fake-apns.server';
-import { metricValue, waitForMetric } from '../support/fake-push-env';
-import { RpcTestClient } from '../support/rpc-test-client';
-import { sql } from '../support/test-database';
+import { APNS_PRODUCTION_HOST, FakeApnsServer, JsonRpcWsClient, metricValue, sql, waitForMetric } from '@didcomm-mpr/test-kit';
 import { startTestServer, TestServer } from '../support/test-server';
 
 /**
@@ -36,8 +33,8 @@ describe('push notifications through APNs (@parse/node-apn against a fake APNs)'
   let production: FakeApnsServer;
   let server: TestServer;
   let dataOnlyServer: TestServer;
-  let mediator: RpcTestClient;
-  let dataOnlyMediator: RpcTestClient;
+  let mediator: JsonRpcWsClient;
+  let dataOnlyMediator: JsonRpcWsClient;
 
   beforeAll(async () => {
     sandbox = await FakeApnsServer.start();
@@ -62,8 +59,8 @@ describe('push notifications through APNs (@parse/node-apn against a fake APNs)'
     };
     server = await startTestServer({ ...env, APNS_KEY_FILE: sandbox.keyFile, APNS_PRODUCTION: 'false' });
     dataOnlyServer = await startTestServer({ ...env, APNS_KEY_FILE: production.keyFile, APNS_PRODUCTION: 'true', PUSH_DATA_ONLY: 'true' });
-    mediator = await RpcTestClient.connect(server.wsUrl);
-    dataOnlyMediator = await RpcTestClient.connect(dataOnlyServer.wsUrl);
+    mediator = await JsonRpcWsClient.connect(server.wsUrl);
+    dataOnlyMediator = await JsonRpcWsClient.connect(dataOnlyServer.wsUrl);
   });
 
   afterAll(async () => {
@@ -76,7 +73,7 @@ describe('push notifications through APNs (@parse/node-apn against a fake APNs)'
     jest.restoreAllMocks();
   });
 
-  const add = async (connectionId: string, token?: string, through: RpcTestClient = mediator): Promise<string> => {
+  const add = async (connectionId: string, token?: string, through: JsonRpcWsClient = mediator): Promise<string> => {
     const { messageId } = await through.call<{ messageId: string }>('addMessage', {
       connectionId,
       recipientDids: ['did:example:bob'],
@@ -118,7 +115,7 @@ describe('push notifications through APNs (@parse/node-apn against a fake APNs)'
   it('sends nothing while a live session holds the connection', async () => {
     const connectionId = uniqueId('live');
     const token = deviceToken();
-    const device = await RpcTestClient.connect(server.wsUrl);
+    const device = await JsonRpcWsClient.connect(server.wsUrl);
     try {
       await device.call('addLiveSession', { connectionId, sessionId: 's1' });
       const messageId = await add(connectionId, token);

@@ -1,10 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { FcmAppFactory } from '../../apps/server/src/push/fcm-app.factory';
 import { tokenHash } from '../../apps/server/src/push/known-push-token.types';
-import { FakeFcmServer } from '../support/fake-fcm.server';
-import { fakeServiceAccountFiles, metricValue, waitForMetric } from '../support/fake-push-env';
-import { RpcTestClient } from '../support/rpc-test-client';
-import { sql } from '../support/test-database';
+import { FakeFcmServer, fakeServiceAccountFiles, JsonRpcWsClient, metricValue, sql, waitForMetric } from '@didcomm-mpr/test-kit';
 import { startTestServer, TestServer } from '../support/test-server';
 
 /**
@@ -36,9 +33,9 @@ describe('push notifications through FCM (firebase-admin against a fake FCM)', (
   let accounts: ReturnType<typeof fakeServiceAccountFiles>;
   let server: TestServer;
   let shortServer: TestServer;
-  let mediator: RpcTestClient;
-  let shortMediator: RpcTestClient;
-  let device: RpcTestClient;
+  let mediator: JsonRpcWsClient;
+  let shortMediator: JsonRpcWsClient;
+  let device: JsonRpcWsClient;
 
   beforeAll(async () => {
     fake = await FakeFcmServer.start();
@@ -54,9 +51,9 @@ describe('push notifications through FCM (firebase-admin against a fake FCM)', (
     };
     server = await startTestServer({ ...env, PUSH_COALESCE_WINDOW_MS: String(WINDOW_MS) });
     shortServer = await startTestServer({ ...env, PUSH_COALESCE_WINDOW_MS: String(SHORT_WINDOW_MS) });
-    mediator = await RpcTestClient.connect(server.wsUrl);
-    shortMediator = await RpcTestClient.connect(shortServer.wsUrl);
-    device = await RpcTestClient.connect(server.wsUrl);
+    mediator = await JsonRpcWsClient.connect(server.wsUrl);
+    shortMediator = await JsonRpcWsClient.connect(shortServer.wsUrl);
+    device = await JsonRpcWsClient.connect(server.wsUrl);
   });
 
   afterAll(async () => {
@@ -70,7 +67,7 @@ describe('push notifications through FCM (firebase-admin against a fake FCM)', (
     jest.restoreAllMocks();
   });
 
-  const add = async (connectionId: string, token?: string, extra: Record<string, unknown> = {}, through: RpcTestClient = mediator): Promise<string> => {
+  const add = async (connectionId: string, token?: string, extra: Record<string, unknown> = {}, through: JsonRpcWsClient = mediator): Promise<string> => {
     const { messageId } = await through.call<{ messageId: string }>('addMessage', {
       connectionId,
       recipientDids: ['did:example:bob'],
@@ -79,7 +76,7 @@ describe('push notifications through FCM (firebase-admin against a fake FCM)', (
     });
     return messageId;
   };
-  const takeAll = (connectionId: string, through: RpcTestClient = mediator) => through.call<unknown[]>('takeFromQueue', { connectionId, deleteMessages: true });
+  const takeAll = (connectionId: string, through: JsonRpcWsClient = mediator) => through.call<unknown[]>('takeFromQueue', { connectionId, deleteMessages: true });
   /** On the short-window server, for what happens after a window. */
   const addShort = (connectionId: string, token?: string) => add(connectionId, token, {}, shortMediator);
   const afterShortWindow = () => sleep(SHORT_WINDOW_MS + TRAILING_MARGIN_MS + 300);
@@ -136,7 +133,7 @@ describe('push notifications through FCM (firebase-admin against a fake FCM)', (
   it('wakes the device when its session ends with messages back to pending', async () => {
     const connectionId = uniqueId('ended');
     const token = uniqueId('token');
-    const holder = await RpcTestClient.connect(server.wsUrl);
+    const holder = await JsonRpcWsClient.connect(server.wsUrl);
     await holder.call('addLiveSession', { connectionId, sessionId: 's1' });
     const messageId = await add(connectionId, token);
     await holder.waitFor(() => holder.notifiedIds(connectionId).length === 1);

@@ -1,9 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { FcmAppFactory } from '../../apps/server/src/push/fcm-app.factory';
-import { FakeFcmServer } from '../support/fake-fcm.server';
-import { fakeServiceAccountFiles } from '../support/fake-push-env';
-import { FleetRedis, REDIS_TOPOLOGIES } from '../support/redis-servers';
-import { RpcTestClient } from '../support/rpc-test-client';
+import { FakeFcmServer, fakeServiceAccountFiles, FleetRedis, JsonRpcWsClient, REDIS_TOPOLOGIES } from '@didcomm-mpr/test-kit';
 import { startTestServer, TestServer } from '../support/test-server';
 
 /**
@@ -26,8 +23,8 @@ describe.each(REDIS_TOPOLOGIES)('push across two instances over %s', (_name, sta
   let redis: FleetRedis;
   let a: TestServer;
   let b: TestServer;
-  let clientA: RpcTestClient;
-  let clientB: RpcTestClient;
+  let clientA: JsonRpcWsClient;
+  let clientB: JsonRpcWsClient;
 
   beforeAll(async () => {
     fake = await FakeFcmServer.start();
@@ -43,8 +40,8 @@ describe.each(REDIS_TOPOLOGIES)('push across two instances over %s', (_name, sta
     };
     a = await startTestServer({ ...env, INSTANCE_ID: 'push-a' });
     b = await startTestServer({ ...env, INSTANCE_ID: 'push-b' }, a.databaseUrl);
-    clientA = await RpcTestClient.connect(a.wsUrl);
-    clientB = await RpcTestClient.connect(b.wsUrl);
+    clientA = await JsonRpcWsClient.connect(a.wsUrl);
+    clientB = await JsonRpcWsClient.connect(b.wsUrl);
   });
 
   afterAll(async () => {
@@ -58,7 +55,7 @@ describe.each(REDIS_TOPOLOGIES)('push across two instances over %s', (_name, sta
     jest.restoreAllMocks();
   });
 
-  const add = async (client: RpcTestClient, connectionId: string, token: string): Promise<string> => {
+  const add = async (client: JsonRpcWsClient, connectionId: string, token: string): Promise<string> => {
     const { messageId } = await client.call<{ messageId: string }>('addMessage', {
       connectionId,
       recipientDids: ['did:example:bob'],

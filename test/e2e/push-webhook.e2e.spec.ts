@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { FakeWebhookServer } from '../support/fake-webhook.server';
-import { metricValue } from '../support/fake-push-env';
-import { RpcTestClient } from '../support/rpc-test-client';
+import { FakeWebhookServer, JsonRpcWsClient, metricValue } from '@didcomm-mpr/test-kit';
 import { startTestServer, TestServer } from '../support/test-server';
 
 /**
@@ -20,7 +18,7 @@ const uniqueId = (label: string) => `${label}-${randomBytes(4).toString('hex')}`
 describe('push notifications through a webhook', () => {
   let hook: FakeWebhookServer;
   let server: TestServer;
-  let mediator: RpcTestClient;
+  let mediator: JsonRpcWsClient;
 
   beforeAll(async () => {
     hook = await FakeWebhookServer.start();
@@ -31,7 +29,7 @@ describe('push notifications through a webhook', () => {
       PUSH_RETRY_BASE_MS: '50',
       PUSH_MAX_ATTEMPTS: '3',
     });
-    mediator = await RpcTestClient.connect(server.wsUrl);
+    mediator = await JsonRpcWsClient.connect(server.wsUrl);
   });
 
   afterAll(async () => {
@@ -117,7 +115,7 @@ describe('push at shutdown', () => {
     startTestServer({ PUSH_WEBHOOK_URL: hook.url, PUSH_RETRY_BASE_MS: '50', PUSH_MAX_ATTEMPTS: '3', SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs) });
 
   const addThroughNewClient = async (server: TestServer, connectionId: string) => {
-    const client = await RpcTestClient.connect(server.wsUrl);
+    const client = await JsonRpcWsClient.connect(server.wsUrl);
     await client.call('addMessage', { connectionId, recipientDids: ['did:example:bob'], payload: { ciphertext: 'c' } });
     await client.closeQuietly();
   };

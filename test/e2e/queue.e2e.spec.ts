@@ -1,5 +1,4 @@
-import { RpcCallError, RpcTestClient } from '../support/rpc-test-client';
-import { sql } from '../support/test-database';
+import { JsonRpcWsClient, RpcCallError, sql } from '@didcomm-mpr/test-kit';
 import { startTestServer, TestServer } from '../support/test-server';
 
 interface Queued {
@@ -10,7 +9,7 @@ interface Queued {
 
 describe('queue methods over a real WebSocket and PostgreSQL', () => {
   let server: TestServer;
-  let client: RpcTestClient;
+  let client: JsonRpcWsClient;
   let n = 0;
   const conn = () => `conn-${++n}-${Date.now()}`;
   const add = (connectionId: string, payload: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
@@ -18,7 +17,7 @@ describe('queue methods over a real WebSocket and PostgreSQL', () => {
 
   beforeAll(async () => {
     server = await startTestServer({ REDELIVERY_TIMEOUT_MS: '400', MAX_TAKE_MESSAGES: '50' });
-    client = await RpcTestClient.connect(server.wsUrl);
+    client = await JsonRpcWsClient.connect(server.wsUrl);
   });
   afterAll(async () => {
     await client?.close();
@@ -135,7 +134,7 @@ describe('queue methods over a real WebSocket and PostgreSQL', () => {
   it('two concurrent takes never return the same message', async () => {
     const c = conn();
     await Promise.all(Array.from({ length: 200 }, (_, i) => add(c, { i })));
-    const other = await RpcTestClient.connect(server.wsUrl);
+    const other = await JsonRpcWsClient.connect(server.wsUrl);
     const results = await Promise.all(
       Array.from({ length: 10 }, (_, i) => (i % 2 ? client : other).call<Queued[]>('takeFromQueue', { connectionId: c, limit: 30 })),
     );
@@ -172,7 +171,7 @@ describe('queue methods over a real WebSocket and PostgreSQL', () => {
   it('rejects an oversized payload with the payload-too-large error and stores nothing', async () => {
     const small = await startTestServer({ MAX_PAYLOAD_BYTES: '2048' });
     const c = conn();
-    const other = await RpcTestClient.connect(small.wsUrl);
+    const other = await JsonRpcWsClient.connect(small.wsUrl);
     try {
       await expect(other.call('addMessage', { connectionId: c, recipientDids: ['did:a'], payload: { x: 'x'.repeat(3000) } })).rejects.toMatchObject({
         error: { code: -32001, data: { retryable: false } },

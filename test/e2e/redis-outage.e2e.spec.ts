@@ -1,5 +1,4 @@
-import { RpcTestClient } from '../support/rpc-test-client';
-import { RedisSingle, startRedisSingle } from '../support/redis-servers';
+import { JsonRpcWsClient, RedisSingle, startRedisSingle } from '@didcomm-mpr/test-kit';
 import { startTestServer, TestServer } from '../support/test-server';
 
 jest.setTimeout(60_000);
@@ -9,7 +8,7 @@ describe('Redis outage with two instances', () => {
   let redis: RedisSingle;
   let a: TestServer;
   let b: TestServer;
-  const clients: RpcTestClient[] = [];
+  const clients: JsonRpcWsClient[] = [];
 
   beforeAll(async () => {
     redis = await startRedisSingle();
@@ -26,8 +25,8 @@ describe('Redis outage with two instances', () => {
   const health = async (server: TestServer) => (await (await fetch(`${server.httpUrl}/health`)).json()) as { status: string; checks: { pubsub: { status: string } } };
 
   it('keeps acknowledging adds while Redis is down, and live delivery comes back with it', async () => {
-    const holder = await RpcTestClient.connect(a.wsUrl);
-    const sender = await RpcTestClient.connect(b.wsUrl);
+    const holder = await JsonRpcWsClient.connect(a.wsUrl);
+    const sender = await JsonRpcWsClient.connect(b.wsUrl);
     clients.push(holder, sender);
     await holder.call('addLiveSession', { connectionId: 'c', sessionId: 's' });
 

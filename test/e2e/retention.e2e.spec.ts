@@ -1,6 +1,5 @@
 import { RpcErrorCode } from '@didcomm-mpr/protocol';
-import { RpcCallError, RpcTestClient } from '../support/rpc-test-client';
-import { sql } from '../support/test-database';
+import { JsonRpcWsClient, RpcCallError, sql } from '@didcomm-mpr/test-kit';
 import { startTestServer, TestServer } from '../support/test-server';
 
 interface Stats {
@@ -15,7 +14,7 @@ const PAYLOAD_BYTES = Buffer.byteLength(JSON.stringify(payload));
 
 describe('retention, quotas and queue stats through the server', () => {
   let server: TestServer;
-  let client: RpcTestClient;
+  let client: JsonRpcWsClient;
   let n = 0;
   const conn = () => `retention-${++n}-${Date.now()}`;
   const add = (connectionId: string, extra: Record<string, unknown> = {}) =>
@@ -33,7 +32,7 @@ describe('retention, quotas and queue stats through the server', () => {
       MESSAGE_TTL_MS: '60000',
       EXPIRY_SWEEP_INTERVAL_MS: '200',
     });
-    client = await RpcTestClient.connect(server.wsUrl);
+    client = await JsonRpcWsClient.connect(server.wsUrl);
   });
   afterAll(async () => {
     await client?.closeQuietly();
@@ -71,7 +70,7 @@ describe('retention, quotas and queue stats through the server', () => {
   it('refuses by MAX_QUEUE_BYTES on another server, and the other connections are not affected', async () => {
     const big = { protected: 'p', ciphertext: 'x'.repeat(600) };
     const small = await startTestServer({ MAX_QUEUE_BYTES: String(Buffer.byteLength(JSON.stringify(big)) * 3) });
-    const other = await RpcTestClient.connect(small.wsUrl);
+    const other = await JsonRpcWsClient.connect(small.wsUrl);
     try {
       const c = conn();
       const send = (connectionId: string) => other.call('addMessage', { connectionId, recipientDids: ['did:example:a'], payload: big });

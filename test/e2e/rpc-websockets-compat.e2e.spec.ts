@@ -1,5 +1,5 @@
 import { Client } from 'rpc-websockets';
-import { RpcTestClient } from '../support/rpc-test-client';
+import { JsonRpcWsClient } from '@didcomm-mpr/test-kit';
 import { startTestServer, TestServer } from '../support/test-server';
 
 /**
@@ -136,7 +136,7 @@ describe('compatibility with the rpc-websockets 7.x client', () => {
 
   it('receives messagesReceived for a live session when another client adds a message', async () => {
     const c = conn();
-    const other = await RpcTestClient.connect(server.wsUrl);
+    const other = await JsonRpcWsClient.connect(server.wsUrl);
     try {
       expect(await client.subscribe('messagesReceived')).toEqual({ messagesReceived: 'ok' });
       const received: MessagesReceived[] = [];

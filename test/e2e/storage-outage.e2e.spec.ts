@@ -1,12 +1,10 @@
-import { RpcCallError, RpcTestClient } from '../support/rpc-test-client';
-import { TcpProxy } from '../support/tcp-proxy';
-import { createTestDatabase } from '../support/test-database';
+import { createTestDatabase, JsonRpcWsClient, RpcCallError, TcpProxy } from '@didcomm-mpr/test-kit';
 import { startTestServer, TestServer } from '../support/test-server';
 
 describe('PostgreSQL outage', () => {
   let proxy: TcpProxy;
   let server: TestServer;
-  let client: RpcTestClient;
+  let client: JsonRpcWsClient;
   let dropDatabase: () => Promise<void>;
 
   beforeAll(async () => {
@@ -16,7 +14,7 @@ describe('PostgreSQL outage', () => {
     proxy = await TcpProxy.start(target.hostname, Number(target.port || 5432));
     target.host = `127.0.0.1:${proxy.port}`;
     server = await startTestServer({ DATABASE_QUERY_TIMEOUT_MS: '1000' }, target.toString());
-    client = await RpcTestClient.connect(server.wsUrl);
+    client = await JsonRpcWsClient.connect(server.wsUrl);
   });
   afterAll(async () => {
     await client?.close();

@@ -1,5 +1,4 @@
-import { RpcTestClient } from '../support/rpc-test-client';
-import { FleetRedis, REDIS_TOPOLOGIES } from '../support/redis-servers';
+import { FleetRedis, JsonRpcWsClient, REDIS_TOPOLOGIES } from '@didcomm-mpr/test-kit';
 import { startTestServer, TestServer } from '../support/test-server';
 
 jest.setTimeout(60_000);
@@ -9,7 +8,7 @@ describe.each(REDIS_TOPOLOGIES)('two instances over %s', (_name, startRedis) => 
   let redis: FleetRedis;
   let a: TestServer;
   let b: TestServer;
-  const clients: RpcTestClient[] = [];
+  const clients: JsonRpcWsClient[] = [];
 
   beforeAll(async () => {
     redis = await startRedis();
@@ -24,8 +23,8 @@ describe.each(REDIS_TOPOLOGIES)('two instances over %s', (_name, startRedis) => 
   });
 
   it('delivers a message added on B to the holder on A, once, and reports the Redis transport in /health', async () => {
-    const holder = await RpcTestClient.connect(a.wsUrl);
-    const sender = await RpcTestClient.connect(b.wsUrl);
+    const holder = await JsonRpcWsClient.connect(a.wsUrl);
+    const sender = await JsonRpcWsClient.connect(b.wsUrl);
     clients.push(holder, sender);
     await holder.call('addLiveSession', { connectionId: 'c-a', sessionId: 's' });
     const payload = { ciphertext: 'from B', n: [1, 2, 3] };

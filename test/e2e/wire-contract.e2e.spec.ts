@@ -1,4 +1,4 @@
-import { JsonRpcMessage, RpcTestClient } from '../support/rpc-test-client';
+import { JsonRpcMessage, JsonRpcWsClient } from '@didcomm-mpr/test-kit';
 import { startTestServer, TestServer } from '../support/test-server';
 
 /**
@@ -43,7 +43,7 @@ function expectError(response: unknown, code: number, id: string | number | null
 
 describe('wire contract (JSON-RPC 2.0 over WebSocket)', () => {
   let server: TestServer;
-  let client: RpcTestClient;
+  let client: JsonRpcWsClient;
 
   /** Sends one raw frame and resolves with the next frame the server sends (parsed). */
   const exchange = (frame: unknown) => client.sendRaw(typeof frame === 'string' ? frame : JSON.stringify(frame));
@@ -69,7 +69,7 @@ describe('wire contract (JSON-RPC 2.0 over WebSocket)', () => {
 
   beforeAll(async () => {
     server = await startTestServer({ MAX_PAYLOAD_BYTES: String(PAYLOAD_LIMIT) });
-    client = await RpcTestClient.connect(server.wsUrl);
+    client = await JsonRpcWsClient.connect(server.wsUrl);
   });
 
   afterAll(async () => {

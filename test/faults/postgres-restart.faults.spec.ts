@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { JsonRpcWsClient, RpcCallError, RpcTransportError } from '@didcomm-mpr/test-kit';
 import { DeliveryLedger } from './support/delivery-ledger';
 import { expectNoLossNoDuplicate } from './support/fault-assertions';
 import { FaultFleet, startFaultFleet } from './support/fault-fleet';
 import { reportFault, rowFromVerdict, seconds } from './support/fault-report';
-import { FaultCallError, FaultRpcClient } from './support/fault-rpc-client';
 import { byProfile, FAULTS_REDELIVERY_TIMEOUT_MS, MIN_LOAD_SHARE } from './support/faults-profile';
 import { auditDelivery, ErrorTally, InstancePool, LoadGenerator, makePayload } from './support/load-generator';
 import { OwnPostgres } from './support/own-postgres';
@@ -28,7 +28,7 @@ describe('fault 2: PostgreSQL restarted under load', () => {
   let postgres: OwnPostgres | undefined;
   let fleet: FaultFleet | undefined;
   let load: LoadGenerator | undefined;
-  let probe: FaultRpcClient | undefined;
+  let probe: JsonRpcWsClient | undefined;
 
   beforeAll(async () => {
     postgres = await OwnPostgres.start('faults');
@@ -50,7 +50,7 @@ describe('fault 2: PostgreSQL restarted under load', () => {
     const pool = new InstancePool([server.wsUrl]);
     load = new LoadGenerator({ ledger, errors, pool, connections, holderSockets: 2, senderSockets: 2, ratePerSecond: profile.rate, payloadBytes: 1024 });
     await load.connect();
-    probe = await FaultRpcClient.connect(server.wsUrl);
+    probe = await JsonRpcWsClient.connect(server.wsUrl, { record: false });
     load.start();
     await sleep(profile.beforeMs);
 
@@ -69,7 +69,7 @@ describe('fault 2: PostgreSQL restarted under load', () => {
         .call('addMessage', { connectionId: `pg-${run}-probe`, recipientDids: ['did:example:probe'], payload: makePayload(64) }, 10_000)
         .then(
           () => 'succeeded',
-          (error: FaultCallError) => `${error.code}${error.retryable ? ' retryable' : ''}`,
+          (error: RpcCallError | RpcTransportError) => `${error.code}${error.retryable ? ' retryable' : ''}`,
         );
       probeLatencies.push(Date.now() - started);
       probeErrors.push(outcome);

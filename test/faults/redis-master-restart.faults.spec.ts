@@ -5,7 +5,7 @@ import { FaultFleet, startFaultFleet } from './support/fault-fleet';
 import { reportFault, rowFromVerdict, seconds } from './support/fault-report';
 import { byProfile, FAULTS_REDELIVERY_TIMEOUT_MS, MIN_LOAD_SHARE } from './support/faults-profile';
 import { auditDelivery, ErrorTally, InstancePool, LoadGenerator } from './support/load-generator';
-import { connectionSlot, slotOwners } from '../support/redis-slots';
+import { connectionSlot, slotOwners } from '@didcomm-mpr/test-kit';
 
 /**
  * Fault 3: a Redis Cluster master killed (SIGKILL) and restarted under load, two instances sharing the

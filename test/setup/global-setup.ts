@@ -5,7 +5,7 @@ import { EmbeddedPostgresRunner } from '@didcomm-mpr/embedded-postgres';
 
 /**
  * One PostgreSQL for the whole run: TEST_DATABASE_URL when set, otherwise an embedded server in a temporary
- * directory. Each test file then creates its own database on it (see test/support/test-database.ts).
+ * directory. Each test file then creates its own database on it (see libs/test-kit/src/test-database.factory.ts).
  */
 export default async function globalSetup(): Promise<void> {
   if (process.env.TEST_DATABASE_URL) return;

@@ -1,21 +1,8 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
+import { REPO_ROOT, typeScriptProgram } from '@didcomm-mpr/test-kit';
 
-const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const SCENARIO = path.join(REPO_ROOT, 'test', 'support', 'credo-scenario.process.ts');
-const ALIASES: Record<string, string> = {
-  '@didcomm-mpr/client': path.join(REPO_ROOT, 'libs', 'client', 'src', 'index.ts'),
-  '@didcomm-mpr/protocol': path.join(REPO_ROOT, 'libs', 'protocol', 'src', 'index.ts'),
-};
-// Maps the workspace packages to their TypeScript source, as jest's moduleNameMapper does.
-const ENTRY = `
-const Module = require('module');
-const aliases = ${JSON.stringify(ALIASES)};
-const resolve = Module._resolveFilename;
-Module._resolveFilename = function (request, ...rest) { return resolve.call(this, aliases[request] ?? request, ...rest); };
-process.argv.splice(1, 0, 'scenario');
-require(${JSON.stringify(SCENARIO)});
-`;
 
 /** One line the scenario printed. */
 export interface CredoScenarioLine {
@@ -31,9 +18,10 @@ export interface CredoScenarioLine {
  */
 export function runCredoScenario(mode: 'single' | 'fleet', env: Record<string, string>, timeoutMs: number): Promise<{ lines: CredoScenarioLine[]; output: string; code: number | null }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['-r', require.resolve('ts-node/register/transpile-only'), '-e', ENTRY, mode], {
+    const program = typeScriptProgram(SCENARIO, [mode]);
+    const child = spawn(process.execPath, program.args, {
       cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TS_NODE_PROJECT: path.join(REPO_ROOT, 'tsconfig.json'), ...env },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...program.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

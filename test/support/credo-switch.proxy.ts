@@ -1,4 +1,5 @@
 import * as net from 'node:net';
+import { relay } from '@didcomm-mpr/test-kit';
 
 /**
  * A loopback TCP proxy standing for the load balancer in front of a mediator fleet: new connections go to
@@ -15,15 +16,7 @@ export class CredoSwitchProxy {
   ) {
     server.on('connection', (client) => {
       this.connectionsTo.set(this.target, (this.connectionsTo.get(this.target) ?? 0) + 1);
-      const upstream = net.connect(this.target, '127.0.0.1');
-      for (const socket of [client, upstream]) {
-        this.sockets.add(socket);
-        socket.on('close', () => this.sockets.delete(socket));
-        socket.on('error', () => socket.destroy());
-      }
-      client.pipe(upstream).pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
+      relay(client, net.connect(this.target, '127.0.0.1'), this.sockets);
     });
   }
 

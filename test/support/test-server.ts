@@ -3,7 +3,7 @@ import { INestApplication } from '@nestjs/common';
 import { startServer } from '../../apps/server/src/bootstrap';
 import { AppConfig } from '../../apps/server/src/config/app-config';
 import { loadConfig } from '../../apps/server/src/config/config.loader';
-import { createTestDatabase } from './test-database';
+import { createTestDatabase } from '@didcomm-mpr/test-kit';
 import { ConsoleLogger } from '@nestjs/common';
 
 export interface TestServer {

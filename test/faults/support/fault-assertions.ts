@@ -1,4 +1,4 @@
-import { sql } from '../../support/test-database';
+import { sql } from '@didcomm-mpr/test-kit';
 import { LedgerVerdict } from './delivery-ledger';
 
 /**

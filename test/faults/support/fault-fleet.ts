@@ -1,6 +1,4 @@
-import { RedisClusterProcesses, startRedisCluster } from '../../support/redis-servers';
-import { ServerProcess, startServerProcess, stopAllServerProcesses } from '../../support/server-process';
-import { createTestDatabase } from '../../support/test-database';
+import { createTestDatabase, RedisClusterProcesses, ServerProcess, startRedisCluster } from '@didcomm-mpr/test-kit';
 import { FAULTS_REDELIVERY_TIMEOUT_MS } from './faults-profile';
 
 export interface FaultFleet {
@@ -27,7 +25,7 @@ export async function startFaultFleet(options: FaultFleetOptions): Promise<Fault
   const database = options.databaseUrl ? { url: options.databaseUrl, drop: async () => undefined } : await createTestDatabase();
   let cluster: RedisClusterProcesses | undefined;
   const close = async () => {
-    await stopAllServerProcesses();
+    await ServerProcess.stopAll();
     await cluster?.close();
     await database.drop();
   };
@@ -38,7 +36,7 @@ export async function startFaultFleet(options: FaultFleetOptions): Promise<Fault
     // only make each slower.
     for (let i = 0; i < options.instances; i++) {
       servers.push(
-        await startServerProcess({
+        await ServerProcess.start({
           env: {
             DATABASE_URL: database.url,
             INSTANCE_ID: `faults-${i}`,

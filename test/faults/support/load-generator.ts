@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { JsonRpcWsClient, JsonRpcWsClientOptions, MessagesReceivedParams, NotifiedMessage, RpcCallError, RpcNotification, RpcTransportError } from '@didcomm-mpr/test-kit';
 import { DeliveryLedger } from './delivery-ledger';
-import { FaultCallError, FaultRpcClient, NotifiedMessage } from './fault-rpc-client';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const RETRY_DELAY_MS = 100;
@@ -11,6 +11,23 @@ const backoff = (attempt: number) => sleep(Math.min(MAX_RETRY_DELAY_MS, RETRY_DE
 const ADD_GIVE_UP_MS = 90_000;
 const TICK_MS = 10;
 const TAKE_LIMIT = 100;
+/**
+ * The generator's sockets record nothing (their notifications go to the ledger as they come) and give up
+ * connecting quickly: a client of a killed instance moves on to the next one.
+ */
+const CLIENT_OPTIONS: JsonRpcWsClientOptions = { record: false, handshakeTimeoutMs: 5_000 };
+
+/** Thrown through a client's calls once it is stopped, so that its retry loops end. */
+class ClientStopped extends Error {}
+
+/**
+ * A failed call as the generator counts it: by the server's JSON-RPC code, or by the transport failure
+ * ('socket-closed', 'timeout', 'connect-failed'); anything else is a bug and is thrown on.
+ */
+function failureOf(error: unknown): { code: string; retryable: boolean } {
+  if (error instanceof RpcCallError || error instanceof RpcTransportError) return { code: String(error.code), retryable: error.retryable };
+  throw error;
+}
 
 /** Errors seen by the legitimate clients, by JSON-RPC code or transport failure ('socket-closed', ...). */
 export class ErrorTally {
@@ -86,8 +103,8 @@ export interface LoadGeneratorOptions {
 
 /** Something that talks to the server through a socket it reopens when the socket dies. */
 abstract class ReconnectingClient {
-  protected client: FaultRpcClient | undefined;
-  private connecting: Promise<FaultRpcClient> | undefined;
+  protected client: JsonRpcWsClient | undefined;
+  private connecting: Promise<JsonRpcWsClient> | undefined;
   stopped = false;
 
   constructor(
@@ -98,25 +115,24 @@ abstract class ReconnectingClient {
   ) {}
 
   /** The open socket, reconnecting (to the next instance of the pool on failure) when needed. */
-  protected socket(): Promise<FaultRpcClient> {
+  protected socket(): Promise<JsonRpcWsClient> {
     if (this.client?.open) return Promise.resolve(this.client);
     this.connecting ??= this.reconnect().finally(() => (this.connecting = undefined));
     return this.connecting;
   }
 
-  private async reconnect(): Promise<FaultRpcClient> {
+  private async reconnect(): Promise<JsonRpcWsClient> {
     for (let attempt = 0; ; attempt++) {
-      if (this.stopped) throw new FaultCallError('stopped', false, `${this.name} is stopped`);
+      if (this.stopped) throw new ClientStopped(`${this.name} is stopped`);
       const url = this.pool.pick(this.preferred, attempt);
       try {
-        const client = await FaultRpcClient.connect(url, (connectionId, messages) => this.onNotification(client, connectionId, messages));
+        const client = await JsonRpcWsClient.connect(url, { ...CLIENT_OPTIONS, onNotification: (notification) => this.notified(client, notification) });
         this.client = client;
         client.onClose(() => this.onSocketClosed(client));
         await this.onConnected(client);
         return client;
       } catch (error) {
-        if (!(error instanceof FaultCallError)) throw error;
-        this.errors.add(error.code);
+        this.errors.add(failureOf(error).code);
         await backoff(attempt);
       }
     }
@@ -129,22 +145,28 @@ abstract class ReconnectingClient {
         const client = await this.socket();
         return await client.call<T>(method, params);
       } catch (error) {
-        if (!(error instanceof FaultCallError)) throw error;
-        if (error.code === 'stopped') throw error;
-        this.errors.add(error.code);
-        if (!error.retryable || Date.now() > giveUpAt) throw error;
+        const failure = failureOf(error);
+        this.errors.add(failure.code);
+        if (!failure.retryable || Date.now() > giveUpAt) throw error;
         await backoff(attempt);
       }
     }
   }
 
-  protected onNotification(_client: FaultRpcClient, _connectionId: string, _messages: NotifiedMessage[]): void {
+  private notified(client: JsonRpcWsClient, notification: RpcNotification): void {
+    // The server sends no other notification: anything else is a bug worth a crash.
+    if (notification.method !== 'messagesReceived') throw new Error(`unexpected notification from the server: ${notification.method}`);
+    const { connectionId, messages } = notification.params as MessagesReceivedParams;
+    this.onNotification(client, connectionId, messages);
+  }
+
+  protected onNotification(_client: JsonRpcWsClient, _connectionId: string, _messages: NotifiedMessage[]): void {
     throw new Error(`${this.name} got a notification it never asked for`);
   }
 
-  protected async onConnected(_client: FaultRpcClient): Promise<void> {}
+  protected async onConnected(_client: JsonRpcWsClient): Promise<void> {}
 
-  protected onSocketClosed(_client: FaultRpcClient): void {}
+  protected onSocketClosed(_client: JsonRpcWsClient): void {}
 
   async close(): Promise<void> {
     this.stopped = true;
@@ -183,14 +205,14 @@ export class Sender extends ReconnectingClient {
           this.ledger.acknowledged(messageId);
           return;
         } catch (error) {
-          if (!(error instanceof FaultCallError)) throw error;
-          if (error.code === 'stopped') {
+          if (error instanceof ClientStopped) {
             this.ledger.refused(messageId, 'stopped');
             return;
           }
-          this.errors.add(error.code);
-          if (!error.retryable || Date.now() > giveUpAt) {
-            this.ledger.refused(messageId, error.code);
+          const failure = failureOf(error);
+          this.errors.add(failure.code);
+          if (!failure.retryable || Date.now() > giveUpAt) {
+            this.ledger.refused(messageId, failure.code);
             return;
           }
           await backoff(attempt);
@@ -242,11 +264,11 @@ export class Holder extends ReconnectingClient {
   }
 
   /** The socket in use (for pausing it, or reading its pid-side statistics). */
-  get currentClient(): FaultRpcClient | undefined {
+  get currentClient(): JsonRpcWsClient | undefined {
     return this.client;
   }
 
-  protected override async onConnected(client: FaultRpcClient): Promise<void> {
+  protected override async onConnected(client: JsonRpcWsClient): Promise<void> {
     const reconnect = this.socketLosses > 0;
     for (const connectionId of this.connections) this.ledger.cause(connectionId);
     await Promise.all(
@@ -260,8 +282,7 @@ export class Holder extends ReconnectingClient {
             await client.call<boolean>('addLiveSession', { connectionId, sessionId: this.sessionId(connectionId) });
             return;
           } catch (error) {
-            if (!(error instanceof FaultCallError)) throw error;
-            this.errors.add(error.code);
+            this.errors.add(failureOf(error).code);
             if (!client.open) throw error;
             await backoff(attempt);
           }
@@ -274,17 +295,17 @@ export class Holder extends ReconnectingClient {
     }
   }
 
-  protected override onSocketClosed(_client: FaultRpcClient): void {
+  protected override onSocketClosed(_client: JsonRpcWsClient): void {
     if (this.stopped) return;
     this.socketLosses++;
     for (const connectionId of this.connections) this.ledger.cause(connectionId);
     // Reconnect at once, as a mediator whose wallets are still online would.
     void this.socket().catch((error: unknown) => {
-      if (!(error instanceof FaultCallError && error.code === 'stopped')) throw error;
+      if (!(error instanceof ClientStopped)) throw error;
     });
   }
 
-  protected override onNotification(_client: FaultRpcClient, connectionId: string, messages: NotifiedMessage[]): void {
+  protected override onNotification(_client: JsonRpcWsClient, connectionId: string, messages: NotifiedMessage[]): void {
     const ids = messages.map((message) => message.id);
     this.ledger.delivered(ids, this.name, 'live');
     if (this.ackOnNotification) this.track(this.acks, this.ack(connectionId, ids));
@@ -292,7 +313,7 @@ export class Holder extends ReconnectingClient {
 
   private track(set: Set<Promise<void>>, work: Promise<void>): void {
     const tracked = work.catch((error: unknown) => {
-      if (error instanceof FaultCallError && error.code === 'stopped') return;
+      if (error instanceof ClientStopped) return;
       throw error;
     });
     set.add(tracked);
@@ -444,7 +465,7 @@ export async function auditDelivery(options: AuditOptions): Promise<void> {
   while (Date.now() - ledger.lastDeliveryAt < 1_000 && Date.now() < quietDeadline) await sleep(100);
   await Promise.all(options.holders.map((holder) => holder.settled()));
 
-  const auditor = await FaultRpcClient.connect(options.pool.pick(0, 0));
+  const auditor = await JsonRpcWsClient.connect(options.pool.pick(0, 0), CLIENT_OPTIONS);
   try {
     const deadline = Date.now() + options.patienceMs;
     for (;;) {

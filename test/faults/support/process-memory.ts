@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { rssKiB } from '@didcomm-mpr/test-kit';
 
-/** Resident set size of a process in MiB, from /proc (the server under test is our child). */
-export function rssMiB(pid: number): number {
-  const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!match) throw new Error(`no VmRSS in /proc/${pid}/status`);
-  return Number(match[1]) / 1024;
+/** Resident set size of a process in MiB (the server under test is our child); throws when /proc has none. */
+function rssMiB(pid: number): number {
+  const kib = rssKiB(pid);
+  if (Number.isNaN(kib)) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return kib / 1024;
 }
 
 /** Samples RSS every `intervalMs` until stopped; keeps the peak and every sample. */

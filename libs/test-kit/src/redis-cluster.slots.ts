@@ -1,7 +1,4 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-
-const execFileAsync = promisify(execFile);
+import { redisCli } from './redis-servers.launcher';
 
 // CRC16/XMODEM as Redis Cluster computes key slots, with the {hash tag} rule: the server's keys and channels
 // for a connection are `mpr:{connectionId}:…`, so a connection lives on the master owning its id's slot.
@@ -23,7 +20,7 @@ export function connectionSlot(connectionId: string): number {
 
 /** `host:port` of the master owning a slot, from CLUSTER NODES on `port`. */
 export async function slotOwners(port: number): Promise<(slot: number) => string> {
-  const { stdout } = await execFileAsync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'cluster', 'nodes'], { timeout: 10_000 });
+  const stdout = await redisCli(port, 'cluster', 'nodes');
   const ranges: { from: number; to: number; address: string }[] = [];
   for (const line of stdout.trim().split('\n')) {
     const parts = line.split(' ');

@@ -1,6 +1,6 @@
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
-import { RecordedRequests } from './recorded-requests';
+import { RecordedRequests } from './recorded-requests.log';
 
 export interface WebhookRequest {
   at: number;

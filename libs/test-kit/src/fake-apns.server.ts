@@ -6,8 +6,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import type { ProviderOptions } from '@parse/node-apn';
-import { RecordedRequests } from './recorded-requests';
-import { selfSignedCertificate } from './self-signed-certificate';
+import { RecordedRequests } from './recorded-requests.log';
+import { selfSignedCertificate } from './self-signed.certificate';
 
 /** The APNs hosts; the fake presents a certificate for the one the server is configured for. */
 export const APNS_SANDBOX_HOST = 'api.sandbox.push.apple.com';

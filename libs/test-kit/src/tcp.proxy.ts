@@ -29,15 +29,7 @@ export class TcpProxy {
         this.holdSilently(client);
         return;
       }
-      const upstream = net.connect(this.targetPort, this.targetHost);
-      for (const socket of [client, upstream]) {
-        this.sockets.add(socket);
-        socket.on('close', () => this.sockets.delete(socket));
-        socket.on('error', () => socket.destroy());
-      }
-      client.pipe(upstream).pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
+      relay(client, net.connect(this.targetPort, this.targetHost), this.sockets);
     });
     this.server = server;
     return new Promise((resolve, reject) => {
@@ -88,4 +80,19 @@ export class TcpProxy {
   close(): Promise<void> {
     return this.cut();
   }
+}
+
+/**
+ * Pipes `client` and `upstream` into each other, as a proxy does: each end's close or error ends the other, and
+ * both stay in `tracked` while open (so the proxy can cut them all).
+ */
+export function relay(client: net.Socket, upstream: net.Socket, tracked: Set<net.Socket>): void {
+  for (const socket of [client, upstream]) {
+    tracked.add(socket);
+    socket.on('close', () => tracked.delete(socket));
+    socket.on('error', () => socket.destroy());
+  }
+  client.pipe(upstream).pipe(client);
+  client.on('close', () => upstream.destroy());
+  upstream.on('close', () => client.destroy());
 }

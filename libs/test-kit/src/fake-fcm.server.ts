@@ -2,8 +2,8 @@ import * as https from 'node:https';
 import * as net from 'node:net';
 import type { AppOptions } from 'firebase-admin/app';
 import { FakeFcmLoopbackAgent } from './fake-fcm-loopback.agent';
-import { RecordedRequests } from './recorded-requests';
-import { selfSignedCertificate } from './self-signed-certificate';
+import { RecordedRequests } from './recorded-requests.log';
+import { selfSignedCertificate } from './self-signed.certificate';
 
 /** One `messages:send` request as the fake received it. */
 export interface FcmRequest {
