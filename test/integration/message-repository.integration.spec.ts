@@ -1,5 +1,5 @@
 import { DatabaseExecutor, MessageRepository, NewMessage, runMigrations } from '../../apps/server/src/database';
-import { createTestDatabase, sql } from '../support/test-database';
+import { createTestDatabase, sql } from '@didcomm-mpr/test-kit';
 
 describe('MessageRepository against real PostgreSQL', () => {
   let executor: DatabaseExecutor;

@@ -2,7 +2,7 @@ import { RedisConfig } from '../../apps/server/src/config';
 import { MessagesAvailableEvent } from '../../apps/server/src/pubsub';
 import { RedisPubSubAdapter } from '../../apps/server/src/pubsub/redis-pubsub.adapter';
 import { RedisConnections } from '../../apps/server/src/redis';
-import { RedisNodeProcess, startRedisCluster, startRedisSingle } from '../support/redis-servers';
+import { RedisNodeProcess, startRedisCluster, startRedisSingle } from '@didcomm-mpr/test-kit';
 
 jest.setTimeout(60_000);
 

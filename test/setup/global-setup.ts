@@ -1,7 +1,7 @@
 import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { EmbeddedPostgresRunner } from '@didcomm-mpr/embedded-postgres';
+import { EmbeddedPostgresRunner } from '../../libs/embedded-postgres/src';
 
 /**
  * One PostgreSQL for the whole run: TEST_DATABASE_URL when set, otherwise an embedded server in a temporary

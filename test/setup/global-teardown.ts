@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import type { EmbeddedPostgresRunner } from '@didcomm-mpr/embedded-postgres';
+import type { EmbeddedPostgresRunner } from '../../libs/embedded-postgres/src';
 
 export default async function globalTeardown(): Promise<void> {
   const embedded = (globalThis as { __embeddedPostgres?: { runner: EmbeddedPostgresRunner; dataDir: string } }).__embeddedPostgres;

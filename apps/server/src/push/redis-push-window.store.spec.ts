@@ -1,5 +1,5 @@
 import Redis, { Cluster } from 'ioredis';
-import { startRedisCluster, startRedisSingle } from '../../../../test/support/redis-servers';
+import { startRedisCluster, startRedisSingle } from '@didcomm-mpr/test-kit';
 import { RedisPushWindowStore } from './redis-push-window.store';
 
 jest.setTimeout(60_000);
