@@ -16,14 +16,18 @@ export interface CredoLiveSessionEventLike {
 
 /** Credo's `agent.events` (only the methods used here). */
 export interface CredoEventsLike {
-  // `any`: Credo's `on` is generic over its event types, which this package does not import.
+  // `any`: Credo's `on` is generic over its event types, which this package does not import; no narrower
+  // signature accepts Credo's generic one (test/client/credo-adapters.types.ts checks it against 0.5 and 0.6).
+  /* eslint-disable @typescript-eslint/no-explicit-any */
   on(event: any, listener: (event: any) => void | Promise<void>): void;
   off(event: any, listener: (event: any) => void | Promise<void>): void;
+  /* eslint-enable @typescript-eslint/no-explicit-any */
 }
 
 /** Credo's message pickup API (`agent.messagePickup` in 0.5, `agent.didcomm.messagePickup` in 0.6), only the methods used here. */
 export interface CredoMessagePickupApiLike {
   // `any`: the role is Credo's own enum.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   getLiveModeSession(options: { connectionId: string; role?: any }): Promise<CredoPickupSessionLike | undefined>;
   deliverMessages(options: { pickupSessionId: string; messages: CredoQueuedMessage<CredoEncryptedMessage>[] }): Promise<void>;
   deliverMessagesFromQueue(options: { pickupSessionId: string }): Promise<void>;
