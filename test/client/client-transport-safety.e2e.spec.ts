@@ -121,6 +121,8 @@ describe('MessagePickupRepositoryClient transport safety', () => {
       client.onMessagesReceived(() => {
         throw new Error('listener bug');
       });
+      // A listener that rejects, on purpose: the client must isolate it like one that throws.
+      // eslint-disable-next-line @typescript-eslint/no-misused-promises
       client.onMessagesReceived(async () => {
         throw new Error('async listener bug');
       });

@@ -131,7 +131,6 @@ describe.each(modes)('RedisPubSubAdapter on a %s', (_name, start) => {
     const unsubscribeMs = Date.now() - started;
     const after = await Promise.all(ids.slice(0, 100).map((id) => b.publish(eventFor(id, 2))));
     expect(after.every((count) => count === 0)).toBe(true);
-    // eslint-disable-next-line no-console
     console.log(
       `[${setup!.config.mode}] 5,000 subscribes: ${subscribeMs} ms; 5,000 publishes: ${publishMs} ms ` +
         `(all received after ${receiveMs} ms); 5,000 unsubscribes: ${unsubscribeMs} ms`,
@@ -186,7 +185,6 @@ describe.each(modes)('RedisPubSubAdapter on a %s', (_name, start) => {
       );
       await waitUntil('A receives on every restored subscription', () => ids.every((id) => received.has(id)), 5_000);
       for (const id of ids) expect(received.get(id)?.[received.get(id)!.length - 1]).toEqual(eventFor(id, 3));
-      // eslint-disable-next-line no-console
       console.log(`[${setup!.config.mode}] health after restart: ${states.join(' -> ')}; up ${upMs} ms after cluster ok`);
     } finally {
       clearInterval(watch);

@@ -69,6 +69,7 @@ function x25519PublicKey(jwk: Kms.KmsJwkPublic): Uint8Array {
 /** libsodium's crypto_box_seal nonce: BLAKE2b-192 of the ephemeral and the recipient public keys. */
 function sealNonce(ephemeralPublic: Uint8Array, recipientPublic: Uint8Array): Uint8Array {
   // @noble/hashes 2 ships ES modules only; this file runs in a plain Node child process (require(esm)).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { blake2b } = require('@noble/hashes/blake2.js') as { blake2b: (data: Uint8Array, options: { dkLen: number }) => Uint8Array };
   const input = new Uint8Array(64);
   input.set(ephemeralPublic, 0);
