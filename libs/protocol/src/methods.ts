@@ -10,6 +10,8 @@ export const RpcMethod = {
   RemoveLiveSession: 'removeLiveSession',
   GetQueueStats: 'getQueueStats',
   Ping: 'ping',
+  /** The server's OpenRPC document (the OpenRPC service-discovery convention). */
+  Discover: 'rpc.discover',
   /** Subscription handshake of `rpc-websockets` clients. */
   Subscribe: 'rpc.on',
   /** Unsubscription handshake of `rpc-websockets` clients. */

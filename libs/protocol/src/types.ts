@@ -1,3 +1,5 @@
+import type { OpenRpcDocument } from './openrpc.types';
+
 /** A DIDComm encrypted message as the mediator handed it over: any JSON object. */
 export type EncryptedMessage = Record<string, unknown>;
 
@@ -121,6 +123,7 @@ export interface RpcMethods {
   removeLiveSession: { params: RemoveLiveSessionParams; result: boolean };
   getQueueStats: { params: GetQueueStatsParams; result: QueueStats };
   ping: { params: undefined; result: 'pong' };
+  'rpc.discover': { params: undefined; result: OpenRpcDocument };
   'rpc.on': { params: string[]; result: Record<string, 'ok'> };
   'rpc.off': { params: string[]; result: Record<string, 'ok'> };
 }

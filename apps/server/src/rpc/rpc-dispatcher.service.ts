@@ -1,16 +1,14 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { JSONRPCErrorResponse, JSONRPCID, JSONRPCRequest, JSONRPCResponse, JSONRPCServer } from 'json-rpc-2.0';
-import { RpcErrorCode, RpcMethod, RpcNotification } from '@didcomm-mpr/protocol';
+import { MAX_BATCH_REQUESTS, MAX_REQUEST_ID_LENGTH, OpenRpcDocument, RpcErrorCode, RpcMethod, RpcNotification } from '@didcomm-mpr/protocol';
 import { LiveSessionService, SessionHolder } from '../live-session';
 import { MetricsService } from '../metrics';
 import { QueueService, stringifyWithRawJson } from '../queue';
+import { OPENRPC_DOCUMENT } from './openrpc-document.provider';
 import { rpcError, toRpcError } from './rpc-error.mapper';
-import { parseParams } from './rpc-params.parser';
+import { RpcParamsValidator } from './rpc-params.validator';
 
 const KNOWN_METHODS = new Set<string>(Object.values(RpcMethod));
-/** One frame cannot queue more work than this (a 4 MiB frame could otherwise carry 50,000 requests). */
-export const MAX_BATCH_REQUESTS = 1000;
-const MAX_ID_CHARACTERS = 1024;
 const KNOWN_EVENTS = new Set<string>(Object.values(RpcNotification));
 
 /** An error every valid request of a frame is answered with instead of being run. */
@@ -43,6 +41,8 @@ export class RpcDispatcher {
     private readonly queue: QueueService,
     private readonly sessions: LiveSessionService,
     private readonly metrics: MetricsService,
+    private readonly params: RpcParamsValidator,
+    @Inject(OPENRPC_DOCUMENT) private readonly document: OpenRpcDocument,
   ) {
     this.server.mapErrorToJSONRPCErrorResponse = (id, error) => this.mapError(id, error);
     this.server.handleMethodNotFound = async (request) =>
@@ -64,36 +64,37 @@ export class RpcDispatcher {
     this.registerMethods();
   }
 
+  /** Each method validates its params (one step, from the OpenRPC document's schemas) before it calls a service. */
   private registerMethods(): void {
     const s = this.server;
-    s.addMethod(RpcMethod.AddMessage, async (raw) => ({ messageId: await this.queue.addMessage(parseParams.addMessage(raw)) }));
-    s.addMethod(RpcMethod.TakeFromQueue, (raw) => this.queue.takeFromQueue(parseParams.takeFromQueue(raw)));
-    s.addMethod(RpcMethod.GetAvailableMessageCount, (raw) =>
-      this.queue.getAvailableMessageCount(parseParams.getAvailableMessageCount(raw)),
-    );
-    s.addMethod(RpcMethod.GetQueueStats, (raw) => this.queue.getQueueStats(parseParams.getQueueStats(raw)));
+    const p = this.params;
+    s.addMethod(RpcMethod.AddMessage, async (raw) => ({ messageId: await this.queue.addMessage(p.parse(RpcMethod.AddMessage, raw)) }));
+    s.addMethod(RpcMethod.TakeFromQueue, (raw) => this.queue.takeFromQueue(p.parse(RpcMethod.TakeFromQueue, raw)));
+    s.addMethod(RpcMethod.GetAvailableMessageCount, (raw) => this.queue.getAvailableMessageCount(p.parse(RpcMethod.GetAvailableMessageCount, raw)));
+    s.addMethod(RpcMethod.GetQueueStats, (raw) => this.queue.getQueueStats(p.parse(RpcMethod.GetQueueStats, raw)));
     s.addMethod(RpcMethod.RemoveMessages, async (raw) => {
-      await this.queue.removeMessages(parseParams.removeMessages(raw));
+      await this.queue.removeMessages(p.parse(RpcMethod.RemoveMessages, raw));
       return true;
     });
     s.addMethod(RpcMethod.RemoveAllMessages, async (raw) => {
-      await this.queue.removeAllMessages(parseParams.removeAllMessages(raw));
+      await this.queue.removeAllMessages(p.parse(RpcMethod.RemoveAllMessages, raw));
       return true;
     });
     s.addMethod(RpcMethod.AddLiveSession, (raw, holder) => {
-      const params = parseParams.addLiveSession(raw);
+      const params = p.parse(RpcMethod.AddLiveSession, raw);
       return this.sessions.add(params.connectionId, params.sessionId, params.reclaim ?? false, holder);
     });
-    s.addMethod(RpcMethod.GetLiveSession, (raw) => this.sessions.isHeld(parseParams.getLiveSession(raw).connectionId));
+    s.addMethod(RpcMethod.GetLiveSession, (raw) => this.sessions.isHeld(p.parse(RpcMethod.GetLiveSession, raw).connectionId));
     s.addMethod(RpcMethod.RemoveLiveSession, (raw) => {
-      const params = parseParams.removeLiveSession(raw);
+      const params = p.parse(RpcMethod.RemoveLiveSession, raw);
       return this.sessions.remove(params.connectionId, params.sessionId);
     });
     s.addMethod(RpcMethod.Ping, () => 'pong');
+    s.addMethod(RpcMethod.Discover, () => this.document);
     // rpc-websockets' subscription handshake. Notifications go to session holders whether or not they
     // subscribed, so this only acknowledges, in that library's words.
     const subscription = (raw: unknown) =>
-      Object.fromEntries(parseParams.eventNames(raw).map((name) => [name, KNOWN_EVENTS.has(name) ? 'ok' : 'provided event invalid']));
+      Object.fromEntries(p.parseEventNames(raw).map((name) => [name, KNOWN_EVENTS.has(name) ? 'ok' : 'provided event invalid']));
     s.addMethod(RpcMethod.Subscribe, subscription);
     s.addMethod(RpcMethod.Unsubscribe, subscription);
   }
@@ -138,8 +139,8 @@ export class RpcDispatcher {
     const hasId = 'id' in request && request.id !== undefined;
     if (hasId && !isJsonRpcId(request.id)) return this.invalid(null, 'Invalid Request: id must be a string, a number or null');
     // Echoed in the response, so bounded: a result sized to the frame limit must still fit with its id.
-    if (typeof request.id === 'string' && request.id.length > MAX_ID_CHARACTERS) {
-      return this.invalid(null, `Invalid Request: id must be at most ${MAX_ID_CHARACTERS} characters`);
+    if (typeof request.id === 'string' && request.id.length > MAX_REQUEST_ID_LENGTH) {
+      return this.invalid(null, `Invalid Request: id must be at most ${MAX_REQUEST_ID_LENGTH} characters`);
     }
     const id = hasId ? (request.id as JSONRPCID) : null;
     if (request.jsonrpc !== '2.0') return this.invalid(id, 'Invalid Request: jsonrpc must be "2.0"');

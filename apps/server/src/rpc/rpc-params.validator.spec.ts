@@ -1,5 +1,21 @@
+import { buildOpenRpcDocument } from '@didcomm-mpr/protocol';
 import { RpcException, RpcExceptionCode } from './rpc.exception';
-import { parseParams } from './rpc-params.parser';
+import { RpcParamsValidator } from './rpc-params.validator';
+
+const validator = new RpcParamsValidator(buildOpenRpcDocument({ maxPayloadBytes: 4 * 1024 * 1024, maxTakeMessages: 100 }));
+/** Each method's params as the dispatcher parses them: validated with the schemas of the OpenRPC document. */
+const parseParams = {
+  addMessage: (raw: unknown) => validator.parse('addMessage', raw),
+  takeFromQueue: (raw: unknown) => validator.parse('takeFromQueue', raw),
+  getAvailableMessageCount: (raw: unknown) => validator.parse('getAvailableMessageCount', raw),
+  removeMessages: (raw: unknown) => validator.parse('removeMessages', raw),
+  removeAllMessages: (raw: unknown) => validator.parse('removeAllMessages', raw),
+  addLiveSession: (raw: unknown) => validator.parse('addLiveSession', raw),
+  getLiveSession: (raw: unknown) => validator.parse('getLiveSession', raw),
+  removeLiveSession: (raw: unknown) => validator.parse('removeLiveSession', raw),
+  getQueueStats: (raw: unknown) => validator.parse('getQueueStats', raw),
+  eventNames: (raw: unknown) => validator.parseEventNames(raw),
+};
 
 /** Runs `parse` and returns the RpcException it throws (fails the test if it does not throw one). */
 function rejection(parse: () => unknown): RpcException {
@@ -9,7 +25,7 @@ function rejection(parse: () => unknown): RpcException {
     expect(error).toBeInstanceOf(RpcException);
     return error as RpcException;
   }
-  throw new Error('expected the parser to throw an RpcException');
+  throw new Error('expected the validator to throw an RpcException');
 }
 
 /** Asserts an invalid-params rejection whose `field` is `field` and whose message names it. */
@@ -22,7 +38,7 @@ function expectInvalid(parse: () => unknown, field: string): void {
 
 const addBase = { connectionId: 'c1', recipientDids: ['did:example:alice'], payload: { protected: 'p', ciphertext: 'x' } };
 
-describe('parseParams', () => {
+describe('RpcParamsValidator', () => {
   describe('named params must be an object', () => {
     const named = [
       'addMessage',
@@ -267,7 +283,7 @@ describe('parseParams', () => {
   });
 });
 
-describe('parseParams storability', () => {
+describe('RpcParamsValidator storability', () => {
   it('refuses keys PostgreSQL cannot store, naming the field', () => {
     const base = { connectionId: 'c', recipientDids: ['did:a'], payload: {} };
     expect(() => parseParams.addMessage({ ...base, connectionId: 'a\u0000b' })).toThrow(expect.objectContaining({ field: 'connectionId' }));
@@ -275,5 +291,41 @@ describe('parseParams storability', () => {
     expect(() => parseParams.addMessage({ ...base, recipientDids: ['did:a', 'did:\u0000'] })).toThrow(expect.objectContaining({ field: 'recipientDids[1]' }));
     expect(() => parseParams.addMessage({ ...base, connectionId: '漢'.repeat(400) })).toThrow(expect.objectContaining({ field: 'connectionId' }));
     expect(parseParams.addMessage({ ...base, connectionId: '漢'.repeat(300) }).connectionId).toHaveLength(300);
+  });
+});
+
+describe('RpcParamsValidator messages and limits from the schemas', () => {
+  const base = { connectionId: 'c', recipientDids: ['did:a'], payload: {} };
+  const messageOf = (parse: () => unknown) => rejection(parse).message;
+
+  it('names the rule each schema keyword stands for', () => {
+    expect(messageOf(() => parseParams.addMessage({ ...base, connectionId: 'x'.repeat(513) }))).toBe('Invalid params: connectionId must be at most 512 characters');
+    expect(messageOf(() => parseParams.addMessage({ ...base, connectionId: 'a\u0000b' }))).toBe('Invalid params: connectionId must not contain the NUL character');
+    expect(messageOf(() => parseParams.addMessage({ ...base, connectionId: '漢'.repeat(400) }))).toBe('Invalid params: connectionId must be at most 1024 bytes in UTF-8');
+    expect(messageOf(() => parseParams.addMessage({ ...base, recipientDids: ['d', 7] }))).toBe('Invalid params: recipientDids[1] must be a string');
+    expect(messageOf(() => parseParams.addMessage({ ...base, recipientDids: [] }))).toBe('Invalid params: recipientDids must have at least 1 item');
+    expect(messageOf(() => parseParams.takeFromQueue({ connectionId: 'c', limit: 0 }))).toBe('Invalid params: limit must be at least 1');
+    expect(messageOf(() => parseParams.takeFromQueue({ connectionId: 'c', limit: 1.5 }))).toBe('Invalid params: limit must be an integer');
+    expect(messageOf(() => parseParams.addMessage({ connectionId: 'c' }))).toBe('Invalid params: recipientDids is required');
+    expect(messageOf(() => parseParams.addMessage(['c']))).toBe('Invalid params: params must be an object of named parameters');
+  });
+
+  it('refuses a payload nested more than 1000 levels deep, and takes one of 1000', () => {
+    const nest = (levels: number) => {
+      let value: Record<string, unknown> = {};
+      for (let i = 1; i < levels; i++) value = { a: value };
+      return value;
+    };
+    expect(parseParams.addMessage({ ...base, payload: nest(1000) }).payload).toBeDefined();
+    expectInvalid(() => parseParams.addMessage({ ...base, payload: nest(1001) }), 'payload');
+    expect(messageOf(() => parseParams.addMessage({ ...base, payload: nest(1001) }))).toBe('Invalid params: payload must not be nested more than 1000 levels deep');
+  });
+
+  it('counts lengths in code points (as JSON Schema and PostgreSQL do) and bytes in UTF-8', () => {
+    // 256 emoji: 512 UTF-16 units, 256 code points, 1024 bytes: within both bounds
+    expect(parseParams.getLiveSession({ connectionId: '😀'.repeat(256) }).connectionId).toHaveLength(512);
+    expectInvalid(() => parseParams.getLiveSession({ connectionId: '😀'.repeat(257) }), 'connectionId');
+    // a DID has no byte bound of its own: 8192 three-byte characters are fine
+    expect(parseParams.takeFromQueue({ connectionId: 'c', recipientDid: '€'.repeat(8192) }).recipientDid).toHaveLength(8192);
   });
 });
