@@ -1,7 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Ajv, { ValidateFunction } from 'ajv';
-import { openrpcDocument as openRpcMetaSchema } from '@open-rpc/meta-schema';
 import jsonSchemaToolsMetaSchema from '@json-schema-tools/meta-schema';
 import { OpenRpcDocument, OpenRpcMethod, RETRYABLE_ERROR_CODES, RpcErrorCode, SCHEMA_KEYWORDS } from '@didcomm-mpr/protocol';
 import { JsonRpcWsClient, REPO_ROOT } from '@didcomm-mpr/test-kit';
@@ -12,6 +11,9 @@ import { startTestServer, TestServer } from '../support/test-server';
  * committed docs/openrpc.json, true to what the server answers, and made of the schemas the server validates with.
  */
 
+// The package's typings declare the document's types only; the meta-schema itself is its runtime export.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { openrpcDocument: openRpcMetaSchema } = require('@open-rpc/meta-schema') as { openrpcDocument: object };
 const COMMITTED = path.join(REPO_ROOT, 'docs', 'openrpc.json');
 /** `npm run openrpc` sets it: the test then writes the served document instead of comparing. */
 const WRITE = process.env.OPENRPC_WRITE === '1';
@@ -53,7 +55,7 @@ describe('OpenRPC document (rpc.discover)', () => {
     ajv.addMetaSchema(jsonSchemaToolsMetaSchema as object);
     const { $id: _id, ...withoutId } = jsonSchemaToolsMetaSchema as { $id: string };
     ajv.addSchema(withoutId, 'https://meta.json-schema.tools');
-    const validate = ajv.compile(openRpcMetaSchema as object);
+    const validate = ajv.compile(openRpcMetaSchema);
     const valid = validate(document);
     expect(validate.errors ?? []).toEqual([]);
     expect(valid).toBe(true);

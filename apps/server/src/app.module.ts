@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AppConfig, ConfigModule } from './config';
 import { HealthModule } from './health';
+import { LifecycleModule } from './lifecycle';
 import { MetricsModule } from './metrics';
 import { RpcModule } from './rpc';
 
@@ -14,7 +15,7 @@ export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), MetricsModule, RpcModule, HealthModule],
+      imports: [ConfigModule.forRoot(config), MetricsModule, LifecycleModule, RpcModule, HealthModule],
     };
   }
 }

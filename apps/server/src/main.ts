@@ -3,6 +3,8 @@ import { existsSync } from 'node:fs';
 import { INestApplication, Logger } from '@nestjs/common';
 import { startServer, createLogger } from './bootstrap';
 import { AppConfig, ConfigError, loadConfig } from './config';
+import { DatabaseUnreachableError } from './database';
+import { JsonLinesLogger, routeProcessOutputTo } from './json-lines.logger';
 
 /** The embedded PostgreSQL while it runs (only without DATABASE_URL). */
 interface EmbeddedDatabase {
@@ -60,8 +62,10 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, config.instanceId);
   Logger.overrideLogger(logger);
+  routeProcessOutputTo(logger);
+  startupLogger = logger;
   let embedded: EmbeddedDatabase | undefined;
   try {
     embedded = config.databaseUrl ? undefined : await startEmbeddedDatabase(config);
@@ -99,7 +103,13 @@ async function main(): Promise<void> {
   logger.log(`Listening on ${config.host}:${config.port} (WebSocket at /, GET /health, GET /metrics)`, 'Main');
 }
 
+/** The configured logger once the configuration is read (a failure before that is logged at the error level). */
+let startupLogger: JsonLinesLogger | undefined;
+
 main().catch((error: unknown) => {
-  createLogger('error').error(`Failed to start: ${(error as Error).stack ?? String(error)}`, 'Main');
+  const logger = startupLogger ?? createLogger('error');
+  // An unreachable database is an operator's matter, said in one line naming host and port; anything else is a bug.
+  if (error instanceof DatabaseUnreachableError) logger.fatal(`Failed to start: ${error.message}`, 'Main');
+  else logger.fatal(`Failed to start: ${(error as Error).stack ?? String(error)}`, 'Main');
   process.exit(1);
 });

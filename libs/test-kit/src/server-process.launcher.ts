@@ -65,6 +65,7 @@ export class ServerProcess {
   readonly wsUrl: string;
   readonly httpUrl: string;
   private text = '';
+  private stderrText = '';
   private exit: ServerProcessExit | undefined;
   private readonly exitPromise: Promise<ServerProcessExit>;
 
@@ -79,6 +80,7 @@ export class ServerProcess {
     this.pid = child.pid ?? -1;
     this.wsUrl = `ws://127.0.0.1:${port}`;
     this.httpUrl = `http://127.0.0.1:${port}`;
+    child.stderr!.on('data', (chunk: Buffer) => (this.stderrText = keepTail(this.stderrText + chunk.toString('utf8'))));
     for (const stream of [child.stdout!, child.stderr!]) {
       stream.on('data', (chunk: Buffer) => this.append(chunk.toString('utf8')));
       if (echo !== undefined) {
@@ -172,6 +174,11 @@ export class ServerProcess {
     return this.text;
   }
 
+  /** What was written to stderr alone (the last 256 KiB): a server that logs well writes nothing there. */
+  errorOutput(): string {
+    return this.stderrText;
+  }
+
   /** The connection URL of the fresh embedded database (for SQL access), once the server runs it. */
   async embeddedDatabaseUrl(): Promise<string | undefined> {
     if (!this.embedded) return undefined;
@@ -207,8 +214,7 @@ export class ServerProcess {
   }
 
   private append(chunk: string): void {
-    this.text += chunk;
-    if (this.text.length > OUTPUT_LIMIT_CHARS) this.text = this.text.slice(-OUTPUT_LIMIT_CHARS);
+    this.text = keepTail(this.text + chunk);
   }
 
   private note(message: string): void {
@@ -262,6 +268,10 @@ export class ServerProcess {
       }
     }
   }
+}
+
+function keepTail(text: string): string {
+  return text.length > OUTPUT_LIMIT_CHARS ? text.slice(-OUTPUT_LIMIT_CHARS) : text;
 }
 
 /** The last lines of a process output, for failure messages. */

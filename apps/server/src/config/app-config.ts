@@ -71,6 +71,8 @@ export interface AppConfig {
   databasePoolSize: number;
   /** A queue statement that has not answered by then fails as "storage unavailable" (a stalled network). */
   databaseQueryTimeoutMs: number;
+  /** At boot, how long PostgreSQL may stay unreachable (retried with backoff) before the server gives up. */
+  databaseConnectTimeoutMs: number;
   dataDir: string;
   /** TCP port of the embedded PostgreSQL on 127.0.0.1; 0 picks a free one at each start. */
   embeddedPostgresPort: number;

@@ -34,6 +34,7 @@ describe('loadConfig', () => {
       databaseUrl: undefined,
       databasePoolSize: 10,
       databaseQueryTimeoutMs: 10_000,
+      databaseConnectTimeoutMs: 60_000,
       dataDir: path.resolve('./.data'),
       embeddedPostgresPort: 0,
       authTokens: [],
@@ -99,6 +100,7 @@ describe('loadConfig', () => {
       SHUTDOWN_TIMEOUT_MS: '0',
       LOG_LEVEL: 'debug',
       DATABASE_QUERY_TIMEOUT_MS: '2500',
+      DATABASE_CONNECT_TIMEOUT_MS: '5000',
       MESSAGE_TTL_MS: '86400000',
       MAX_QUEUE_MESSAGES: '500',
       MAX_QUEUE_BYTES: String(10 * MiB),
@@ -134,6 +136,7 @@ describe('loadConfig', () => {
       sessionLeaseMs: expect.any(Number),
       instanceId: expect.any(String),
       databaseQueryTimeoutMs: 2_500,
+      databaseConnectTimeoutMs: 5_000,
       retention: { messageTtlMs: 86_400_000, maxQueueMessages: 500, maxQueueBytes: 10 * MiB, expirySweepIntervalMs: 5_000, expirySweepBatch: 200 },
       push: {
         fcm: undefined,

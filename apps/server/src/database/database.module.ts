@@ -1,5 +1,7 @@
 import { Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '../config';
+import { InstanceLifecycle } from '../lifecycle';
+import { retryUntilReachable } from './boot-connect.retry';
 import { DatabaseExecutor } from './database.executor';
 import { runMigrations } from './migration.runner';
 import { MessageRepository } from './repositories/message.repository';
@@ -14,12 +16,15 @@ import { PushTokenRepository } from './repositories/push-token.repository';
   providers: [
     {
       provide: DatabaseExecutor,
-      inject: [APP_CONFIG],
-      useFactory: async (config: AppConfig): Promise<DatabaseExecutor> => {
-        if (!config.databaseUrl) throw new Error('No DATABASE_URL: main.ts starts the embedded PostgreSQL before the application');
-        const applied = await runMigrations(config.databaseUrl);
-        if (applied.length > 0) new Logger('Database').log(`Applied migrations: ${applied.join(', ')}`);
-        return new DatabaseExecutor({ url: config.databaseUrl, poolSize: config.databasePoolSize, queryTimeoutMs: config.databaseQueryTimeoutMs });
+      inject: [APP_CONFIG, InstanceLifecycle],
+      useFactory: async (config: AppConfig, lifecycle: InstanceLifecycle): Promise<DatabaseExecutor> => {
+        const url = config.databaseUrl;
+        if (!url) throw new Error('No DATABASE_URL: main.ts starts the embedded PostgreSQL before the application');
+        const logger = new Logger('Database');
+        const applied = await retryUntilReachable(() => runMigrations(url), { url, timeoutMs: config.databaseConnectTimeoutMs, logger });
+        if (applied.length > 0) logger.log(`Applied migrations: ${applied.join(', ')}`);
+        lifecycle.markMigrationsDone();
+        return new DatabaseExecutor({ url, poolSize: config.databasePoolSize, queryTimeoutMs: config.databaseQueryTimeoutMs });
       },
     },
     MessageRepository,

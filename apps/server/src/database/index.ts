@@ -6,3 +6,4 @@ export { GroupCommitter, ItemFailure } from './group-committer';
 export * from './repositories/message.repository';
 export * from './repositories/push-token.repository';
 export { runMigrations } from './migration.runner';
+export { DatabaseUnreachableError } from './database-unreachable.error';

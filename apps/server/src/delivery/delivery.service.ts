@@ -103,6 +103,7 @@ export class DeliveryService implements OnModuleInit {
 
   /** After a commit: one decision per connection of the batch, without delaying the replies. */
   committed(messages: CommittedMessage[]): void {
+    const committedAt = Date.now();
     const perConnection = new Map<string, CommittedMessage[]>();
     for (const message of messages) {
       const group = perConnection.get(message.connectionId);
@@ -115,6 +116,7 @@ export class DeliveryService implements OnModuleInit {
       this.offer(
         {
           connectionId,
+          committedAt,
           messages: group.map((message) => ({
             id: message.id,
             receivedAt: message.receivedAt.toISOString(),
@@ -282,6 +284,10 @@ export class DeliveryService implements OnModuleInit {
         break; // the socket failed; what was not sent is released below
       }
       sent += messageCount;
+      if (event.committedAt !== undefined) {
+        const seconds = (Date.now() - event.committedAt) / 1000;
+        for (let i = 0; i < messageCount; i++) this.metrics.liveDeliveryDuration.observe(seconds);
+      }
     }
     this.metrics.messagesNotified.inc(sent);
     if (sent < messages.length) await this.releaseQuietly(event.connectionId, messages.slice(sent).map((message) => message.id));

@@ -17,6 +17,7 @@ export class LiveSessionService implements OnModuleInit, OnApplicationShutdown {
   private readonly unreleased = new Map<string, number>();
   private leaseTimer: NodeJS.Timeout | undefined;
   private leaseWork: Promise<void> | undefined;
+  private leaseFailing = false;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -132,9 +133,13 @@ export class LiveSessionService implements OnModuleInit, OnApplicationShutdown {
         const released = await this.delivery.releaseForDeadInstance(instanceId);
         this.logger.warn(`Instance ${instanceId} stopped renewing its lease: its sessions ended, ${released} in-flight messages are pending again`);
       }
+      if (this.leaseFailing) this.logger.log('Session lease maintenance works again');
+      this.leaseFailing = false;
     } catch (error) {
       // Retried at the next tick; while Redis is away the lease may lapse, which other instances see as a crash.
-      this.logger.warn(`Session lease maintenance failed: ${(error as Error).message}`);
+      // Logged once per outage, not at every tick.
+      if (!this.leaseFailing) this.logger.warn(`Session lease maintenance failed (retried until it works): ${(error as Error).message}`);
+      this.leaseFailing = true;
     }
   }
 }

@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8';
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -31,6 +32,12 @@ export class MetricsService {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  readonly liveDeliveryDuration = new Histogram({
+    name: 'mpr_live_delivery_duration_seconds',
+    help: 'From the commit of an added message to its messagesReceived frame written to the holding socket (on another instance: across pub/sub)',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
   readonly errors = new Counter({
     name: 'mpr_rpc_errors_total',
     help: 'JSON-RPC error responses per code',
@@ -55,5 +62,9 @@ export class MetricsService {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'mpr_' });
+    // The heap bound sockets and sessions live within (the default metrics give the used and total heap only).
+    new Gauge({ name: 'mpr_nodejs_heap_size_limit_bytes', help: 'V8 heap size limit of this process', registers: [this.registry] }).set(
+      getHeapStatistics().heap_size_limit,
+    );
   }
 }

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { RedisConnections, RedisModule } from '../redis';
 import { InProcessPubSubAdapter } from './in-process-pubsub.adapter';
+import { PubSubHealthGauge } from './pubsub-health.gauge';
 import { PubSubPort } from './pubsub.port';
 import { RedisPubSubAdapter } from './redis-pubsub.adapter';
 
@@ -16,6 +17,7 @@ import { RedisPubSubAdapter } from './redis-pubsub.adapter';
       inject: [RedisConnections],
       useFactory: (redis: RedisConnections | null): PubSubPort => (redis ? new RedisPubSubAdapter(redis) : new InProcessPubSubAdapter()),
     },
+    PubSubHealthGauge,
   ],
   exports: [PubSubPort],
 })

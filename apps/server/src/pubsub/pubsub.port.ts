@@ -20,6 +20,11 @@ export interface MessagesAvailableEvent {
    * to this one ended: it was taken over, or removed, through another instance.
    */
   endSessionsUpTo?: number;
+  /**
+   * When the adding instance committed these messages (epoch ms; absent for messages pending again): the holder
+   * measures live-delivery latency from it.
+   */
+  committedAt?: number;
 }
 
 export type MessagesAvailableHandler = (event: MessagesAvailableEvent) => void;

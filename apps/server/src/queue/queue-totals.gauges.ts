@@ -1,5 +1,6 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { Gauge } from 'prom-client';
+import { APP_CONFIG, AppConfig } from '../config';
 import { MessageRepository, QueueTotals } from '../database';
 import { MetricsService } from '../metrics';
 
@@ -17,7 +18,12 @@ export class QueueTotalsGauges {
   constructor(
     private readonly messages: MessageRepository,
     metrics: MetricsService,
+    @Inject(APP_CONFIG) config: AppConfig,
   ) {
+    // The bound of the oldest message's age: alerts compare the age with it (messages about to expire unread).
+    new Gauge({ name: 'mpr_message_ttl_seconds', help: 'Configured message life (MESSAGE_TTL_MS), in seconds', registers: [metrics.registry] }).set(
+      config.retention.messageTtlMs / 1000,
+    );
     this.gauge(metrics, 'mpr_pending_messages', 'Messages waiting to be taken (all connections)', (totals) => totals.pending);
     this.gauge(metrics, 'mpr_queued_bytes', 'Payload bytes of pending and sending messages (all connections)', (totals) => totals.bytes);
     this.gauge(metrics, 'mpr_oldest_pending_message_age_seconds', 'Age of the oldest pending message (0 when none)', (totals) =>

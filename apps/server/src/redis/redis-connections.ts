@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import Redis from 'ioredis';
+import Redis, { Cluster } from 'ioredis';
 import { RedisConfig } from '../config';
 import { createRedisClient, RedisClient, RedisRole } from './redis-client.factory';
 
@@ -72,13 +72,23 @@ export class RedisConnections {
     let client = this.clients.get(role);
     if (client) return client;
     client = createRedisClient(this.config, role, this.connectionName);
-    let lastError = '';
-    client.on('error', (error: Error) => {
-      if (lastError === error.message) return;
-      lastError = error.message;
-      this.logger.warn(`Redis ${role}: ${error.message}`);
-    });
-    client.on('ready', () => (lastError = ''));
+    // One listener for the client and, on a cluster, for each node connection and shard subscriber it makes, so no
+    // ioredis client ever reports an error without a listener (it would print "[ioredis] Unhandled error event" on
+    // stderr, outside the JSON logs). Each distinct error is logged once until the client is ready again.
+    const logged = new Set<string>();
+    const onError = (error: Error, node?: string) => {
+      const message = node ? `${node}: ${error.message}` : error.message;
+      if (logged.has(message)) return;
+      logged.add(message);
+      this.logger.warn(`Redis ${role}: ${message}`);
+    };
+    client.on('error', (error: Error) => onError(error));
+    client.on('ready', () => logged.clear());
+    if (client instanceof Cluster) {
+      client.on('node error', (error: Error, node: string) => onError(error, node));
+      client.on('nodeError', (error: Error, node: string) => onError(error, node));
+      client.on('+node', (node: Redis) => node.on('error', (error: Error) => onError(error, `${node.options.host}:${node.options.port}`)));
+    }
     this.clients.set(role, client);
     return client;
   }

@@ -1,15 +1,16 @@
 import { Injectable } from '@nestjs/common';
+import { InstanceLifecycle } from '../lifecycle';
 
-/** Whether new sockets and new requests are accepted; closed once at shutdown. */
+/** Whether new sockets and new requests are accepted; closed once at shutdown, when the instance starts draining. */
 @Injectable()
 export class ConnectionGate {
-  private open = true;
+  constructor(private readonly lifecycle: InstanceLifecycle) {}
 
   get accepting(): boolean {
-    return this.open;
+    return !this.lifecycle.draining;
   }
 
   close(): void {
-    this.open = false;
+    this.lifecycle.beginDraining();
   }
 }

@@ -21,6 +21,12 @@ function isJsonRpcId(value: unknown): value is JSONRPCID {
   return typeof value === 'string' || typeof value === 'number' || value === null;
 }
 
+/** The connectionId a request names, for its log lines (only a string: the params may be anything). */
+function connectionIdOf(params: unknown): string | undefined {
+  const connectionId = (params as { connectionId?: unknown } | undefined)?.connectionId;
+  return typeof connectionId === 'string' ? connectionId.slice(0, 512) : undefined;
+}
+
 function errorResponse(id: JSONRPCID, code: number, message: string): JSONRPCErrorResponse {
   return { jsonrpc: '2.0', id, error: rpcError(code, message) };
 }
@@ -54,7 +60,7 @@ export class RpcDispatcher {
       try {
         response = await next(request, holder);
       } catch (error) {
-        const mapped = this.mapError(request.id ?? null, error);
+        const mapped = this.mapError(request.id ?? null, error, { method: request.method, socketId: holder.id, connectionId: connectionIdOf(request.params) });
         response = request.id === undefined ? null : mapped;
       }
       stop();
@@ -99,9 +105,12 @@ export class RpcDispatcher {
     s.addMethod(RpcMethod.Unsubscribe, subscription);
   }
 
-  private mapError(id: JSONRPCID, error: unknown): JSONRPCErrorResponse {
+  /** Maps an error thrown by a method; an unexpected one is logged with the request's method, socket and connection. */
+  private mapError(id: JSONRPCID, error: unknown, scope?: { method: string; socketId: string; connectionId?: string }): JSONRPCErrorResponse {
     const { error: rpc, unexpected } = toRpcError(error);
-    if (unexpected) this.logger.error(`Unexpected error in a JSON-RPC method: ${(error as Error)?.stack ?? String(error)}`);
+    if (unexpected) {
+      this.logger.error({ message: `Unexpected error in a JSON-RPC method: ${(error as Error)?.message ?? String(error)}`, ...scope }, (error as Error)?.stack);
+    }
     return { jsonrpc: '2.0', id, error: rpc };
   }
 

@@ -52,7 +52,7 @@ export class RpcGateway implements OnGatewayInit, OnGatewayConnection, OnGateway
     this.metrics.openSockets.set(this.connections.size);
     socket.on('pong', () => (connection.missedPongs = 0));
     socket.on('message', (data: RawData) => void this.onFrame(connection, data));
-    socket.on('error', (error) => this.logger.debug(`Socket ${connection.id} error: ${error.message}`));
+    socket.on('error', (error) => this.logger.debug({ message: `Socket error: ${error.message}`, socketId: connection.id }));
   }
 
   handleDisconnect(socket: WebSocket): void {
@@ -78,7 +78,7 @@ export class RpcGateway implements OnGatewayInit, OnGatewayConnection, OnGateway
         reply = await this.dispatcher.handleFrame(text, connection, this.gate.accepting ? undefined : SHUTTING_DOWN);
       } catch (error) {
         // The dispatcher answers every method error itself; this is a bug, so say so, and still answer.
-        this.logger.error(`Handling a frame from socket ${connection.id} failed: ${(error as Error).stack ?? String(error)}`);
+        this.logger.error({ message: `Handling a frame failed: ${(error as Error)?.message ?? String(error)}`, socketId: connection.id }, (error as Error)?.stack);
         reply = await this.dispatcher.handleFrame(text, connection, INTERNAL_ERROR).catch(() => undefined);
       }
       if (reply !== undefined && connection.isOpen) {
