@@ -100,7 +100,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  logger.log(`Listening on ${config.host}:${config.port} (WebSocket at /, GET /health, GET /metrics)`, 'Main');
+  logger.log(`Listening on ${config.host}:${config.port} (WebSocket at /, GET /health, /health/live, /health/ready, /metrics)`, 'Main');
 }
 
 /** The configured logger once the configuration is read (a failure before that is logged at the error level). */
