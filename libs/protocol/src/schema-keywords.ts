@@ -50,8 +50,9 @@ export const SCHEMA_KEYWORDS: readonly SchemaKeywordDefinition[] = [
     description: 'A string whose UTF-8 encoding is longer than this many bytes is refused (-32602).',
     type: 'string',
     schemaType: 'number',
-    // The string's length in code points is checked first (maxLength), so this encodes at most a few kilobytes.
-    validate: (limit, data) => utf8.encode(data as string).length <= limit,
+    // A UTF-16 code unit takes at most 3 bytes in UTF-8 (a surrogate pair, 2 units, takes 4): most keys are short
+    // enough to pass without being encoded. maxLength is checked first, so an encoding is a few kilobytes at most.
+    validate: (limit, data) => (data as string).length * 3 <= limit || utf8.encode(data as string).length <= limit,
     errors: false,
   },
   {

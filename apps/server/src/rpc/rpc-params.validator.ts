@@ -1,6 +1,7 @@
 import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
 import {
   ContentDescriptor,
+  JsonSchema,
   MAX_DEPTH_KEYWORD,
   MAX_UTF8_BYTES_KEYWORD,
   NO_NUL_PATTERN,
@@ -17,6 +18,7 @@ type NamedParamsMethod = Exclude<keyof RpcMethods, 'ping' | 'rpc.on' | 'rpc.off'
 interface CompiledParam {
   name: string;
   required: boolean;
+  schema: JsonSchema;
   validate: ValidateFunction;
 }
 
@@ -36,9 +38,18 @@ function fieldOf(param: string, instancePath: string): string {
 
 const ARTICLE: Record<string, string> = { string: 'a string', integer: 'an integer', number: 'a number', boolean: 'a boolean', object: 'a JSON object', array: 'an array' };
 
-/** The problem in words, from the failed rule and its limit (ajv's `verbose` errors carry the rule's schema value). */
-function problemOf(error: ErrorObject): string {
-  const limit = error.schema as number;
+/** The value of the failed rule in the param's schema (`#/items/maxLength` → 512): the limit to name. */
+function ruleValue(schema: JsonSchema, schemaPath: string): unknown {
+  return schemaPath
+    .split('/')
+    .slice(1)
+    .reduce<unknown>((node, segment) => (node as Record<string, unknown> | undefined)?.[segment.replace(/~1/g, '/').replace(/~0/g, '~')], schema);
+}
+
+/** The problem in words, from the failed rule and its value in the schema. */
+function problemOf(error: ErrorObject, schema: JsonSchema): string {
+  const rule = ruleValue(schema, error.schemaPath);
+  const limit = rule as number;
   switch (error.keyword) {
     case 'type':
       return `must be ${String(error.params.type).split(',').map((type) => ARTICLE[type] ?? type).join(' or ')}`;
@@ -49,7 +60,7 @@ function problemOf(error: ErrorObject): string {
     case 'maxLength':
       return `must be at most ${limit} characters`;
     case 'pattern':
-      return error.schema === NO_NUL_PATTERN ? 'must not contain the NUL character' : `must match ${String(error.schema)}`;
+      return rule === NO_NUL_PATTERN ? 'must not contain the NUL character' : `must match ${String(rule)}`;
     case 'minimum':
       return `must be at least ${limit}`;
     case 'maximum':
@@ -90,8 +101,8 @@ export class RpcParamsValidator {
   private readonly methods = new Map<string, CompiledParam[]>();
 
   constructor(document: OpenRpcDocument) {
-    // `unicode` (the default) counts string lengths in code points, as JSON Schema and PostgreSQL do.
-    const ajv = new Ajv({ allErrors: false, verbose: true, strict: true });
+    // String lengths count code points, as JSON Schema and PostgreSQL do. The first error is enough (one field is named).
+    const ajv = new Ajv({ allErrors: false, strict: true });
     for (const { keyword, type, schemaType, validate, errors } of SCHEMA_KEYWORDS) {
       ajv.addKeyword(validate ? { keyword, type, schemaType, validate, errors } : { keyword, schemaType });
     }
@@ -99,7 +110,7 @@ export class RpcParamsValidator {
       if (method.paramStructure !== 'by-name') continue;
       this.methods.set(
         method.name,
-        method.params.map((param: ContentDescriptor) => ({ name: param.name, required: param.required === true, validate: ajv.compile(param.schema) })),
+        method.params.map((param: ContentDescriptor) => ({ name: param.name, required: param.required === true, schema: param.schema, validate: ajv.compile(param.schema) })),
       );
     }
   }
@@ -111,7 +122,7 @@ export class RpcParamsValidator {
     if (raw !== undefined && !isPlainObject(raw)) throw RpcException.invalidParam('params', 'must be an object of named parameters');
     const given = (raw ?? {}) as Params;
     const parsed: Params = {};
-    for (const { name, required, validate } of params) {
+    for (const { name, required, schema, validate } of params) {
       const value = given[name];
       if (value === undefined || value === null) {
         if (required) throw RpcException.invalidParam(name, 'is required');
@@ -120,7 +131,7 @@ export class RpcParamsValidator {
       }
       if (!validate(value)) {
         const error = validate.errors![0];
-        throw RpcException.invalidParam(fieldOf(name, error.instancePath), problemOf(error));
+        throw RpcException.invalidParam(fieldOf(name, error.instancePath), problemOf(error, schema));
       }
       parsed[name] = NORMALISE[name] ? NORMALISE[name](value) : value;
     }
