@@ -37,7 +37,7 @@ const SERVER_LAYERS = [
   ['push'],
   ['session-registry', 'pubsub'],
   ['database', 'redis'],
-  ['config', 'metrics'],
+  ['config', 'metrics', 'lifecycle', 'json-lines.logger.ts'],
 ];
 
 const layerEntries = SERVER_LAYERS.flat();

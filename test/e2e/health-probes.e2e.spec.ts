@@ -13,7 +13,12 @@ async function probe(server: TestServer, path: string): Promise<{ status: number
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
-async function waitForStatus(server: TestServer, path: string, status: number, timeoutMs = 15_000): Promise<{ status: number; body: Record<string, unknown> }> {
+async function waitForStatus(
+  server: TestServer,
+  path: string,
+  status: number,
+  timeoutMs = 15_000,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const answer = await probe(server, path);
@@ -30,7 +35,10 @@ describe('liveness and readiness', () => {
       expect(await probe(server, '/health/live')).toMatchObject({ status: 200, body: { status: 'ok' } });
       expect(await probe(server, '/health/ready')).toMatchObject({
         status: 200,
-        body: { status: 'ready', checks: { postgres: { status: 'up' }, migrations: 'done', draining: false, pubsub: { status: 'up', mode: 'in-process' } } },
+        body: {
+          status: 'ready',
+          checks: { postgres: { status: 'up' }, migrations: 'done', draining: false, pubsub: { status: 'up', mode: 'in-process' } },
+        },
       });
       expect(await probe(server, '/health')).toMatchObject({ status: 200, body: { status: 'ok' } });
       expect(await metricValue(server.httpUrl, 'mpr_ready')).toBe(1);
@@ -49,7 +57,9 @@ describe('liveness and readiness', () => {
     const server = await startTestServer({ DATABASE_QUERY_TIMEOUT_MS: '1000' }, target.toString());
     try {
       await proxy.cut();
-      expect(await waitForStatus(server, '/health/ready', 503)).toMatchObject({ body: { status: 'not-ready', checks: { postgres: { status: 'down' }, draining: false } } });
+      expect(await waitForStatus(server, '/health/ready', 503)).toMatchObject({
+        body: { status: 'not-ready', checks: { postgres: { status: 'down' }, draining: false } },
+      });
       expect(await probe(server, '/health/live')).toMatchObject({ status: 200 });
       expect((await probe(server, '/health')).status).toBe(503);
       expect(await metricValue(server.httpUrl, 'mpr_ready')).toBe(0);
@@ -77,14 +87,23 @@ describe('liveness and readiness', () => {
       );
       const add = client.call('addMessage', { connectionId: 'drain', recipientDids: ['did:a'], payload: {}, messageId: 'held' }, 30_000);
       const deadline = Date.now() + 10_000;
-      while ((await sql<{ n: string }>(server.databaseUrl, `SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO queued_message%'`))[0].n !== '1') {
+      while (
+        (
+          await sql<{ n: string }>(
+            server.databaseUrl,
+            `SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO queued_message%'`,
+          )
+        )[0].n !== '1'
+      ) {
         if (Date.now() > deadline) throw new Error('the add never waited on the held row');
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       expect((await probe(server, '/health/ready')).status).toBe(200);
 
       const stopping = server.stop();
-      expect(await waitForStatus(server, '/health/ready', 503)).toMatchObject({ body: { status: 'not-ready', checks: { postgres: { status: 'up' }, draining: true } } });
+      expect(await waitForStatus(server, '/health/ready', 503)).toMatchObject({
+        body: { status: 'not-ready', checks: { postgres: { status: 'up' }, draining: true } },
+      });
       expect(await probe(server, '/health/live')).toMatchObject({ status: 200 });
       expect(await metricValue(server.httpUrl, 'mpr_draining')).toBe(1);
       expect(await metricValue(server.httpUrl, 'mpr_ready')).toBe(0);
@@ -102,7 +121,10 @@ describe('liveness and readiness', () => {
   it('stays ready with Redis unreachable (degraded), and says so', async () => {
     const server = await startTestServer({ REDIS_URL: `redis://127.0.0.1:${await findFreePort()}` });
     try {
-      expect(await probe(server, '/health/ready')).toMatchObject({ status: 200, body: { status: 'ready', checks: { pubsub: { status: 'degraded', mode: 'redis' } } } });
+      expect(await probe(server, '/health/ready')).toMatchObject({
+        status: 200,
+        body: { status: 'ready', checks: { pubsub: { status: 'degraded', mode: 'redis' } } },
+      });
       expect(await probe(server, '/health')).toMatchObject({ status: 200, body: { status: 'degraded' } });
       expect(await metricValue(server.httpUrl, 'mpr_pubsub_up{mode="redis"}')).toBe(0);
       expect(await metricValue(server.httpUrl, 'mpr_ready')).toBe(1);

@@ -65,7 +65,9 @@ describe('alert rules and dashboard (docker/monitoring)', () => {
     const text = readFileSync(RULES, 'utf8');
     const alerts = text.split(/\n\s+- alert: /).slice(1);
     expect(alerts.length).toBeGreaterThanOrEqual(10);
-    const incomplete = alerts.map((block) => block.split('\n')[0]).filter((_, i) => !/severity: \w+/.test(alerts[i]) || !/summary: \S/.test(alerts[i]) || !/runbook: \S/.test(alerts[i]));
+    const incomplete = alerts
+      .map((block) => block.split('\n')[0])
+      .filter((_, i) => !/severity: \w+/.test(alerts[i]) || !/summary: \S/.test(alerts[i]) || !/runbook: \S/.test(alerts[i]));
     expect(incomplete).toEqual([]);
     const tests = readFileSync(path.join(MONITORING, 'mpr.rules.test.yml'), 'utf8');
     const untested = alerts.map((block) => block.split('\n')[0].trim()).filter((name) => !tests.includes(`alertname: ${name}`));
@@ -92,7 +94,10 @@ describe('alert rules and dashboard (docker/monitoring)', () => {
     });
 
     it('every metric a dashboard query names is exported', () => {
-      const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: { targets?: { expr: string }[] }[]; templating: { list: { query?: unknown }[] } };
+      const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as {
+        panels: { targets?: { expr: string }[] }[];
+        templating: { list: { query?: unknown }[] };
+      };
       const queries = [
         ...dashboard.panels.flatMap((panel) => (panel.targets ?? []).map((target) => target.expr)),
         ...dashboard.templating.list.map((variable) => JSON.stringify(variable.query ?? '')),
@@ -101,7 +106,19 @@ describe('alert rules and dashboard (docker/monitoring)', () => {
       const named = namedMetrics(queries.join('\n'));
       expect([...named].filter((name) => !exported.has(name))).toEqual([]);
       // the fleet overview covers what the issue asks of it
-      for (const metric of ['mpr_messages_added_total', 'mpr_messages_taken_total', 'mpr_messages_notified_total', 'mpr_live_delivery_duration_seconds_bucket', 'mpr_pending_messages', 'mpr_oldest_pending_message_age_seconds', 'mpr_live_sessions', 'mpr_open_sockets', 'mpr_push_sent_total', 'mpr_push_failed_total', 'mpr_rpc_errors_total']) {
+      for (const metric of [
+        'mpr_messages_added_total',
+        'mpr_messages_taken_total',
+        'mpr_messages_notified_total',
+        'mpr_live_delivery_duration_seconds_bucket',
+        'mpr_pending_messages',
+        'mpr_oldest_pending_message_age_seconds',
+        'mpr_live_sessions',
+        'mpr_open_sockets',
+        'mpr_push_sent_total',
+        'mpr_push_failed_total',
+        'mpr_rpc_errors_total',
+      ]) {
         expect({ metric, shown: named.has(metric) }).toEqual({ metric, shown: true });
       }
     });

@@ -67,14 +67,26 @@ describe('OpenRPC document (rpc.discover)', () => {
 
   it('lists every method and the messagesReceived notification, and every error code with its retryability', () => {
     expect(document.methods.map((m) => m.name).sort()).toEqual(
-      ['addMessage', 'takeFromQueue', 'getAvailableMessageCount', 'removeMessages', 'removeAllMessages', 'getQueueStats', 'addLiveSession', 'getLiveSession', 'removeLiveSession', 'ping'].sort(),
+      [
+        'addMessage',
+        'takeFromQueue',
+        'getAvailableMessageCount',
+        'removeMessages',
+        'removeAllMessages',
+        'getQueueStats',
+        'addLiveSession',
+        'getLiveSession',
+        'removeLiveSession',
+        'ping',
+      ].sort(),
     );
     expect(document['x-notifications'].map((n) => n.name)).toEqual(['messagesReceived']);
     const errors = Object.values(document.components.errors);
     expect(errors.map((e) => e.code).sort()).toEqual(Object.values(RpcErrorCode).sort());
     for (const error of errors) expect(error.data).toEqual({ retryable: RETRYABLE_ERROR_CODES.has(error.code) });
     for (const m of document.methods) {
-      for (const ref of m.errors ?? []) expect(document.components.errors[('$ref' in ref ? ref.$ref : '').replace('#/components/errors/', '')]).toBeDefined();
+      for (const ref of m.errors ?? [])
+        expect(document.components.errors[('$ref' in ref ? ref.$ref : '').replace('#/components/errors/', '')]).toBeDefined();
     }
     expect(Object.keys(document['x-schema-keywords']).sort()).toEqual(SCHEMA_KEYWORDS.map((k) => k.keyword).sort());
   });
@@ -83,8 +95,16 @@ describe('OpenRPC document (rpc.discover)', () => {
     const add = method('addMessage');
     const connectionId = add.params.find((p) => p.name === 'connectionId')!.schema;
     expect(connectionId).toMatchObject({ type: 'string', minLength: 1, maxLength: 512, 'x-maxUtf8Bytes': 1024, pattern: '^[^\\u0000]*$' });
-    expect(add.params.find((p) => p.name === 'payload')!.schema).toMatchObject({ type: 'object', 'x-maxDepth': 1000, 'x-maxJsonBytes': server.config.maxPayloadBytes });
-    expect(add.params.find((p) => p.name === 'recipientDids')!.schema).toMatchObject({ minItems: 1, maxItems: 10_000, items: { maxLength: 8192 } });
+    expect(add.params.find((p) => p.name === 'payload')!.schema).toMatchObject({
+      type: 'object',
+      'x-maxDepth': 1000,
+      'x-maxJsonBytes': server.config.maxPayloadBytes,
+    });
+    expect(add.params.find((p) => p.name === 'recipientDids')!.schema).toMatchObject({
+      minItems: 1,
+      maxItems: 10_000,
+      items: { maxLength: 8192 },
+    });
     // Another server's document carries its own configuration.
     const small = await startTestServer({ MAX_PAYLOAD_BYTES: '2048', MAX_TAKE_MESSAGES: '7' }, server.databaseUrl);
     const other = await JsonRpcWsClient.connect(small.wsUrl);
@@ -92,7 +112,9 @@ describe('OpenRPC document (rpc.discover)', () => {
       const smallDocument = await other.call<OpenRpcDocument>('rpc.discover');
       const payload = smallDocument.methods.find((m) => m.name === 'addMessage')!.params.find((p) => p.name === 'payload')!;
       expect(payload.schema['x-maxJsonBytes']).toBe(2048);
-      expect(smallDocument.methods.find((m) => m.name === 'takeFromQueue')!.params.find((p) => p.name === 'limit')!.schema.description).toContain('7');
+      expect(
+        smallDocument.methods.find((m) => m.name === 'takeFromQueue')!.params.find((p) => p.name === 'limit')!.schema.description,
+      ).toContain('7');
     } finally {
       await other.close();
       await small.stop();
@@ -115,20 +137,30 @@ describe('OpenRPC document (rpc.discover)', () => {
     const check = async (name: string, params?: unknown) => {
       const answer = await client.call(name, params);
       const validate = results.get(name)!;
-      expect({ name, answer, valid: validate(answer), errors: validate.errors ?? null }).toEqual({ name, answer, valid: true, errors: null });
+      expect({ name, answer, valid: validate(answer), errors: validate.errors ?? null }).toEqual({
+        name,
+        answer,
+        valid: true,
+        errors: null,
+      });
       return answer;
     };
     await check('ping');
     await check('getQueueStats', { connectionId: c });
     await check('addLiveSession', { connectionId: c, sessionId: 's1' });
     await check('getLiveSession', { connectionId: c });
-    const { messageId } = (await check('addMessage', { connectionId: c, recipientDids: ['did:a'], payload: { ciphertext: 'x' } })) as { messageId: string };
+    const { messageId } = (await check('addMessage', { connectionId: c, recipientDids: ['did:a'], payload: { ciphertext: 'x' } })) as {
+      messageId: string;
+    };
     await client.waitFor(() => client.notifiedIds(c).includes(messageId), 10_000, 'the live notification');
     const notification = client.notifications().find((n) => n.connectionId === c)!;
     const ajv = resultValidator();
     for (const param of document['x-notifications'][0].params) {
       const validate = ajv.compile(param.schema);
-      expect({ param: param.name, valid: validate((notification as unknown as Record<string, unknown>)[param.name]) }).toEqual({ param: param.name, valid: true });
+      expect({ param: param.name, valid: validate((notification as unknown as Record<string, unknown>)[param.name]) }).toEqual({
+        param: param.name,
+        valid: true,
+      });
     }
     client.received.splice(0);
     await check('removeLiveSession', { connectionId: c, sessionId: 's1' });

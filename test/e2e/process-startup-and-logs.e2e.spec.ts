@@ -28,9 +28,11 @@ function jsonLines(text: string, stream: string): LogLine[] {
     } catch {
       throw new Error(`a line on ${stream} is not JSON: ${line.slice(0, 300)}`);
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`a line on ${stream} is not a JSON object: ${line.slice(0, 300)}`);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new Error(`a line on ${stream} is not a JSON object: ${line.slice(0, 300)}`);
     const entry = parsed as LogLine;
-    if (!LEVELS.includes(entry.level) || typeof entry.message !== 'string') throw new Error(`a line on ${stream} has no standard level or no message: ${line.slice(0, 300)}`);
+    if (!LEVELS.includes(entry.level) || typeof entry.message !== 'string')
+      throw new Error(`a line on ${stream} has no standard level or no message: ${line.slice(0, 300)}`);
     return entry;
   });
 }
@@ -42,7 +44,8 @@ async function waitForOutput(server: ServerProcess, pattern: RegExp, timeoutMs: 
   const deadline = Date.now() + timeoutMs;
   while (!pattern.test(server.output())) {
     if (server.exited()) throw new Error(`the server exited before its output matched ${pattern}:\n${tail(server.output())}`);
-    if (Date.now() > deadline) throw new Error(`the server's output did not match ${pattern} within ${timeoutMs} ms:\n${tail(server.output())}`);
+    if (Date.now() > deadline)
+      throw new Error(`the server's output did not match ${pattern} within ${timeoutMs} ms:\n${tail(server.output())}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
@@ -62,13 +65,20 @@ describe('the server process output', () => {
   it('writes only JSON lines, with standard levels and the instance id, in a run with Redis down at boot', async () => {
     const redisPort = await closedPort();
     const server = await ServerProcess.start({
-      env: { DATABASE_URL: await freshDatabaseUrl(), REDIS_URL: `redis://127.0.0.1:${redisPort}`, INSTANCE_ID: 'logs-1', SESSION_LEASE_MS: '900' },
+      env: {
+        DATABASE_URL: await freshDatabaseUrl(),
+        REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+        INSTANCE_ID: 'logs-1',
+        SESSION_LEASE_MS: '900',
+      },
     });
     const client = await JsonRpcWsClient.connect(server.wsUrl);
     try {
       // Work that reaches Redis while it is away: sessions fail with the retryable error, adds still commit.
       await expect(client.call('addLiveSession', { connectionId: 'c', sessionId: 's' })).rejects.toBeInstanceOf(RpcCallError);
-      expect(await client.call('addMessage', { connectionId: 'c', recipientDids: ['did:a'], payload: { n: 1 } })).toHaveProperty('messageId');
+      expect(await client.call('addMessage', { connectionId: 'c', recipientDids: ['did:a'], payload: { n: 1 } })).toHaveProperty(
+        'messageId',
+      );
       expect((await fetch(`${server.httpUrl}/health/ready`)).status).toBe(200);
       // Several lease periods (300 ms each) and Redis reconnection attempts go by.
       await new Promise((resolve) => setTimeout(resolve, 3_000));
@@ -120,7 +130,10 @@ describe('start-up with PostgreSQL not yet up', () => {
     await proxy.cut(); // nothing listens on the proxy's port yet
     try {
       target.host = `127.0.0.1:${proxy.port}`;
-      const server = await ServerProcess.start({ env: { DATABASE_URL: target.toString(), DATABASE_CONNECT_TIMEOUT_MS: '60000' }, waitForHealth: false });
+      const server = await ServerProcess.start({
+        env: { DATABASE_URL: target.toString(), DATABASE_CONNECT_TIMEOUT_MS: '60000' },
+        waitForHealth: false,
+      });
       await waitForOutput(server, /is not reachable yet \(attempt 2/, 30_000);
       expect((await fetch(`${server.httpUrl}/health/live`).catch(() => undefined))?.status).toBeUndefined(); // not serving yet
       await proxy.restore();

@@ -24,7 +24,11 @@ function prometheusDaemons(): number[] {
 }
 
 function aptGet(...args: string[]): void {
-  execFileSync('apt-get', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 600_000 });
+  execFileSync('apt-get', args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    timeout: 600_000,
+  });
 }
 
 /**
@@ -37,12 +41,17 @@ export function ensurePromtool(log: (line: string) => void): string {
   const present = which('promtool');
   if (present) return present;
   if (process.getuid?.() !== 0) {
-    throw new Error("promtool is missing and this is not root: install Debian's prometheus package (apt-get install --no-install-recommends prometheus)");
+    throw new Error(
+      "promtool is missing and this is not root: install Debian's prometheus package (apt-get install --no-install-recommends prometheus)",
+    );
   }
-  log("promtool not found: installing Debian's prometheus package for it (apt-get install --no-install-recommends prometheus; no service is started)");
+  log(
+    "promtool not found: installing Debian's prometheus package for it (apt-get install --no-install-recommends prometheus; no service is started)",
+  );
   const before = new Set(prometheusDaemons());
   const ownPolicy = !existsSync(POLICY_RC_D);
-  if (ownPolicy) writeFileSync(POLICY_RC_D, '#!/bin/sh\n# Written for the duration of a test install: start no service.\nexit 101\n', { mode: 0o755 });
+  if (ownPolicy)
+    writeFileSync(POLICY_RC_D, '#!/bin/sh\n# Written for the duration of a test install: start no service.\nexit 101\n', { mode: 0o755 });
   try {
     try {
       aptGet('install', '-y', '--no-install-recommends', 'prometheus');

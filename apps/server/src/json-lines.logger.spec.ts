@@ -1,9 +1,14 @@
 import { Writable } from 'node:stream';
-import { Logger } from '@nestjs/common';
+import { Logger, LogLevel } from '@nestjs/common';
 import { JsonLinesLogger } from './json-lines.logger';
 
+const ALL: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+
 /** A logger writing into an array of parsed lines. */
-function capture(level: 'error' | 'warn' | 'info' | 'debug' | 'verbose' = 'verbose'): { logger: JsonLinesLogger; lines: Record<string, unknown>[] } {
+function capture(levels: LogLevel[] = ALL): {
+  logger: JsonLinesLogger;
+  lines: Record<string, unknown>[];
+} {
   const lines: Record<string, unknown>[] = [];
   const out = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -14,7 +19,7 @@ function capture(level: 'error' | 'warn' | 'info' | 'debug' | 'verbose' = 'verbo
       done();
     },
   });
-  return { logger: new JsonLinesLogger(level, 'instance-7', out), lines };
+  return { logger: new JsonLinesLogger(levels, 'instance-7', out), lines };
 }
 
 describe('JsonLinesLogger', () => {
@@ -26,7 +31,14 @@ describe('JsonLinesLogger', () => {
     logger.verbose('chatter', 'Redis');
     logger.fatal('gone', 'Main');
     expect(lines.map((line) => line.level)).toEqual(['info', 'warn', 'debug', 'trace', 'fatal']);
-    expect(lines[0]).toEqual({ time: expect.any(String), level: 'info', instanceId: 'instance-7', pid: process.pid, context: 'Main', message: 'started' });
+    expect(lines[0]).toEqual({
+      time: expect.any(String),
+      level: 'info',
+      instanceId: 'instance-7',
+      pid: process.pid,
+      context: 'Main',
+      message: 'started',
+    });
     expect(new Date(lines[0].time as string).toISOString()).toBe(lines[0].time);
   });
 
@@ -45,11 +57,18 @@ describe('JsonLinesLogger', () => {
   it('adds the fields of an object message: request-scoped lines carry method, socket and connection', () => {
     const { logger, lines } = capture();
     logger.error({ message: 'Unexpected error', method: 'addMessage', socketId: 's-1', connectionId: 'c-1' }, undefined, 'RpcDispatcher');
-    expect(lines[0]).toMatchObject({ level: 'error', context: 'RpcDispatcher', message: 'Unexpected error', method: 'addMessage', socketId: 's-1', connectionId: 'c-1' });
+    expect(lines[0]).toMatchObject({
+      level: 'error',
+      context: 'RpcDispatcher',
+      message: 'Unexpected error',
+      method: 'addMessage',
+      socketId: 's-1',
+      connectionId: 'c-1',
+    });
   });
 
   it('keeps a message with line breaks or quotes on one line, and writes nothing below the configured level', () => {
-    const { logger, lines } = capture('warn');
+    const { logger, lines } = capture(['fatal', 'error', 'warn']);
     logger.log('not written', 'Main');
     logger.debug('not written', 'Main');
     logger.warn('two\nlines and "quotes"', 'Main');

@@ -1,16 +1,14 @@
 import { format } from 'node:util';
 import { LoggerService, LogLevel as NestLogLevel } from '@nestjs/common';
-import { LogLevel } from './config';
 
 /** Nest's level names → the usual ones of log pipelines (Nest's `log` is `info`, its `verbose` is `trace`). */
-const LEVEL_NAMES: Record<NestLogLevel, string> = { fatal: 'fatal', error: 'error', warn: 'warn', log: 'info', debug: 'debug', verbose: 'trace' };
-
-const ENABLED: Record<LogLevel, NestLogLevel[]> = {
-  error: ['fatal', 'error'],
-  warn: ['fatal', 'error', 'warn'],
-  info: ['fatal', 'error', 'warn', 'log'],
-  debug: ['fatal', 'error', 'warn', 'log', 'debug'],
-  verbose: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
+const LEVEL_NAMES: Record<NestLogLevel, string> = {
+  fatal: 'fatal',
+  error: 'error',
+  warn: 'warn',
+  log: 'info',
+  debug: 'debug',
+  verbose: 'trace',
 };
 
 /** Fields a log line may carry besides its message: request-scoped lines pass `method`, `socketId`, `connectionId`. */
@@ -30,11 +28,12 @@ export class JsonLinesLogger implements LoggerService {
   private enabled: Set<NestLogLevel>;
 
   constructor(
-    level: LogLevel,
+    /** The levels written (Nest's names); bootstrap derives them from LOG_LEVEL. */
+    levels: NestLogLevel[],
     private readonly instanceId?: string,
     private readonly out: NodeJS.WritableStream = process.stdout,
   ) {
-    this.enabled = new Set(ENABLED[level]);
+    this.enabled = new Set(levels);
   }
 
   log(message: unknown, ...params: unknown[]): void {
@@ -75,10 +74,20 @@ export class JsonLinesLogger implements LoggerService {
     let stack: string | undefined;
     const rest = [...params];
     if (rest.length > 0 && typeof rest[rest.length - 1] === 'string' && !isStack(rest[rest.length - 1])) context = rest.pop() as string;
-    if ((level === 'error' || level === 'fatal') && rest.length > 0 && (rest[rest.length - 1] === undefined || isStack(rest[rest.length - 1]))) {
+    if (
+      (level === 'error' || level === 'fatal') &&
+      rest.length > 0 &&
+      (rest[rest.length - 1] === undefined || isStack(rest[rest.length - 1]))
+    ) {
       stack = rest.pop() as string | undefined;
     }
-    const line: Record<string, unknown> = { time: new Date().toISOString(), level: LEVEL_NAMES[level], instanceId: this.instanceId, pid: process.pid, context };
+    const line: Record<string, unknown> = {
+      time: new Date().toISOString(),
+      level: LEVEL_NAMES[level],
+      instanceId: this.instanceId,
+      pid: process.pid,
+      context,
+    };
     if (message instanceof Error) {
       line.message = message.message;
       stack ??= message.stack;
@@ -98,7 +107,10 @@ export class JsonLinesLogger implements LoggerService {
  * (printed to stderr otherwise) and a crash (an uncaught exception or unhandled rejection, logged as `fatal`, exit 1).
  */
 export function routeProcessOutputTo(logger: JsonLinesLogger): void {
-  const line = (level: 'log' | 'warn' | 'error' | 'debug') => (...args: unknown[]) => logger[level]({ message: format(...args) }, 'console');
+  const line =
+    (level: 'log' | 'warn' | 'error' | 'debug') =>
+    (...args: unknown[]) =>
+      logger[level]({ message: format(...args) }, 'console');
   console.log = line('log');
   console.info = line('log');
   console.warn = line('warn');

@@ -1,8 +1,23 @@
 import { RETRYABLE_ERROR_CODES, RpcErrorCode } from './errors';
-import { MAX_BATCH_REQUESTS, MAX_DID_LENGTH, MAX_ID_BYTES, MAX_ID_LENGTH, MAX_LIST_LENGTH, MAX_PAYLOAD_DEPTH, MAX_REQUEST_ID_LENGTH } from './limits';
+import {
+  MAX_BATCH_REQUESTS,
+  MAX_DID_LENGTH,
+  MAX_ID_BYTES,
+  MAX_ID_LENGTH,
+  MAX_LIST_LENGTH,
+  MAX_PAYLOAD_DEPTH,
+  MAX_REQUEST_ID_LENGTH,
+} from './limits';
 import { RpcMethod, RpcNotification } from './methods';
 import { ContentDescriptor, OpenRpcDocument, OpenRpcError, OpenRpcMethod } from './openrpc.types';
-import { JsonSchema, MAX_DEPTH_KEYWORD, MAX_JSON_BYTES_KEYWORD, MAX_UTF8_BYTES_KEYWORD, NO_NUL_PATTERN, SCHEMA_KEYWORDS } from './schema-keywords';
+import {
+  JsonSchema,
+  MAX_DEPTH_KEYWORD,
+  MAX_JSON_BYTES_KEYWORD,
+  MAX_UTF8_BYTES_KEYWORD,
+  NO_NUL_PATTERN,
+  SCHEMA_KEYWORDS,
+} from './schema-keywords';
 
 /** The OpenRPC version the document follows. */
 export const OPENRPC_VERSION = '1.3.2';
@@ -85,7 +100,13 @@ function methods(limits: ServerLimits): OpenRpcMethod[] {
         {
           name: 'recipientDids',
           required: true,
-          schema: { type: 'array', minItems: 1, maxItems: MAX_LIST_LENGTH, items: DID, description: `The DIDs (or keys) the message is addressed to: 1 to ${MAX_LIST_LENGTH}.` },
+          schema: {
+            type: 'array',
+            minItems: 1,
+            maxItems: MAX_LIST_LENGTH,
+            items: DID,
+            description: `The DIDs (or keys) the message is addressed to: 1 to ${MAX_LIST_LENGTH}.`,
+          },
         },
         {
           name: 'payload',
@@ -120,7 +141,11 @@ function methods(limits: ServerLimits): OpenRpcMethod[] {
         },
         {
           name: 'ttlMs',
-          schema: { ...POSITIVE_INTEGER, description: "Milliseconds until the message expires, if shorter than the server's MESSAGE_TTL_MS (a longer one is capped at it)." },
+          schema: {
+            ...POSITIVE_INTEGER,
+            description:
+              "Milliseconds until the message expires, if shorter than the server's MESSAGE_TTL_MS (a longer one is capped at it).",
+          },
         },
       ],
       result: result('added', {
@@ -147,10 +172,20 @@ function methods(limits: ServerLimits): OpenRpcMethod[] {
             description: `At most this many messages; default and maximum ${limits.maxTakeMessages} (this server's MAX_TAKE_MESSAGES): a larger limit is lowered to it, not refused.`,
           },
         },
-        { name: 'limitBytes', schema: { ...POSITIVE_INTEGER, description: 'The summed payload bytes stay within this (the oldest message comes alone if larger).' } },
+        {
+          name: 'limitBytes',
+          schema: {
+            ...POSITIVE_INTEGER,
+            description: 'The summed payload bytes stay within this (the oldest message comes alone if larger).',
+          },
+        },
         {
           name: 'deleteMessages',
-          schema: { type: 'boolean', description: 'Delete the taken messages in the same transaction instead of waiting for removeMessages (an answer lost on the way loses them).' },
+          schema: {
+            type: 'boolean',
+            description:
+              'Delete the taken messages in the same transaction instead of waiting for removeMessages (an answer lost on the way loses them).',
+          },
         },
       ],
       result: result('messages', { type: 'array', items: QUEUED_MESSAGE }),
@@ -173,7 +208,12 @@ function methods(limits: ServerLimits): OpenRpcMethod[] {
         {
           name: 'messageIds',
           required: true,
-          schema: { type: 'array', maxItems: MAX_LIST_LENGTH, items: identifier('A message id.'), description: `0 to ${MAX_LIST_LENGTH} message ids.` },
+          schema: {
+            type: 'array',
+            maxItems: MAX_LIST_LENGTH,
+            items: identifier('A message id.'),
+            description: `0 to ${MAX_LIST_LENGTH} message ids.`,
+          },
         },
       ],
       result: result('removed', { type: 'boolean', const: true }),
@@ -201,7 +241,11 @@ function methods(limits: ServerLimits): OpenRpcMethod[] {
           pending: { type: 'integer', minimum: 0 },
           sending: { type: 'integer', minimum: 0 },
           bytes: { type: 'integer', minimum: 0, description: 'Summed payload bytes of pending and sending messages.' },
-          oldestReceivedAt: { type: ['string', 'null'], format: 'date-time', description: 'Of the oldest pending or sending message; null for an empty queue.' },
+          oldestReceivedAt: {
+            type: ['string', 'null'],
+            format: 'date-time',
+            description: 'Of the oldest pending or sending message; null for an empty queue.',
+          },
         },
       }),
       errors: errorRefs(...COMMON_ERRORS),
@@ -217,10 +261,16 @@ function methods(limits: ServerLimits): OpenRpcMethod[] {
         { name: 'sessionId', required: true, schema: identifier("The mediator's session.") },
         {
           name: 'reclaim',
-          schema: { type: 'boolean', description: 'A re-registration after a reconnect: succeeds only if no session or the same sessionId is held.' },
+          schema: {
+            type: 'boolean',
+            description: 'A re-registration after a reconnect: succeeds only if no session or the same sessionId is held.',
+          },
         },
       ],
-      result: result('added', { type: 'boolean', description: 'false when `reclaim` was refused (another session is held); nothing changed then.' }),
+      result: result('added', {
+        type: 'boolean',
+        description: 'false when `reclaim` was refused (another session is held); nothing changed then.',
+      }),
       errors: errorRefs(...COMMON_ERRORS),
     },
     {
@@ -252,7 +302,7 @@ function methods(limits: ServerLimits): OpenRpcMethod[] {
 
 const MESSAGES_RECEIVED: OpenRpcMethod = {
   name: RpcNotification.MessagesReceived,
-  summary: 'Sent by the server to the socket holding a connection\'s live session: new messages, already marked sending.',
+  summary: "Sent by the server to the socket holding a connection's live session: new messages, already marked sending.",
   description:
     'Only messages still pending at that moment are sent, so a concurrent take never gets the same message. Acknowledge them with removeMessages; unacknowledged ones are pending again after the redelivery timeout.',
   paramStructure: 'by-name',
@@ -269,22 +319,26 @@ const ERROR_MEANINGS: Record<keyof typeof RpcErrorCode, string> = {
   MethodNotFound: 'Method not found.',
   InvalidParams: 'Invalid params: the message and data.field name the offending parameter (e.g. "recipientDids[2]").',
   InternalError: 'Internal error: a bug; the server logs it.',
-  StorageUnavailable: 'Storage unavailable: PostgreSQL is unreachable or failing; nothing was changed. Retry later (an add with the same messageId).',
+  StorageUnavailable:
+    'Storage unavailable: PostgreSQL is unreachable or failing; nothing was changed. Retry later (an add with the same messageId).',
   PayloadTooLarge: "Payload too large: the payload is larger than the server's MAX_PAYLOAD_BYTES.",
   ShuttingDown: 'Server shutting down: the instance is draining. Reconnect, to another instance, and retry.',
-  QueueFull: "Queue full: the connection's queue holds MAX_QUEUE_MESSAGES messages or MAX_QUEUE_BYTES bytes; the recipient must fetch first.",
+  QueueFull:
+    "Queue full: the connection's queue holds MAX_QUEUE_MESSAGES messages or MAX_QUEUE_BYTES bytes; the recipient must fetch first.",
 };
 
 function errorCatalogue(): Record<string, OpenRpcError> {
   const entries = Object.entries(RpcErrorCode) as [keyof typeof RpcErrorCode, number][];
-  return Object.fromEntries(entries.map(([name, code]) => [name, { code, message: ERROR_MEANINGS[name], data: { retryable: RETRYABLE_ERROR_CODES.has(code) } }]));
+  return Object.fromEntries(
+    entries.map(([name, code]) => [name, { code, message: ERROR_MEANINGS[name], data: { retryable: RETRYABLE_ERROR_CODES.has(code) } }]),
+  );
 }
 
 const DESCRIPTION = [
   'A shared message queue for DIDComm mediators: one WebSocket per mediator instance at path `/`, JSON-RPC 2.0 text frames (a request, a notification or a batch).',
   `Params are named (an object); unknown extra fields are ignored, and a param whose value is null counts as absent. A batch holds at most ${MAX_BATCH_REQUESTS} requests, answered as an array; its entries may run concurrently.`,
   'Every error carries `data.retryable` (a retryable call changed nothing and may be sent again) and, for -32602, `data.field`. The errors any request may get are in `components.errors`.',
-  'Limits stated with a configuration variable are this server\'s settings; the extension keywords of the schemas are explained in `x-schema-keywords`. Notifications the server sends are in `x-notifications`.',
+  "Limits stated with a configuration variable are this server's settings; the extension keywords of the schemas are explained in `x-schema-keywords`. Notifications the server sends are in `x-notifications`.",
   '`rpc.discover` answers this document. `rpc.on` and `rpc.off` (positional params: event names) answer `{"<event>":"ok"}`: the subscription handshake of rpc-websockets clients; notifications go to session holders either way.',
 ].join('\n\n');
 

@@ -20,7 +20,9 @@ export function databaseAddress(url: string): string {
 /** Whether a failure to connect may go away by itself (PostgreSQL not up yet), rather than being a mistake to report. */
 function transient(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
-  return (typeof code === 'string' && NOT_YET_RESOLVABLE.has(code)) || StorageException.from(error).code === StorageExceptionCode.Unavailable;
+  return (
+    (typeof code === 'string' && NOT_YET_RESOLVABLE.has(code)) || StorageException.from(error).code === StorageExceptionCode.Unavailable
+  );
 }
 
 function reason(error: unknown): string {
@@ -35,7 +37,10 @@ function reason(error: unknown): string {
  * often starts before its database. Each failed attempt is logged once, naming the host and port only. A failure that
  * waiting does not fix (a wrong password, a missing database) is not retried.
  */
-export async function retryUntilReachable<T>(connect: () => Promise<T>, options: { url: string; timeoutMs: number; logger: Logger }): Promise<T> {
+export async function retryUntilReachable<T>(
+  connect: () => Promise<T>,
+  options: { url: string; timeoutMs: number; logger: Logger },
+): Promise<T> {
   const address = databaseAddress(options.url);
   const deadline = Date.now() + options.timeoutMs;
   let delay = FIRST_DELAY_MS;

@@ -34,10 +34,9 @@ export class ReadinessProbe {
     metrics: MetricsService,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
-    const probe = this;
-    // One check per scrape for the three gauges: a scrape collects them one after the other.
+    // One check per scrape for the three gauges: a scrape collects them all at once.
     let pending: Promise<Readiness> | undefined;
-    const shared = () => (pending ??= probe.check().finally(() => setImmediate(() => (pending = undefined))));
+    const shared = () => (pending ??= this.check().finally(() => setImmediate(() => (pending = undefined))));
     const gauge = (name: string, help: string, value: (readiness: Readiness) => boolean) =>
       new Gauge({
         name,
@@ -47,7 +46,11 @@ export class ReadinessProbe {
           this.set(value(await shared()) ? 1 : 0);
         },
       });
-    gauge('mpr_ready', 'Whether this instance is ready for traffic (as GET /health/ready): PostgreSQL answers, migrations done, not draining', (r) => r.ready);
+    gauge(
+      'mpr_ready',
+      'Whether this instance is ready for traffic (as GET /health/ready): PostgreSQL answers, migrations done, not draining',
+      (r) => r.ready,
+    );
     gauge('mpr_postgres_up', 'Whether PostgreSQL answered a round trip from this instance', (r) => r.postgres.status === 'up');
     gauge('mpr_draining', 'Whether this instance is draining after SIGTERM', (r) => r.draining);
     new Gauge({

@@ -18,13 +18,26 @@ describe('RpcDispatcher', () => {
         done();
       },
     });
-    Logger.overrideLogger(new JsonLinesLogger('info', 'instance-1', out));
+    Logger.overrideLogger(new JsonLinesLogger(['fatal', 'error', 'warn', 'log'], 'instance-1', out));
     try {
       const queue = { addMessage: () => Promise.reject(new Error('secret internals')) } as unknown as QueueService;
       const document = buildOpenRpcDocument({ maxPayloadBytes: 1024, maxTakeMessages: 10 });
-      const dispatcher = new RpcDispatcher(queue, {} as LiveSessionService, new MetricsService(), new RpcParamsValidator(document), document);
-      const frame = JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'addMessage', params: { connectionId: 'conn-9', recipientDids: ['did:a'], payload: {} } });
-      const reply = JSON.parse((await dispatcher.handleFrame(frame, { id: 'socket-3', isOpen: true, bufferedAmount: 0, send: async () => undefined }))!);
+      const dispatcher = new RpcDispatcher(
+        queue,
+        {} as LiveSessionService,
+        new MetricsService(),
+        new RpcParamsValidator(document),
+        document,
+      );
+      const frame = JSON.stringify({
+        jsonrpc: '2.0',
+        id: 7,
+        method: 'addMessage',
+        params: { connectionId: 'conn-9', recipientDids: ['did:a'], payload: {} },
+      });
+      const reply = JSON.parse(
+        (await dispatcher.handleFrame(frame, { id: 'socket-3', isOpen: true, bufferedAmount: 0, send: async () => undefined }))!,
+      );
       expect(reply).toEqual({ jsonrpc: '2.0', id: 7, error: { code: -32603, message: 'Internal error', data: { retryable: false } } });
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatchObject({

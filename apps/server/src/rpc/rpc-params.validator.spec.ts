@@ -101,7 +101,10 @@ describe('RpcParamsValidator', () => {
       expectInvalid(() => parseParams.addMessage({ ...addBase, recipientDids: ['did:a', ''] }), 'recipientDids[1]');
       expectInvalid(() => parseParams.addMessage({ ...addBase, recipientDids: ['did:a', 'did:b', null] }), 'recipientDids[2]');
       expectInvalid(() => parseParams.addMessage({ ...addBase, recipientDids: ['x'.repeat(8193)] }), 'recipientDids[0]');
-      expectInvalid(() => parseParams.addMessage({ ...addBase, recipientDids: Array.from({ length: 10_001 }, () => 'd') }), 'recipientDids');
+      expectInvalid(
+        () => parseParams.addMessage({ ...addBase, recipientDids: Array.from({ length: 10_001 }, () => 'd') }),
+        'recipientDids',
+      );
       // long did:peer:2 DIDs are fine
       expect(parseParams.addMessage({ ...addBase, recipientDids: ['x'.repeat(8192)] }).recipientDids).toHaveLength(1);
     });
@@ -130,12 +133,16 @@ describe('RpcParamsValidator', () => {
     });
 
     it('keeps a usable pushNotificationToken', () => {
-      expect(parseParams.addMessage({ ...addBase, pushNotificationToken: { type: 'fcm', token: 'abc', appId: 'app' } }).pushNotificationToken).toEqual({
+      expect(
+        parseParams.addMessage({ ...addBase, pushNotificationToken: { type: 'fcm', token: 'abc', appId: 'app' } }).pushNotificationToken,
+      ).toEqual({
         type: 'fcm',
         token: 'abc',
         appId: 'app',
       });
-      expect(parseParams.addMessage({ ...addBase, pushNotificationToken: { type: 'apns', token: 't', extra: 1 } }).pushNotificationToken).toEqual({
+      expect(
+        parseParams.addMessage({ ...addBase, pushNotificationToken: { type: 'apns', token: 't', extra: 1 } }).pushNotificationToken,
+      ).toEqual({
         type: 'apns',
         token: 't',
         appId: undefined,
@@ -167,9 +174,15 @@ describe('RpcParamsValidator', () => {
         appId: undefined,
       });
       expect(parseParams.addMessage({ ...addBase, pushNotificationToken: { type: 'fcm' } }).pushNotificationToken?.token).toBeUndefined();
-      expect(parseParams.addMessage({ ...addBase, pushNotificationToken: { type: 'fcm', token: 42 } }).pushNotificationToken?.token).toBeUndefined();
-      expect(parseParams.addMessage({ ...addBase, pushNotificationToken: { type: 'fcm', token: '' } }).pushNotificationToken?.token).toBeUndefined();
-      expect(parseParams.addMessage({ ...addBase, pushNotificationToken: { type: 'fcm', appId: 7 } }).pushNotificationToken?.appId).toBeUndefined();
+      expect(
+        parseParams.addMessage({ ...addBase, pushNotificationToken: { type: 'fcm', token: 42 } }).pushNotificationToken?.token,
+      ).toBeUndefined();
+      expect(
+        parseParams.addMessage({ ...addBase, pushNotificationToken: { type: 'fcm', token: '' } }).pushNotificationToken?.token,
+      ).toBeUndefined();
+      expect(
+        parseParams.addMessage({ ...addBase, pushNotificationToken: { type: 'fcm', appId: 7 } }).pushNotificationToken?.appId,
+      ).toBeUndefined();
     });
   });
 
@@ -182,7 +195,9 @@ describe('RpcParamsValidator', () => {
         limitBytes: undefined,
         deleteMessages: undefined,
       });
-      expect(parseParams.takeFromQueue({ connectionId: 'c', recipientDid: 'did:a', limit: 3, limitBytes: 1, deleteMessages: true })).toEqual({
+      expect(
+        parseParams.takeFromQueue({ connectionId: 'c', recipientDid: 'did:a', limit: 3, limitBytes: 1, deleteMessages: true }),
+      ).toEqual({
         connectionId: 'c',
         recipientDid: 'did:a',
         limit: 3,
@@ -192,7 +207,9 @@ describe('RpcParamsValidator', () => {
     });
 
     it('treats null optional params as unset', () => {
-      expect(parseParams.takeFromQueue({ connectionId: 'c', recipientDid: null, limit: null, limitBytes: null, deleteMessages: null })).toEqual({
+      expect(
+        parseParams.takeFromQueue({ connectionId: 'c', recipientDid: null, limit: null, limitBytes: null, deleteMessages: null }),
+      ).toEqual({
         connectionId: 'c',
         recipientDid: undefined,
         limit: undefined,
@@ -233,7 +250,10 @@ describe('RpcParamsValidator', () => {
   describe('removeMessages', () => {
     it('takes a possibly empty array of ids', () => {
       expect(parseParams.removeMessages({ connectionId: 'c', messageIds: [] })).toEqual({ connectionId: 'c', messageIds: [] });
-      expect(parseParams.removeMessages({ connectionId: 'c', messageIds: ['a', 'b'], extra: 1 })).toEqual({ connectionId: 'c', messageIds: ['a', 'b'] });
+      expect(parseParams.removeMessages({ connectionId: 'c', messageIds: ['a', 'b'], extra: 1 })).toEqual({
+        connectionId: 'c',
+        messageIds: ['a', 'b'],
+      });
     });
 
     it('refuses a missing or non-array messageIds, and names a bad item', () => {
@@ -249,8 +269,16 @@ describe('RpcParamsValidator', () => {
 
   describe('live sessions', () => {
     it('addLiveSession requires sessionId and takes an optional boolean reclaim', () => {
-      expect(parseParams.addLiveSession({ connectionId: 'c', sessionId: 's', other: 1 })).toEqual({ connectionId: 'c', sessionId: 's', reclaim: undefined });
-      expect(parseParams.addLiveSession({ connectionId: 'c', sessionId: 's', reclaim: true })).toEqual({ connectionId: 'c', sessionId: 's', reclaim: true });
+      expect(parseParams.addLiveSession({ connectionId: 'c', sessionId: 's', other: 1 })).toEqual({
+        connectionId: 'c',
+        sessionId: 's',
+        reclaim: undefined,
+      });
+      expect(parseParams.addLiveSession({ connectionId: 'c', sessionId: 's', reclaim: true })).toEqual({
+        connectionId: 'c',
+        sessionId: 's',
+        reclaim: true,
+      });
       expect(parseParams.addLiveSession({ connectionId: 'c', sessionId: 's', reclaim: false }).reclaim).toBe(false);
       expectInvalid(() => parseParams.addLiveSession({ connectionId: 'c' }), 'sessionId');
       expectInvalid(() => parseParams.addLiveSession({ connectionId: 'c', sessionId: 5 }), 'sessionId');
@@ -288,8 +316,12 @@ describe('RpcParamsValidator storability', () => {
     const base = { connectionId: 'c', recipientDids: ['did:a'], payload: {} };
     expect(() => parseParams.addMessage({ ...base, connectionId: 'a\u0000b' })).toThrow(expect.objectContaining({ field: 'connectionId' }));
     expect(() => parseParams.addMessage({ ...base, messageId: 'x\u0000' })).toThrow(expect.objectContaining({ field: 'messageId' }));
-    expect(() => parseParams.addMessage({ ...base, recipientDids: ['did:a', 'did:\u0000'] })).toThrow(expect.objectContaining({ field: 'recipientDids[1]' }));
-    expect(() => parseParams.addMessage({ ...base, connectionId: '漢'.repeat(400) })).toThrow(expect.objectContaining({ field: 'connectionId' }));
+    expect(() => parseParams.addMessage({ ...base, recipientDids: ['did:a', 'did:\u0000'] })).toThrow(
+      expect.objectContaining({ field: 'recipientDids[1]' }),
+    );
+    expect(() => parseParams.addMessage({ ...base, connectionId: '漢'.repeat(400) })).toThrow(
+      expect.objectContaining({ field: 'connectionId' }),
+    );
     expect(parseParams.addMessage({ ...base, connectionId: '漢'.repeat(300) }).connectionId).toHaveLength(300);
   });
 });
@@ -299,11 +331,21 @@ describe('RpcParamsValidator messages and limits from the schemas', () => {
   const messageOf = (parse: () => unknown) => rejection(parse).message;
 
   it('names the rule each schema keyword stands for', () => {
-    expect(messageOf(() => parseParams.addMessage({ ...base, connectionId: 'x'.repeat(513) }))).toBe('Invalid params: connectionId must be at most 512 characters');
-    expect(messageOf(() => parseParams.addMessage({ ...base, connectionId: 'a\u0000b' }))).toBe('Invalid params: connectionId must not contain the NUL character');
-    expect(messageOf(() => parseParams.addMessage({ ...base, connectionId: '漢'.repeat(400) }))).toBe('Invalid params: connectionId must be at most 1024 bytes in UTF-8');
-    expect(messageOf(() => parseParams.addMessage({ ...base, recipientDids: ['d', 7] }))).toBe('Invalid params: recipientDids[1] must be a string');
-    expect(messageOf(() => parseParams.addMessage({ ...base, recipientDids: [] }))).toBe('Invalid params: recipientDids must have at least 1 item');
+    expect(messageOf(() => parseParams.addMessage({ ...base, connectionId: 'x'.repeat(513) }))).toBe(
+      'Invalid params: connectionId must be at most 512 characters',
+    );
+    expect(messageOf(() => parseParams.addMessage({ ...base, connectionId: 'a\u0000b' }))).toBe(
+      'Invalid params: connectionId must not contain the NUL character',
+    );
+    expect(messageOf(() => parseParams.addMessage({ ...base, connectionId: '漢'.repeat(400) }))).toBe(
+      'Invalid params: connectionId must be at most 1024 bytes in UTF-8',
+    );
+    expect(messageOf(() => parseParams.addMessage({ ...base, recipientDids: ['d', 7] }))).toBe(
+      'Invalid params: recipientDids[1] must be a string',
+    );
+    expect(messageOf(() => parseParams.addMessage({ ...base, recipientDids: [] }))).toBe(
+      'Invalid params: recipientDids must have at least 1 item',
+    );
     expect(messageOf(() => parseParams.takeFromQueue({ connectionId: 'c', limit: 0 }))).toBe('Invalid params: limit must be at least 1');
     expect(messageOf(() => parseParams.takeFromQueue({ connectionId: 'c', limit: 1.5 }))).toBe('Invalid params: limit must be an integer');
     expect(messageOf(() => parseParams.addMessage({ connectionId: 'c' }))).toBe('Invalid params: recipientDids is required');
@@ -318,7 +360,9 @@ describe('RpcParamsValidator messages and limits from the schemas', () => {
     };
     expect(parseParams.addMessage({ ...base, payload: nest(1000) }).payload).toBeDefined();
     expectInvalid(() => parseParams.addMessage({ ...base, payload: nest(1001) }), 'payload');
-    expect(messageOf(() => parseParams.addMessage({ ...base, payload: nest(1001) }))).toBe('Invalid params: payload must not be nested more than 1000 levels deep');
+    expect(messageOf(() => parseParams.addMessage({ ...base, payload: nest(1001) }))).toBe(
+      'Invalid params: payload must not be nested more than 1000 levels deep',
+    );
   });
 
   it('counts lengths in code points (as JSON Schema and PostgreSQL do) and bytes in UTF-8', () => {

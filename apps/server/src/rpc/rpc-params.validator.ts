@@ -33,17 +33,30 @@ function fieldOf(param: string, instancePath: string): string {
   return instancePath
     .split('/')
     .slice(1)
-    .reduce((field, segment) => (/^\d+$/.test(segment) ? `${field}[${segment}]` : `${field}.${segment.replace(/~1/g, '/').replace(/~0/g, '~')}`), param);
+    .reduce(
+      (field, segment) => (/^\d+$/.test(segment) ? `${field}[${segment}]` : `${field}.${segment.replace(/~1/g, '/').replace(/~0/g, '~')}`),
+      param,
+    );
 }
 
-const ARTICLE: Record<string, string> = { string: 'a string', integer: 'an integer', number: 'a number', boolean: 'a boolean', object: 'a JSON object', array: 'an array' };
+const ARTICLE: Record<string, string> = {
+  string: 'a string',
+  integer: 'an integer',
+  number: 'a number',
+  boolean: 'a boolean',
+  object: 'a JSON object',
+  array: 'an array',
+};
 
 /** The value of the failed rule in the param's schema (`#/items/maxLength` → 512): the limit to name. */
 function ruleValue(schema: JsonSchema, schemaPath: string): unknown {
   return schemaPath
     .split('/')
     .slice(1)
-    .reduce<unknown>((node, segment) => (node as Record<string, unknown> | undefined)?.[segment.replace(/~1/g, '/').replace(/~0/g, '~')], schema);
+    .reduce<unknown>(
+      (node, segment) => (node as Record<string, unknown> | undefined)?.[segment.replace(/~1/g, '/').replace(/~0/g, '~')],
+      schema,
+    );
 }
 
 /** The problem in words, from the failed rule and its value in the schema. */
@@ -52,7 +65,10 @@ function problemOf(error: ErrorObject, schema: JsonSchema): string {
   const limit = rule as number;
   switch (error.keyword) {
     case 'type':
-      return `must be ${String(error.params.type).split(',').map((type) => ARTICLE[type] ?? type).join(' or ')}`;
+      return `must be ${String(error.params.type)
+        .split(',')
+        .map((type) => ARTICLE[type] ?? type)
+        .join(' or ')}`;
     case 'required':
       return 'is required';
     case 'minLength':
@@ -110,7 +126,12 @@ export class RpcParamsValidator {
       if (method.paramStructure !== 'by-name') continue;
       this.methods.set(
         method.name,
-        method.params.map((param: ContentDescriptor) => ({ name: param.name, required: param.required === true, schema: param.schema, validate: ajv.compile(param.schema) })),
+        method.params.map((param: ContentDescriptor) => ({
+          name: param.name,
+          required: param.required === true,
+          schema: param.schema,
+          validate: ajv.compile(param.schema),
+        })),
       );
     }
   }
