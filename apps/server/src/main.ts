@@ -5,6 +5,7 @@ import { startServer, createLogger } from './bootstrap';
 import { AppConfig, ConfigError, loadConfig } from './config';
 import { DatabaseUnreachableError } from './database';
 import { JsonLinesLogger, routeProcessOutputTo } from './json-lines.logger';
+import { InstanceLifecycle } from './lifecycle';
 
 /** The embedded PostgreSQL while it runs (only without DATABASE_URL). */
 interface EmbeddedDatabase {
@@ -86,6 +87,9 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.log(`${signal} received: draining and shutting down`, 'Main');
+    // Not ready from this moment (GET /health/ready answers 503, new sockets and requests are refused), before the
+    // shutdown hooks run.
+    app.get(InstanceLifecycle).beginDraining();
     // The embedded PostgreSQL goes last: the application's pool closes first.
     app
       .close()
