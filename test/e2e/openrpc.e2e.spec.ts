@@ -2,7 +2,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Ajv, { ValidateFunction } from 'ajv';
 import jsonSchemaToolsMetaSchema from '@json-schema-tools/meta-schema';
-import { OpenRpcDocument, OpenRpcMethod, RETRYABLE_ERROR_CODES, RpcErrorCode, SCHEMA_KEYWORDS } from '@didcomm-mpr/protocol';
+import {
+  addSchemaKeywords,
+  OpenRpcDocument,
+  OpenRpcMethod,
+  RETRYABLE_ERROR_CODES,
+  RpcErrorCode,
+  SCHEMA_KEYWORDS,
+} from '@didcomm-mpr/protocol';
 import { JsonRpcWsClient, REPO_ROOT } from '@didcomm-mpr/test-kit';
 import { startTestServer, TestServer } from '../support/test-server';
 
@@ -21,9 +28,7 @@ const WRITE = process.env.OPENRPC_WRITE === '1';
 /** ajv for result schemas, with the server's extension keywords known (formats are annotations here). */
 function resultValidator(): Ajv {
   const ajv = new Ajv({ strict: true, allowUnionTypes: true, validateFormats: false });
-  for (const { keyword, type, schemaType, validate, errors } of SCHEMA_KEYWORDS) {
-    ajv.addKeyword(validate ? { keyword, type, schemaType, validate, errors } : { keyword, schemaType });
-  }
+  addSchemaKeywords(ajv);
   return ajv;
 }
 

@@ -70,3 +70,15 @@ export const SCHEMA_KEYWORDS: readonly SchemaKeywordDefinition[] = [
     schemaType: 'number',
   },
 ];
+
+/** What `addSchemaKeywords` needs of an ajv instance (ajv is not a dependency of this package). */
+export interface KeywordRegistry {
+  addKeyword(definition: Omit<SchemaKeywordDefinition, 'description'>): unknown;
+}
+
+/** Teaches an ajv instance the extension keywords, so that it validates the document's schemas as the server does. */
+export function addSchemaKeywords(ajv: KeywordRegistry): void {
+  for (const { keyword, type, schemaType, validate, errors } of SCHEMA_KEYWORDS) {
+    ajv.addKeyword(validate ? { keyword, type, schemaType, validate, errors } : { keyword, schemaType });
+  }
+}

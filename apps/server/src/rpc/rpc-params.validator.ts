@@ -1,5 +1,6 @@
 import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
 import {
+  addSchemaKeywords,
   ContentDescriptor,
   JsonSchema,
   MAX_DEPTH_KEYWORD,
@@ -8,7 +9,6 @@ import {
   OpenRpcDocument,
   PushNotificationToken,
   RpcMethods,
-  SCHEMA_KEYWORDS,
 } from '@didcomm-mpr/protocol';
 import { RpcException } from './rpc.exception';
 
@@ -119,9 +119,7 @@ export class RpcParamsValidator {
   constructor(document: OpenRpcDocument) {
     // String lengths count code points, as JSON Schema and PostgreSQL do. The first error is enough (one field is named).
     const ajv = new Ajv({ allErrors: false, strict: true });
-    for (const { keyword, type, schemaType, validate, errors } of SCHEMA_KEYWORDS) {
-      ajv.addKeyword(validate ? { keyword, type, schemaType, validate, errors } : { keyword, schemaType });
-    }
+    addSchemaKeywords(ajv);
     for (const method of document.methods) {
       if (method.paramStructure !== 'by-name') continue;
       this.methods.set(
