@@ -1,9 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { JSONRPCErrorResponse, JSONRPCID, JSONRPCRequest, JSONRPCResponse, JSONRPCServer } from 'json-rpc-2.0';
 import { RpcErrorCode, RpcMethod, RpcNotification } from '@didcomm-mpr/protocol';
+import { ConnectionRef } from '../config';
 import { LiveSessionService, SessionHolder } from '../live-session';
 import { MetricsService } from '../metrics';
 import { QueueService, stringifyWithRawJson } from '../queue';
+import { AccessGrant } from './access-grant';
+import { AccessPolicy } from './access.policy';
 import { rpcError, toRpcError } from './rpc-error.mapper';
 import { parseParams } from './rpc-params.parser';
 
@@ -12,6 +15,16 @@ const KNOWN_METHODS = new Set<string>(Object.values(RpcMethod));
 export const MAX_BATCH_REQUESTS = 1000;
 const MAX_ID_CHARACTERS = 1024;
 const KNOWN_EVENTS = new Set<string>(Object.values(RpcNotification));
+
+/** The socket a frame came on: it holds the live sessions its calls register, and the grant of its token. */
+export interface RpcCaller extends SessionHolder {
+  readonly grant: AccessGrant;
+}
+
+/** The connection a call names, in the tenant of the caller's token: a call can only reach its own tenant's. */
+function refOf(caller: RpcCaller, connectionId: string): ConnectionRef {
+  return { tenant: caller.grant.tenant, connectionId };
+}
 
 /** An error every valid request of a frame is answered with instead of being run. */
 export interface Refusal {
@@ -30,12 +43,13 @@ function errorResponse(id: JSONRPCID, code: number, message: string): JSONRPCErr
 /**
  * Turns one text frame into its response text (or nothing, for notifications): parsing, batches and
  * request validation follow JSON-RPC 2.0 to the letter here; `json-rpc-2.0` dispatches valid requests to
- * the methods, which call the module facades.
+ * the methods, which call the module facades. Between the two, each request passes the access step (the token's
+ * rate, then its role) before its params are read.
  */
 @Injectable()
 export class RpcDispatcher {
   private readonly logger = new Logger(RpcDispatcher.name);
-  private readonly server = new JSONRPCServer<SessionHolder>({
+  private readonly server = new JSONRPCServer<RpcCaller>({
     errorListener: () => undefined, // errors are mapped and, when unexpected, logged in mapError below
   });
 
@@ -43,16 +57,17 @@ export class RpcDispatcher {
     private readonly queue: QueueService,
     private readonly sessions: LiveSessionService,
     private readonly metrics: MetricsService,
+    private readonly access: AccessPolicy,
   ) {
     this.server.mapErrorToJSONRPCErrorResponse = (id, error) => this.mapError(id, error);
     this.server.handleMethodNotFound = async (request) =>
       request.id === undefined ? null : (errorResponse(request.id, RpcErrorCode.MethodNotFound, `Method not found: ${request.method}`) as never);
-    this.server.applyMiddleware(async (next, request, holder) => {
+    this.server.applyMiddleware(async (next, request, caller) => {
       const method = KNOWN_METHODS.has(request.method) ? request.method : 'unknown';
       const stop = this.metrics.requestDuration.startTimer({ method });
       let response: JSONRPCResponse | null;
       try {
-        response = await next(request, holder);
+        response = await next(request, caller);
       } catch (error) {
         const mapped = this.mapError(request.id ?? null, error);
         response = request.id === undefined ? null : mapped;
@@ -61,33 +76,50 @@ export class RpcDispatcher {
       if (response && 'error' in response && response.error) this.metrics.errors.inc({ code: String(response.error.code) });
       return response;
     });
+    // The access step: a refusal (thrown) is answered through the mapping above; nothing of the method runs.
+    this.server.applyMiddleware(async (next, request, caller) => {
+      this.access.check(request.method, caller.grant);
+      return next(request, caller);
+    });
     this.registerMethods();
   }
 
   private registerMethods(): void {
     const s = this.server;
-    s.addMethod(RpcMethod.AddMessage, async (raw) => ({ messageId: await this.queue.addMessage(parseParams.addMessage(raw)) }));
-    s.addMethod(RpcMethod.TakeFromQueue, (raw) => this.queue.takeFromQueue(parseParams.takeFromQueue(raw)));
-    s.addMethod(RpcMethod.GetAvailableMessageCount, (raw) =>
-      this.queue.getAvailableMessageCount(parseParams.getAvailableMessageCount(raw)),
-    );
-    s.addMethod(RpcMethod.GetQueueStats, (raw) => this.queue.getQueueStats(parseParams.getQueueStats(raw)));
-    s.addMethod(RpcMethod.RemoveMessages, async (raw) => {
-      await this.queue.removeMessages(parseParams.removeMessages(raw));
+    s.addMethod(RpcMethod.AddMessage, async (raw, caller) => {
+      const params = parseParams.addMessage(raw);
+      return { messageId: await this.queue.addMessage(refOf(caller, params.connectionId), params) };
+    });
+    s.addMethod(RpcMethod.TakeFromQueue, (raw, caller) => {
+      const params = parseParams.takeFromQueue(raw);
+      return this.queue.takeFromQueue(refOf(caller, params.connectionId), params);
+    });
+    s.addMethod(RpcMethod.GetAvailableMessageCount, (raw, caller) => {
+      const params = parseParams.getAvailableMessageCount(raw);
+      return this.queue.getAvailableMessageCount(refOf(caller, params.connectionId), params);
+    });
+    s.addMethod(RpcMethod.GetQueueStats, (raw, caller) => {
+      const params = parseParams.getQueueStats(raw);
+      return this.queue.getQueueStats(refOf(caller, params.connectionId), params);
+    });
+    s.addMethod(RpcMethod.RemoveMessages, async (raw, caller) => {
+      const params = parseParams.removeMessages(raw);
+      await this.queue.removeMessages(refOf(caller, params.connectionId), params);
       return true;
     });
-    s.addMethod(RpcMethod.RemoveAllMessages, async (raw) => {
-      await this.queue.removeAllMessages(parseParams.removeAllMessages(raw));
+    s.addMethod(RpcMethod.RemoveAllMessages, async (raw, caller) => {
+      const params = parseParams.removeAllMessages(raw);
+      await this.queue.removeAllMessages(refOf(caller, params.connectionId), params);
       return true;
     });
-    s.addMethod(RpcMethod.AddLiveSession, (raw, holder) => {
+    s.addMethod(RpcMethod.AddLiveSession, (raw, caller) => {
       const params = parseParams.addLiveSession(raw);
-      return this.sessions.add(params.connectionId, params.sessionId, params.reclaim ?? false, holder);
+      return this.sessions.add(refOf(caller, params.connectionId), params.sessionId, params.reclaim ?? false, caller);
     });
-    s.addMethod(RpcMethod.GetLiveSession, (raw) => this.sessions.isHeld(parseParams.getLiveSession(raw).connectionId));
-    s.addMethod(RpcMethod.RemoveLiveSession, (raw) => {
+    s.addMethod(RpcMethod.GetLiveSession, (raw, caller) => this.sessions.isHeld(refOf(caller, parseParams.getLiveSession(raw).connectionId)));
+    s.addMethod(RpcMethod.RemoveLiveSession, (raw, caller) => {
       const params = parseParams.removeLiveSession(raw);
-      return this.sessions.remove(params.connectionId, params.sessionId);
+      return this.sessions.remove(refOf(caller, params.connectionId), params.sessionId);
     });
     s.addMethod(RpcMethod.Ping, () => 'pong');
     // rpc-websockets' subscription handshake. Notifications go to session holders whether or not they
@@ -108,7 +140,7 @@ export class RpcDispatcher {
    * Handles one frame; resolves with the response text, or undefined when nothing is to be sent. With a
    * `refusal` (the server is shutting down), valid requests are answered with that error instead of run.
    */
-  async handleFrame(text: string, holder: SessionHolder, refusal?: Refusal): Promise<string | undefined> {
+  async handleFrame(text: string, caller: RpcCaller, refusal?: Refusal): Promise<string | undefined> {
     let message: unknown;
     try {
       message = JSON.parse(text);
@@ -123,16 +155,16 @@ export class RpcDispatcher {
       }
       // The specification lets a batch run in any order; running it concurrently lets the adds of one
       // batch share a commit. The answer is always an array, even for a batch of one.
-      const responses = (await Promise.all(message.map((entry) => this.handleOne(entry, holder, refusal)))).filter(
+      const responses = (await Promise.all(message.map((entry) => this.handleOne(entry, caller, refusal)))).filter(
         (response): response is JSONRPCResponse => response !== null,
       );
       return responses.length > 0 ? stringifyWithRawJson(responses) : undefined;
     }
-    const response = await this.handleOne(message, holder, refusal);
+    const response = await this.handleOne(message, caller, refusal);
     return response ? stringifyWithRawJson(response) : undefined;
   }
 
-  private async handleOne(entry: unknown, holder: SessionHolder, refusal: Refusal | undefined): Promise<JSONRPCResponse | null> {
+  private async handleOne(entry: unknown, caller: RpcCaller, refusal: Refusal | undefined): Promise<JSONRPCResponse | null> {
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return this.invalid(null, 'Invalid Request: not an object');
     const request = entry as Record<string, unknown>;
     const hasId = 'id' in request && request.id !== undefined;
@@ -156,7 +188,7 @@ export class RpcDispatcher {
       this.metrics.errors.inc({ code: String(refusal.code) });
       return errorResponse(id, refusal.code, refusal.message);
     }
-    return this.server.receive(request as unknown as JSONRPCRequest, holder);
+    return this.server.receive(request as unknown as JSONRPCRequest, caller);
   }
 
   private invalid(id: JSONRPCID, message: string): JSONRPCErrorResponse {

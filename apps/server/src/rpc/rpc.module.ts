@@ -1,13 +1,15 @@
 import { Module } from '@nestjs/common';
 import { LiveSessionModule } from '../live-session';
 import { QueueModule } from '../queue';
+import { AccessPolicy } from './access.policy';
+import { AccessTokenRegistry } from './access-token.registry';
 import { ConnectionGate } from './connection-gate';
 import { RpcDispatcher } from './rpc-dispatcher.service';
 import { RpcGateway } from './rpc.gateway';
 
 @Module({
   imports: [QueueModule, LiveSessionModule],
-  providers: [ConnectionGate, RpcDispatcher, RpcGateway],
-  exports: [ConnectionGate],
+  providers: [ConnectionGate, AccessTokenRegistry, AccessPolicy, RpcDispatcher, RpcGateway],
+  exports: [ConnectionGate, AccessTokenRegistry],
 })
 export class RpcModule {}
