@@ -14,6 +14,8 @@ export interface BenchContext {
   databaseUrl: string | undefined;
   /** Unique prefix for this run's connection ids, so runs against a shared server never collide. */
   runId: string;
+  /** The tenant of the bench's connections: `bench` with BENCH_TOKENS_FILE=1, else `default`. */
+  tenant: string;
   payloads: PayloadPool;
   report: Report;
 }

@@ -17,10 +17,13 @@
  * postgres://postgres@127.0.0.1:5432 if reachable (else it is skipped with a note).
  *   BENCH_SERVER_NODE_ARGS  extra node flags for the server child (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof)
  *   BENCH_SERVER_ENTRY  another server build to start instead of apps/server/dist/main.js (to compare a change)
+ *   BENCH_TOKENS_FILE=1 the server runs with an AUTH_TOKENS_FILE and the single-server scenarios present its token
+ *                       (tenant `bench`, a rate limit they never reach); see bench-access.ts
  */
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { createDatabase, CreatedDatabase, idleMachineLoad, ServerProcess, sql } from '@didcomm-mpr/test-kit';
+import { BenchAccess } from './bench-access';
 import { BenchContext } from './bench-context';
 import { SERVER_ENTRY, startBenchServer } from './bench-server';
 import { ForcedGc } from './forced-gc';
@@ -55,6 +58,7 @@ const scale = {
 let server: ServerProcess | undefined;
 let database: CreatedDatabase | undefined;
 const clusterRig = new ClusterRig();
+const access = BenchAccess.fromEnvironment();
 let cleaning: Promise<void> | undefined;
 
 function cleanup(): Promise<void> {
@@ -67,6 +71,7 @@ function cleanup(): Promise<void> {
         .then(() => console.log(`[bench] dropped database ${database?.name}`))
         .catch((error: unknown) => console.error(`[bench] dropping ${database?.name} failed: ${(error as Error).message}`));
     }
+    access.cleanup();
   })();
   return cleaning;
 }
@@ -93,7 +98,16 @@ async function main(): Promise<number> {
     const benchUrl = process.env.BENCH_URL?.trim();
     const adminUrl = process.env.BENCH_DATABASE_URL?.trim();
     if (benchUrl) {
-      ctx = { wsUrl: wsUrlOf(benchUrl), httpBase: httpBaseOf(benchUrl), serverPid: undefined, databaseUrl: undefined, runId, payloads: new PayloadPool(), report };
+      ctx = {
+        wsUrl: access.wsUrl(wsUrlOf(benchUrl)),
+        httpBase: httpBaseOf(benchUrl),
+        serverPid: undefined,
+        databaseUrl: undefined,
+        runId,
+        tenant: access.tenant,
+        payloads: new PayloadPool(),
+        report,
+      };
       report.mode = `driving the running server at ${ctx.wsUrl} (BENCH_URL): memory figures skipped, backlog preloaded through addMessage`;
     } else {
       if (adminUrl) {
@@ -101,15 +115,25 @@ async function main(): Promise<number> {
         console.log(`[bench] created database ${database.name}`);
       }
       console.log('[bench] starting the server …');
-      server = await startBenchServer({ databaseUrl: database?.url });
+      server = await startBenchServer({ databaseUrl: database?.url, env: access.env });
       const databaseUrl = database?.url ?? (await server.embeddedDatabaseUrl());
-      ctx = { wsUrl: server.wsUrl, httpBase: server.httpUrl, serverPid: server.pid, databaseUrl, runId, payloads: new PayloadPool(), report };
+      ctx = {
+        wsUrl: access.wsUrl(server.wsUrl),
+        httpBase: server.httpUrl,
+        serverPid: server.pid,
+        databaseUrl,
+        runId,
+        tenant: access.tenant,
+        payloads: new PayloadPool(),
+        report,
+      };
       report.mode =
         `server child (pid ${server.pid}) from ${path.relative(process.cwd(), SERVER_ENTRY) || SERVER_ENTRY}, LOG_LEVEL=warn, ` +
         `${process.env.DATABASE_POOL_SIZE ? `DATABASE_POOL_SIZE=${process.env.DATABASE_POOL_SIZE}` : 'default pool'} and limits, ` +
         (database ? `fresh database ${database.name} on BENCH_DATABASE_URL's server` : 'embedded PostgreSQL in a fresh temp DATA_DIR');
     }
     if (quick) report.mode += '; BENCH_QUICK=1 (short runs, small counts: not figures to quote)';
+    if (access.enabled) report.mode += '; BENCH_TOKENS_FILE=1 (AUTH_TOKENS_FILE, one rate-limited mediator token of tenant bench; the cluster scenario runs without)';
 
     let postgres = 'PostgreSQL version unknown (no SQL access with BENCH_URL)';
     if (ctx.databaseUrl) postgres = (await sql<{ version: string }>(ctx.databaseUrl, 'SELECT version()'))[0].version;
@@ -218,7 +242,7 @@ async function main(): Promise<number> {
   console.log(`\n${table}`);
   // Only a complete run of this tree's build replaces latest.md; a quick, partial, profiled or other-build run
   // goes beside it.
-  const partial = quick || ['BENCH_ONLY', 'BENCH_SERVER_ENTRY', 'BENCH_SERVER_NODE_ARGS'].some((name) => Boolean(process.env[name]?.trim()));
+  const partial = quick || ['BENCH_ONLY', 'BENCH_SERVER_ENTRY', 'BENCH_SERVER_NODE_ARGS', 'BENCH_TOKENS_FILE'].some((name) => Boolean(process.env[name]?.trim()));
   const file = path.join(__dirname, 'results', partial ? 'latest-partial.md' : 'latest.md');
   console.log(`[bench] saved to ${report.save(machine, file)}`);
   return failures === 0 ? 0 : 1;

@@ -1,4 +1,5 @@
 import { JsonRpcWsClient, sql } from '@didcomm-mpr/test-kit';
+import { tenantColumn } from '../bench-access';
 import { BENCH_CLIENT, BenchContext } from '../bench-context';
 import { holdLiveSessions, releaseLiveSessions, runOpenLoop } from '../live-latency-recorder';
 import { formatInt, formatMs } from '../stats';
@@ -30,18 +31,19 @@ export async function expirySweep(ctx: BenchContext, options: ExpirySweepOptions
     return;
   }
   // Inserted as the server would have stored them, with an expiry already in the past, plus their counters.
+  const tenant = await tenantColumn(databaseUrl, ctx.tenant);
   await sql(
     databaseUrl,
-    `INSERT INTO queued_message (connection_id, id, recipient_dids, payload, payload_bytes, expires_at)
-     SELECT $1 || (g % $2)::text, gen_random_uuid()::text, ARRAY[$3]::text[], $4, octet_length($4), now() - interval '1 minute'
+    `INSERT INTO queued_message (${tenant.column}connection_id, id, recipient_dids, payload, payload_bytes, expires_at)
+     SELECT ${tenant.value}$1 || (g % $2)::text, gen_random_uuid()::text, ARRAY[$3]::text[], $4, octet_length($4), now() - interval '1 minute'
      FROM generate_series(1, $5::int) AS g`,
     [`${ctx.runId}-expired-`, options.backlogConnections, BENCH_RECIPIENT_DID, ctx.payloads.texts[0], options.backlog],
   );
   await sql(
     databaseUrl,
-    `INSERT INTO queue_usage AS u (connection_id, messages, bytes)
-     SELECT connection_id, count(*), sum(payload_bytes) FROM queued_message WHERE connection_id LIKE $1 GROUP BY connection_id
-     ON CONFLICT (connection_id) DO UPDATE SET messages = excluded.messages, bytes = excluded.bytes`,
+    `INSERT INTO queue_usage AS u (${tenant.column}connection_id, messages, bytes)
+     SELECT ${tenant.column}connection_id, count(*), sum(payload_bytes) FROM queued_message WHERE connection_id LIKE $1 GROUP BY ${tenant.column}connection_id
+     ON CONFLICT (${tenant.column}connection_id) DO UPDATE SET messages = excluded.messages, bytes = excluded.bytes`,
     [`${ctx.runId}-expired-%`],
   );
   await sql(databaseUrl, 'ANALYZE queued_message');

@@ -1,6 +1,7 @@
 import { Client } from 'pg';
 import { JsonRpcWsClient } from '@didcomm-mpr/test-kit';
 import { nowMs } from '../async-utils';
+import { tenantColumn } from '../bench-access';
 import { BENCH_CLIENT, BenchContext } from '../bench-context';
 import { BENCH_RECIPIENT_DID, BENCH_RECIPIENT_DIDS_JSON } from '../payload';
 
@@ -29,6 +30,7 @@ function connectionOf(spec: BacklogSpec, g: number): string {
 export async function preloadBySql(ctx: BenchContext, databaseUrl: string, spec: BacklogSpec): Promise<number> {
   if (spec.targetMessages !== spec.otherMessages) throw new Error('the SQL preload interleaves 1:1');
   const started = nowMs();
+  const tenant = await tenantColumn(databaseUrl, ctx.tenant);
   const client = new Client({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000, statement_timeout: 120_000 });
   client.on('error', () => undefined);
   await client.connect();
@@ -38,8 +40,8 @@ export async function preloadBySql(ctx: BenchContext, databaseUrl: string, spec:
     const payloads = ctx.payloads.texts;
     for (let from = 0; from < rows; from += chunk) {
       await client.query(
-        `INSERT INTO queued_message (connection_id, id, recipient_dids, payload, payload_bytes, expires_at)
-         SELECT CASE WHEN g % 2 = 0 THEN $1 ELSE $2 || ((g / 2) % $3)::text END,
+        `INSERT INTO queued_message (${tenant.column}connection_id, id, recipient_dids, payload, payload_bytes, expires_at)
+         SELECT ${tenant.value}CASE WHEN g % 2 = 0 THEN $1 ELSE $2 || ((g / 2) % $3)::text END,
                 gen_random_uuid()::text,
                 ARRAY[$4]::text[],
                 ($5::text[])[1 + g % $6],
@@ -51,9 +53,9 @@ export async function preloadBySql(ctx: BenchContext, databaseUrl: string, spec:
     }
     // The counters the server keeps beside the queue (its quota check reads them).
     await client.query(
-      `INSERT INTO queue_usage AS u (connection_id, messages, bytes)
-       SELECT connection_id, count(*), sum(payload_bytes) FROM queued_message GROUP BY connection_id
-       ON CONFLICT (connection_id) DO UPDATE SET messages = excluded.messages, bytes = excluded.bytes`,
+      `INSERT INTO queue_usage AS u (${tenant.column}connection_id, messages, bytes)
+       SELECT ${tenant.column}connection_id, count(*), sum(payload_bytes) FROM queued_message GROUP BY ${tenant.column}connection_id
+       ON CONFLICT (${tenant.column}connection_id) DO UPDATE SET messages = excluded.messages, bytes = excluded.bytes`,
     );
     // A backlog this size would have been analysed by autovacuum long before anyone drains it.
     await client.query('ANALYZE queued_message');

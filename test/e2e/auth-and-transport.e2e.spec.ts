@@ -1,5 +1,5 @@
 import { WebSocket } from 'ws';
-import { JsonRpcWsClient } from '@didcomm-mpr/test-kit';
+import { JsonRpcWsClient, upgradeOutcome as upgrade } from '@didcomm-mpr/test-kit';
 import { startTestServer, TestServer } from '../support/test-server';
 
 /**
@@ -9,23 +9,6 @@ import { startTestServer, TestServer } from '../support/test-server';
 
 const HEARTBEAT_INTERVAL_MS = 200;
 const AUTH = { Authorization: 'Bearer t1' };
-
-/** The outcome of a WebSocket upgrade: 'open', or the HTTP status of the refusal. */
-function upgrade(url: string, headers: Record<string, string> = {}): Promise<'open' | number> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { headers });
-    socket.once('open', () => {
-      socket.terminate();
-      resolve('open');
-    });
-    socket.once('unexpected-response', (_request, response) => {
-      response.resume();
-      resolve(response.statusCode ?? -1);
-      socket.terminate();
-    });
-    socket.once('error', (error) => reject(error));
-  });
-}
 
 async function waitUntil(condition: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -571,7 +571,7 @@ describe('bad input', () => {
         );
       const hold = (holder: Client, connectionId: string, ids: string[]) =>
         holder.query(
-          `INSERT INTO queued_message (connection_id, id, recipient_dids, payload, payload_bytes, expires_at) SELECT $1, unnest($2::text[]), '{did:a}', '{}', 2, now() + interval '1 hour'`,
+          `INSERT INTO queued_message (tenant, connection_id, id, recipient_dids, payload, payload_bytes, expires_at) SELECT 'default', $1, unnest($2::text[]), '{did:a}', '{}', 2, now() + interval '1 hour'`,
           [connectionId, ids],
         );
       try {

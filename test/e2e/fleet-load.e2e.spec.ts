@@ -139,7 +139,7 @@ describe('fleet load, two instances over a 3-master Redis Cluster', () => {
     const LANES = 4;
     const connections = Array.from({ length: CONNECTIONS }, (_, i) => `restart-${run}-${i}`);
 
-    // Which master carries each connection's channel (mpr:{connectionId}:messages).
+    // Which master carries each connection's channel (mpr:{default:<connectionId>}:messages).
     const ownerOf = await slotOwners(cluster!.nodes[0].port);
     const victim = cluster!.nodes[1];
     const onVictim = connections.filter((c) => ownerOf(connectionSlot(c)) === victim.address);

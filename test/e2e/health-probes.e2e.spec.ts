@@ -83,7 +83,7 @@ describe('liveness and readiness', () => {
       // An uncommitted row with the key of the next add holds that add in flight: the drain waits for it.
       await holder.query('BEGIN');
       await holder.query(
-        `INSERT INTO queued_message (connection_id, id, recipient_dids, payload, payload_bytes, expires_at) VALUES ('drain', 'held', '{did:a}', '{}', 2, now() + interval '1 hour')`,
+        `INSERT INTO queued_message (tenant, connection_id, id, recipient_dids, payload, payload_bytes, expires_at) VALUES ('default', 'drain', 'held', '{did:a}', '{}', 2, now() + interval '1 hour')`,
       );
       const add = client.call('addMessage', { connectionId: 'drain', recipientDids: ['did:a'], payload: {}, messageId: 'held' }, 30_000);
       const deadline = Date.now() + 10_000;

@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { FakeWebhookServer, JsonRpcWsClient, metricValue } from '@didcomm-mpr/test-kit';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { bearer, FakeWebhookServer, JsonRpcWsClient, metricValue, testToken, writeTokensFile } from '@didcomm-mpr/test-kit';
 import { startTestServer, TestServer } from '../support/test-server';
 
 /**
@@ -48,13 +51,13 @@ describe('push notifications through a webhook', () => {
     return messageId;
   };
 
-  it('posts {connectionId, messageId, token, type} with the secret header', async () => {
+  it('posts {tenant, connectionId, messageId, token, type} with the secret header', async () => {
     const connectionId = uniqueId('with-token');
     const messageId = await add(connectionId, { type: 'fcm', token: 'device-token-1' });
     const [request] = await hook.waitFor(connectionId, 1);
     expect(request.headers['x-webhook-secret']).toBe('hook-secret');
     expect(request.headers['content-type']).toBe('application/json');
-    expect(request.body).toEqual({ connectionId, messageId, token: 'device-token-1', type: 'fcm' });
+    expect(request.body).toEqual({ tenant: 'default', connectionId, messageId, token: 'device-token-1', type: 'fcm' });
     await sleep(QUIET_MS);
     expect(hook.requestsFor(connectionId)).toHaveLength(1);
   });
@@ -63,7 +66,7 @@ describe('push notifications through a webhook', () => {
     const connectionId = uniqueId('no-token');
     const messageId = await add(connectionId, { type: 'fcm' });
     const [request] = await hook.waitFor(connectionId, 1);
-    expect(request.body).toEqual({ connectionId, messageId });
+    expect(request.body).toEqual({ tenant: 'default', connectionId, messageId });
   });
 
   it('retries a 503 then delivers, waiting at least Retry-After', async () => {
@@ -140,5 +143,47 @@ describe('push at shutdown', () => {
     await server.close();
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(hook.requestsFor(connectionId)).toHaveLength(1);
+  });
+});
+
+describe('push notifications of tenants through a webhook', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mpr-push-tenants-'));
+  const a = testToken('mediator-a', 'a');
+  const b = testToken('mediator-b', 'b');
+  let hook: FakeWebhookServer;
+  let server: TestServer;
+
+  beforeAll(async () => {
+    hook = await FakeWebhookServer.start();
+    writeTokensFile(path.join(dir, 'tokens.json'), [a, b]);
+    server = await startTestServer({
+      PUSH_WEBHOOK_URL: hook.url,
+      PUSH_COALESCE_WINDOW_MS: String(WINDOW_MS),
+      AUTH_TOKENS_FILE: path.join(dir, 'tokens.json'),
+    });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await hook?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('names the tenant, and coalesces per tenant: one device token in two tenants is woken for each', async () => {
+    const connectionId = uniqueId('shared');
+    const token = { type: 'fcm', token: 'one-device-two-mediators' };
+    const ids: Record<string, string[]> = { a: [], b: [] };
+    for (const [tenant, mediatorToken] of [['a', a], ['b', b], ['a', a]] as const) {
+      const client = await JsonRpcWsClient.connect(server.wsUrl, { headers: bearer(mediatorToken) });
+      const { messageId } = await client.call<{ messageId: string }>('addMessage', { connectionId, recipientDids: ['did:x'], payload: {}, pushNotificationToken: token });
+      ids[tenant].push(messageId);
+      await client.closeQuietly();
+    }
+    const requests = await hook.waitFor(connectionId, 2);
+    await sleep(QUIET_MS);
+    expect(hook.requestsFor(connectionId)).toHaveLength(2);
+    expect(requests.map((request) => request.body).sort((x, y) => x.tenant.localeCompare(y.tenant))).toEqual([
+      { tenant: 'a', connectionId, messageId: ids.a[0], token: token.token, type: 'fcm' },
+      { tenant: 'b', connectionId, messageId: ids.b[0], token: token.token, type: 'fcm' },
+    ]);
   });
 });

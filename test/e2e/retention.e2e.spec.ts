@@ -52,7 +52,7 @@ describe('retention, quotas and queue stats through the server', () => {
       expect(error.error.data).toEqual({ retryable: false });
     }
     expect(await client.call('getAvailableMessageCount', { connectionId: c })).toBe(20);
-    expect(await metric('mpr_quota_rejections_total')).toBeGreaterThanOrEqual(80);
+    expect(await metric('mpr_quota_rejections_total{tenant="default"}')).toBeGreaterThanOrEqual(80);
     // Once the recipient fetched and acknowledged, there is room again.
     const taken = await client.call<{ id: string }[]>('takeFromQueue', { connectionId: c, limit: 5 });
     await client.call('removeMessages', { connectionId: c, messageIds: taken.map((m) => m.id) });
@@ -99,7 +99,7 @@ describe('retention, quotas and queue stats through the server', () => {
 
   it('an add with a short ttlMs is gone when it expires: not taken, not counted, then deleted by the sweeper', async () => {
     const c = conn();
-    const expiredBefore = (await metric('mpr_messages_expired_total')) ?? 0;
+    const expiredBefore = (await metric('mpr_messages_expired_total{tenant="default"}')) ?? 0;
     const { messageId: shortLived } = await add(c, { ttlMs: 300 });
     const { messageId: kept } = await add(c, { ttlMs: 10 * 60_000 }); // capped at MESSAGE_TTL_MS
     const [{ expires_in: cappedMs }] = await sql<{ expires_in: number }>(
@@ -118,7 +118,7 @@ describe('retention, quotas and queue stats through the server', () => {
       if (Date.now() > deadline) throw new Error('the expired message was not deleted by the sweeper');
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    expect(await metric('mpr_messages_expired_total')).toBeGreaterThan(expiredBefore);
+    expect(await metric('mpr_messages_expired_total{tenant="default"}')).toBeGreaterThan(expiredBefore);
     expect((await client.call<{ id: string }[]>('takeFromQueue', { connectionId: c })).map((m) => m.id)).toEqual([kept]);
   });
 

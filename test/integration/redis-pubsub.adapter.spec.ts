@@ -1,4 +1,4 @@
-import { RedisConfig } from '../../apps/server/src/config';
+import { ConnectionRef, RedisConfig, refKey } from '../../apps/server/src/config';
 import { MessagesAvailableEvent } from '../../apps/server/src/pubsub';
 import { RedisPubSubAdapter } from '../../apps/server/src/pubsub/redis-pubsub.adapter';
 import { RedisConnections } from '../../apps/server/src/redis';
@@ -15,9 +15,14 @@ async function waitUntil(what: string, check: () => boolean | Promise<boolean>, 
   }
 }
 
-function eventFor(connectionId: string, n = 1): MessagesAvailableEvent {
+/** Connection `connectionId` of `tenant` (the default tenant unless said otherwise). */
+const r = (connectionId: string, tenant = 'default'): ConnectionRef => ({ tenant, connectionId });
+/** Where A's received events of that connection are kept. */
+const key = (connectionId: string, tenant?: string): string => refKey(r(connectionId, tenant));
+
+function eventFor(connectionId: string, n = 1, tenant = 'default'): MessagesAvailableEvent {
   return {
-    connectionId,
+    ref: r(connectionId, tenant),
     messages: [
       { id: `m-${connectionId}-${n}`, receivedAt: '2026-01-02T03:04:05.678Z', payload: JSON.stringify({ hello: connectionId, n }) },
       { id: `m-${connectionId}-${n}-big`, receivedAt: '2026-01-02T03:04:05.679Z', claimedFor: 7 },
@@ -62,7 +67,7 @@ describe.each(modes)('RedisPubSubAdapter on a %s', (_name, start) => {
   let b: RedisPubSubAdapter;
   let connections: RedisConnections[] = [];
   const received = new Map<string, MessagesAvailableEvent[]>();
-  const resubscribed: string[][] = [];
+  const resubscribed: ConnectionRef[][] = [];
 
   beforeAll(async () => {
     setup = await start();
@@ -70,9 +75,9 @@ describe.each(modes)('RedisPubSubAdapter on a %s', (_name, start) => {
     a = new RedisPubSubAdapter(connections[0]);
     b = new RedisPubSubAdapter(connections[1]);
     a.onMessagesAvailable((event) => {
-      const list = received.get(event.connectionId) ?? [];
+      const list = received.get(refKey(event.ref)) ?? [];
       list.push(event);
-      received.set(event.connectionId, list);
+      received.set(refKey(event.ref), list);
     });
     a.onResubscribed((ids) => resubscribed.push(ids));
     await waitUntil('both adapters are up', () => a.health().status === 'up' && b.health().status === 'up');
@@ -86,48 +91,48 @@ describe.each(modes)('RedisPubSubAdapter on a %s', (_name, start) => {
 
   it('reports its mode and delivers a publish of B to the subscriber A, once, deep-equal', async () => {
     expect(a.health()).toEqual({ status: 'up', mode: setup!.config.mode === 'cluster' ? 'redis-cluster' : 'redis' });
-    await a.subscribe('c1');
+    await a.subscribe(r('c1'));
     const event = eventFor('c1');
     await expect(b.publish(event)).resolves.toBe(1);
-    await waitUntil('c1 is received', () => (received.get('c1')?.length ?? 0) > 0);
+    await waitUntil('c1 is received', () => (received.get(key('c1'))?.length ?? 0) > 0);
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(received.get('c1')).toEqual([event]);
+    expect(received.get(key('c1'))).toEqual([event]);
   });
 
   it('resolves 0 for a connection nobody subscribed, and 0 after A unsubscribed', async () => {
     await expect(b.publish(eventFor('nobody'))).resolves.toBe(0);
-    await a.unsubscribe('c1');
+    await a.unsubscribe(r('c1'));
     await expect(b.publish(eventFor('c1', 2))).resolves.toBe(0);
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(received.get('c1')).toHaveLength(1);
-    expect(received.has('nobody')).toBe(false);
+    expect(received.get(key('c1'))).toHaveLength(1);
+    expect(received.has(key('nobody'))).toBe(false);
   });
 
   it('a subscribe and an unsubscribe of the same connection in one tick: the last one wins', async () => {
-    const done = [a.subscribe('flip'), a.unsubscribe('flip'), a.subscribe('flop'), a.unsubscribe('flop'), a.subscribe('flop')];
+    const done = [a.subscribe(r('flip')), a.unsubscribe(r('flip')), a.subscribe(r('flop')), a.unsubscribe(r('flop')), a.subscribe(r('flop'))];
     await Promise.all(done);
     await expect(b.publish(eventFor('flip'))).resolves.toBe(0);
     await expect(b.publish(eventFor('flop'))).resolves.toBe(1);
-    await a.unsubscribe('flop');
+    await a.unsubscribe(r('flop'));
   });
 
   it('handles 5,000 subscriptions on A and 5,000 publishes from B, each received once', async () => {
     const ids = Array.from({ length: 5000 }, (_, i) => `bulk-${i}`);
     let started = Date.now();
-    await Promise.all(ids.map((id) => a.subscribe(id)));
+    await Promise.all(ids.map((id) => a.subscribe(r(id))));
     const subscribeMs = Date.now() - started;
 
     started = Date.now();
     const counts = await Promise.all(ids.map((id) => b.publish(eventFor(id))));
     const publishMs = Date.now() - started;
     expect(counts.every((count) => count === 1)).toBe(true);
-    await waitUntil('every bulk event is received', () => ids.every((id) => received.has(id)), 10_000);
+    await waitUntil('every bulk event is received', () => ids.every((id) => received.has(key(id))), 10_000);
     const receiveMs = Date.now() - started;
     await new Promise((resolve) => setTimeout(resolve, 100));
-    for (const id of ids) expect(received.get(id)).toEqual([eventFor(id)]);
+    for (const id of ids) expect(received.get(key(id))).toEqual([eventFor(id)]);
 
     started = Date.now();
-    await Promise.all(ids.map((id) => a.unsubscribe(id)));
+    await Promise.all(ids.map((id) => a.unsubscribe(r(id))));
     const unsubscribeMs = Date.now() - started;
     const after = await Promise.all(ids.slice(0, 100).map((id) => b.publish(eventFor(id, 2))));
     expect(after.every((count) => count === 0)).toBe(true);
@@ -139,7 +144,7 @@ describe.each(modes)('RedisPubSubAdapter on a %s', (_name, start) => {
 
   it('restores A’s subscriptions by itself after a Redis node restart, going degraded then up', async () => {
     const ids = Array.from({ length: 30 }, (_, i) => `restart-${i}`);
-    await Promise.all(ids.map((id) => a.subscribe(id)));
+    await Promise.all(ids.map((id) => a.subscribe(r(id))));
     const before = await Promise.all(ids.map((id) => b.publish(eventFor(id))));
     expect(before.every((count) => count === 1)).toBe(true);
     resubscribed.length = 0;
@@ -171,9 +176,9 @@ describe.each(modes)('RedisPubSubAdapter on a %s', (_name, start) => {
       await waitUntil('B reports up again', () => b.health().status === 'up', 20_000);
       const upMs = Date.now() - startedAt;
       await waitUntil('A reported its restored subscriptions', () => resubscribed.length > 0, 5_000);
-      expect(resubscribed[resubscribed.length - 1]).toEqual(expect.arrayContaining(ids));
+      expect(resubscribed[resubscribed.length - 1]).toEqual(expect.arrayContaining(ids.map((id) => r(id))));
 
-      for (const id of ids) received.delete(id);
+      for (const id of ids) received.delete(key(id));
       let counts: number[] = [];
       await waitUntil(
         'every restored subscription receives',
@@ -183,8 +188,8 @@ describe.each(modes)('RedisPubSubAdapter on a %s', (_name, start) => {
         },
         10_000,
       );
-      await waitUntil('A receives on every restored subscription', () => ids.every((id) => received.has(id)), 5_000);
-      for (const id of ids) expect(received.get(id)?.[received.get(id)!.length - 1]).toEqual(eventFor(id, 3));
+      await waitUntil('A receives on every restored subscription', () => ids.every((id) => received.has(key(id))), 5_000);
+      for (const id of ids) expect(received.get(key(id))?.[received.get(key(id))!.length - 1]).toEqual(eventFor(id, 3));
       console.log(`[${setup!.config.mode}] health after restart: ${states.join(' -> ')}; up ${upMs} ms after cluster ok`);
     } finally {
       clearInterval(watch);
@@ -192,5 +197,24 @@ describe.each(modes)('RedisPubSubAdapter on a %s', (_name, start) => {
     expect(states[0]).toBe('up');
     expect(states).toContain('degraded');
     expect(states[states.length - 1]).toBe('up');
+  });
+
+  it('keeps the channels of the same connectionId in two tenants apart, and of ids that contain the separators', async () => {
+    const pairs: [ConnectionRef, ConnectionRef][] = [
+      [r('same', 'tenant-a'), r('same', 'tenant-b')],
+      [r('b:c', 'a'), r('c', 'a:b')],
+      [r('}x{', 'a'), r('x', 'a}')],
+      [r('%3A', 'a'), r(':', 'a')],
+    ];
+    for (const [subscribed, other] of pairs) {
+      await a.subscribe(subscribed);
+      await expect(b.publish({ ...eventFor('', 1), ref: other })).resolves.toBe(0);
+      const event = { ...eventFor('', 2), ref: subscribed };
+      await expect(b.publish(event)).resolves.toBe(1);
+      await waitUntil('the subscribed connection receives', () => received.has(refKey(subscribed)));
+      expect(received.get(refKey(subscribed))).toEqual([event]);
+      expect(received.has(refKey(other))).toBe(false);
+      await a.unsubscribe(subscribed);
+    }
   });
 });

@@ -38,8 +38,8 @@ export async function startTestServer(env: Record<string, string> = {}, database
     app,
     config,
     databaseUrl: database.url,
-    wsUrl: `ws://127.0.0.1:${port}`,
-    httpUrl: `http://127.0.0.1:${port}`,
+    wsUrl: `${config.tls ? 'wss' : 'ws'}://127.0.0.1:${port}`,
+    httpUrl: `${config.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     stop,
     close: async () => {
       await stop();

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { existsSync } from 'node:fs';
 import { INestApplication, Logger } from '@nestjs/common';
-import { startServer, createLogger } from './bootstrap';
+import { createLogger, reloadSecrets, startServer } from './bootstrap';
 import { AppConfig, ConfigError, loadConfig } from './config';
 import { DatabaseUnreachableError } from './database';
 import { JsonLinesLogger, routeProcessOutputTo } from './json-lines.logger';
@@ -104,7 +104,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  logger.log(`Listening on ${config.host}:${config.port} (WebSocket at /, GET /health, /health/live, /health/ready, /metrics)`, 'Main');
+  // Without a handler SIGHUP would end the process: here it reloads the tokens file and the TLS certificate.
+  process.on('SIGHUP', () => {
+    if (!stopping) reloadSecrets(app, config);
+  });
+  const scheme = config.tls ? 'HTTPS, WebSocket at wss://…/' : 'HTTP, WebSocket at ws://…/';
+  logger.log(`Listening on ${config.host}:${config.port} (${scheme}, GET /health, /health/live, /health/ready, /metrics)`, 'Main');
 }
 
 /** The configured logger once the configuration is read (a failure before that is logged at the error level). */

@@ -2,6 +2,7 @@
 // re-exported so that users of the client need no second import and get the very declarations the server uses.
 export * from '@didcomm-mpr/protocol';
 export * from './errors/pickup-rpc.error';
+export * from './errors/pickup-forbidden.error';
 export * from './errors/pickup-timeout.error';
 export * from './errors/pickup-client-closed.error';
 export * from './errors/pickup-connection-lost.error';

@@ -33,8 +33,18 @@ export interface MessagePickupRepositoryClientOptions {
    * its shutdown. Give `url` or a non-empty `urls`, not both.
    */
   urls?: string[];
-  /** Bearer token sent in the `Authorization` header of the WebSocket upgrade (the server's `AUTH_TOKENS`). */
+  /**
+   * Bearer token sent in the `Authorization` header of the WebSocket upgrade: one whose digest is in the server's
+   * `AUTH_TOKENS_FILE` (or one of its `AUTH_TOKENS`). Its tenant decides which connections the client's calls
+   * reach; its role what it may call (a `monitor` token gets `PickupForbiddenError` for every change).
+   */
   token?: string;
+  /**
+   * CA certificate(s), PEM, to trust for `wss:` URLs instead of Node's built-in list: for a server whose
+   * certificate is issued by a private CA (or is self-signed, in which case give the certificate itself).
+   * A `Buffer` is a `Uint8Array`.
+   */
+  ca?: string | Uint8Array | ReadonlyArray<string | Uint8Array>;
   /**
    * How long a call may take, connection waits included, before it fails with `PickupTimeoutError`
    * (milliseconds, default 10000).
@@ -193,6 +203,7 @@ export class MessagePickupRepositoryClient {
     this.socket = new ReconnectingRpcSocket({
       urls,
       token: options.token,
+      ca: options.ca,
       requestTimeoutMs: this.requestTimeoutMs,
       connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
       reconnectBaseDelayMs: options.reconnectBaseDelayMs ?? DEFAULTS.reconnectBaseDelayMs,

@@ -20,6 +20,16 @@ export const RpcErrorCode = {
    * message would pass them); nothing was stored. Not retryable as such: the recipient must fetch first.
    */
   QueueFull: -32003,
+  /**
+   * The token's `maxRequestsPerSecond` is used up on this server instance; nothing was run. Retry after
+   * `data.retryAfterMs` (see `RateLimitedErrorData`). The socket stays open.
+   */
+  RateLimited: -32004,
+  /**
+   * The token's role does not allow this method (a `monitor` token calling a method that changes something);
+   * nothing was run. `data.method` and `data.role` say which (see `ForbiddenErrorData`). Not retryable.
+   */
+  Forbidden: -32005,
 } as const;
 
 /** A JSON-RPC error code value of the server. */
@@ -29,7 +39,15 @@ export type RpcErrorCodeValue = (typeof RpcErrorCode)[keyof typeof RpcErrorCode]
 export const RETRYABLE_ERROR_CODES: ReadonlySet<number> = new Set<number>([
   RpcErrorCode.StorageUnavailable,
   RpcErrorCode.ShuttingDown,
+  RpcErrorCode.RateLimited,
 ]);
+
+/**
+ * What a bearer token may do, set per token by the server's operator. `mediator`: every method, on the
+ * connections of the token's tenant. `monitor`: `ping`, `getAvailableMessageCount`, `getQueueStats` and
+ * `getLiveSession` only.
+ */
+export type TokenRole = 'mediator' | 'monitor';
 
 /** The `data` member of every error object the server sends. */
 export interface RpcErrorData {
@@ -37,6 +55,22 @@ export interface RpcErrorData {
   /** For invalid params: the offending parameter's name. */
   field?: string;
   [key: string]: unknown;
+}
+
+/** The `data` of a -32004 "Rate limited" error. */
+export interface RateLimitedErrorData extends RpcErrorData {
+  retryable: true;
+  /** How long to wait before the call can succeed, in milliseconds. */
+  retryAfterMs: number;
+}
+
+/** The `data` of a -32005 "Forbidden" error. */
+export interface ForbiddenErrorData extends RpcErrorData {
+  retryable: false;
+  /** The method that was refused. */
+  method: string;
+  /** The role of the token the socket was opened with. */
+  role: TokenRole;
 }
 
 /** A JSON-RPC error object as the server sends it. */

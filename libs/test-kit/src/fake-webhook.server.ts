@@ -5,7 +5,7 @@ import { RecordedRequests } from './recorded-requests.log';
 export interface WebhookRequest {
   at: number;
   headers: http.IncomingHttpHeaders;
-  body: { connectionId: string; messageId: string; token?: string; type?: string; appId?: string };
+  body: { tenant: string; connectionId: string; messageId: string; token?: string; type?: string; appId?: string };
 }
 
 export interface WebhookAnswer {

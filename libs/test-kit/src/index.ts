@@ -9,6 +9,7 @@ export * from './json-rpc.types';
 export * from './json-rpc-ws.client';
 export * from './rpc-call.error';
 export * from './rpc-transport.error';
+export * from './websocket-upgrade.probe';
 
 // The server as a child process, and readings of it
 export * from './repository.paths';
@@ -17,6 +18,9 @@ export * from './server-process.launcher';
 export * from './process-stats.probe';
 export * from './server-metrics.probe';
 export { findFreePort } from '@didcomm-mpr/embedded-postgres';
+
+// Access: tokens files for the server's AUTH_TOKENS_FILE
+export * from './tokens-file.writer';
 
 // PostgreSQL and Redis for tests
 export * from './test-database.factory';

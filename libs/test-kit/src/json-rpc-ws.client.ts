@@ -8,6 +8,8 @@ export type NotificationHandler = (notification: RpcNotification, receivedAt: nu
 export interface JsonRpcWsClientOptions {
   /** Headers of the upgrade request (e.g. Authorization). */
   headers?: Record<string, string>;
+  /** For `wss://`: the CA certificate(s) (PEM) to trust instead of the system's, e.g. a test's self-signed one. */
+  ca?: string | Buffer | Array<string | Buffer>;
   /** The largest frame accepted from the server: by default far above any frame limit under test. */
   maxPayload?: number;
   /** The upgrade must complete within this. */
@@ -87,6 +89,7 @@ export class JsonRpcWsClient {
     return new Promise((resolve, reject) => {
       const socket = new WebSocket(url, {
         headers: options.headers,
+        ca: options.ca,
         maxPayload: options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
         handshakeTimeout: options.handshakeTimeoutMs ?? DEFAULT_TIMEOUT_MS,
         // The server never compresses; not offering it keeps the upgrade as small as a mediator's.

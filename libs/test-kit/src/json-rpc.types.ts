@@ -2,7 +2,7 @@
 export interface RpcErrorObject {
   code: number;
   message: string;
-  data?: { retryable: boolean; field?: string };
+  data?: { retryable: boolean; field?: string; [key: string]: unknown };
 }
 
 /** Any JSON-RPC 2.0 frame: a request, a notification or a response. */

@@ -1,7 +1,8 @@
 import { redisCli } from './redis-servers.launcher';
 
 // CRC16/XMODEM as Redis Cluster computes key slots, with the {hash tag} rule: the server's keys and channels
-// for a connection are `mpr:{connectionId}:…`, so a connection lives on the master owning its id's slot.
+// for a connection are `mpr:{<tenant>:<connectionId>}:…` (both parts with '%', ':', '{', '}' percent-encoded, as the
+// server's redis/connection-hash.tag.ts writes them), so a connection lives on the master owning that tag's slot.
 const CRC_TABLE = (() => {
   const table = new Uint16Array(256);
   for (let i = 0; i < 256; i++) {
@@ -12,9 +13,10 @@ const CRC_TABLE = (() => {
   return table;
 })();
 
-export function connectionSlot(connectionId: string): number {
+export function connectionSlot(connectionId: string, tenant = 'default'): number {
+  const encode = (part: string) => part.replace(/[%:{}]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
   let crc = 0;
-  for (const byte of Buffer.from(connectionId)) crc = ((crc << 8) & 0xffff) ^ CRC_TABLE[((crc >> 8) ^ byte) & 0xff];
+  for (const byte of Buffer.from(`${encode(tenant)}:${encode(connectionId)}`)) crc = ((crc << 8) & 0xffff) ^ CRC_TABLE[((crc >> 8) ^ byte) & 0xff];
   return crc % 16384;
 }
 

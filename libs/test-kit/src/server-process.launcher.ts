@@ -1,5 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, promises as fs, readFileSync, rmSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
@@ -42,6 +43,11 @@ export interface ServerProcessOptions {
   readyTimeoutMs?: number;
   /** Print the child's output lines as they come, prefixed `[echo]`; otherwise they are kept for failure messages only. */
   echo?: string;
+  /**
+   * The server speaks TLS (its env sets TLS_CERT_FILE and TLS_KEY_FILE): the URLs are `wss://` and `https://`, and
+   * the readiness check trusts `ca` (PEM), e.g. the self-signed certificate itself.
+   */
+  tls?: { ca: string | Buffer };
 }
 
 const READY_TIMEOUT_MS = 60_000;
@@ -49,7 +55,22 @@ const OUTPUT_LIMIT_CHARS = 256 * 1024;
 /** What the child gets from this process without `inheritEnv`. */
 const MINIMAL_ENV = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'SYSTEMROOT'];
 /** Where the server listens and what it talks to: given by the launcher or its caller, never inherited. */
-const WIRING_ENV = ['DATABASE_URL', 'DATA_DIR', 'EMBEDDED_POSTGRES_PORT', 'AUTH_TOKENS', 'HOST', 'PORT', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_NAT_MAP', 'INSTANCE_ID', 'ENV_FILE'];
+const WIRING_ENV = [
+  'DATABASE_URL',
+  'DATA_DIR',
+  'EMBEDDED_POSTGRES_PORT',
+  'AUTH_TOKENS',
+  'AUTH_TOKENS_FILE',
+  'TLS_CERT_FILE',
+  'TLS_KEY_FILE',
+  'HOST',
+  'PORT',
+  'REDIS_URL',
+  'REDIS_CLUSTER_NODES',
+  'REDIS_NAT_MAP',
+  'INSTANCE_ID',
+  'ENV_FILE',
+];
 /** Lines node prints about the inspector, not the server's. */
 const INSPECTOR_NOISE = [/^Debugger listening on/, /^For help, see/, /^Debugger attached/, /^Debugger ending on/];
 
@@ -76,10 +97,12 @@ export class ServerProcess {
     readonly inspectorPort: number | undefined,
     private readonly embedded: { dataDir: string; port: number } | undefined,
     private readonly echo: string | undefined,
+    /** The CA the readiness check trusts, when the server speaks TLS. */
+    private readonly ca: string | Buffer | undefined,
   ) {
     this.pid = child.pid ?? -1;
-    this.wsUrl = `ws://127.0.0.1:${port}`;
-    this.httpUrl = `http://127.0.0.1:${port}`;
+    this.wsUrl = `${ca === undefined ? 'ws' : 'wss'}://127.0.0.1:${port}`;
+    this.httpUrl = `${ca === undefined ? 'http' : 'https'}://127.0.0.1:${port}`;
     child.stderr!.on('data', (chunk: Buffer) => (this.stderrText = keepTail(this.stderrText + chunk.toString('utf8'))));
     for (const stream of [child.stdout!, child.stderr!]) {
       stream.on('data', (chunk: Buffer) => this.append(chunk.toString('utf8')));
@@ -135,7 +158,7 @@ export class ServerProcess {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const server = new ServerProcess(child, port, inspectorPort, embedded, options.echo);
+    const server = new ServerProcess(child, port, inspectorPort, embedded, options.echo, options.tls?.ca);
     ServerProcess.started.add(server);
     if (options.waitForHealth === false) return server;
     try {
@@ -226,15 +249,30 @@ export class ServerProcess {
     for (;;) {
       if (this.exit) throw new Error(`The server process exited (${describe(this.exit)}) before /health answered 200. Output:\n${tail(this.text)}`);
       try {
-        const response = await fetch(`${this.httpUrl}/health`, { signal: AbortSignal.timeout(2_000) });
-        await response.arrayBuffer();
-        if (response.status === 200) return;
+        if ((await this.healthStatus()) === 200) return;
       } catch {
         // not listening yet
       }
       if (Date.now() > deadline) throw new Error(`The server process did not answer GET /health with 200 within ${timeoutMs} ms. Output:\n${tail(this.text)}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+  }
+
+  /** GET /health's status; over HTTPS with the server's CA (fetch takes no CA of its own). */
+  private async healthStatus(): Promise<number> {
+    if (this.ca === undefined) {
+      const response = await fetch(`${this.httpUrl}/health`, { signal: AbortSignal.timeout(2_000) });
+      await response.arrayBuffer();
+      return response.status;
+    }
+    return new Promise((resolve, reject) => {
+      const request = httpsGet(`${this.httpUrl}/health`, { ca: this.ca, timeout: 2_000 }, (response) => {
+        response.resume();
+        response.once('end', () => resolve(response.statusCode ?? 0));
+      });
+      request.once('timeout', () => request.destroy(new Error('timed out')));
+      request.once('error', reject);
+    });
   }
 
   /** The embedded postmaster's pid if its postmaster.pid names a live process running on our data dir. */

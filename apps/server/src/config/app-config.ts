@@ -1,3 +1,5 @@
+import type { TokenRole } from '@didcomm-mpr/protocol';
+
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'verbose';
 
 export interface RedisNode {
@@ -62,6 +64,36 @@ export interface RetentionConfig {
   expirySweepBatch: number;
 }
 
+/** One entry of the tokens file: what a bearer token may do, and where. */
+export interface AccessToken {
+  /** Names the token in logs and metrics; the token itself appears nowhere, not even in the file. */
+  name: string;
+  /** SHA-256 of the token, lower-case hex. */
+  sha256: string;
+  /** The connections the token's calls name live in this tenant. */
+  tenant: string;
+  role: TokenRole;
+  /** Requests per second on one instance, summed over the token's sockets; undefined: no limit. */
+  maxRequestsPerSecond: number | undefined;
+}
+
+/** Who may open a socket, and what each token may do there. */
+export interface AuthConfig {
+  /** AUTH_TOKENS_FILE, read again on SIGHUP and whenever it changes; undefined with AUTH_TOKENS or no authentication. */
+  tokensFile: string | undefined;
+  /**
+   * The tokens at boot. From AUTH_TOKENS each is a `mediator` of the default tenant. Empty without a file: anyone
+   * who reaches the port may connect, as a mediator of the default tenant (a warning is logged at boot).
+   */
+  tokens: AccessToken[];
+}
+
+/** PEM files of the server's certificate (chain) and private key: `wss://` and `https://` on PORT. */
+export interface TlsConfig {
+  certFile: string;
+  keyFile: string;
+}
+
 /** The server's whole configuration, validated once at boot (see `loadConfig`). */
 export interface AppConfig {
   port: number;
@@ -76,8 +108,9 @@ export interface AppConfig {
   dataDir: string;
   /** TCP port of the embedded PostgreSQL on 127.0.0.1; 0 picks a free one at each start. */
   embeddedPostgresPort: number;
-  /** Empty: anyone may connect (a warning is logged at boot). */
-  authTokens: string[];
+  auth: AuthConfig;
+  /** Read again on SIGHUP; undefined: plain `ws://` and `http://`. */
+  tls: TlsConfig | undefined;
   redeliveryTimeoutMs: number;
   heartbeatIntervalMs: number;
   maxTakeMessages: number;

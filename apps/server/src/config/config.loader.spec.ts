@@ -1,11 +1,20 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from './config.error';
 import { loadConfig } from './config.loader';
+import { tokenDigest } from './tokens-file.reader';
 
 const MiB = 1024 * 1024;
 const ENVELOPE = 64 * 1024;
+
+/** What an AUTH_TOKENS token becomes: a mediator of the default tenant, named by a digest prefix. */
+function legacyToken(token: string) {
+  const sha256 = createHash('sha256').update(token).digest('hex');
+  return { name: `token-${sha256.slice(0, 8)}`, sha256, tenant: 'default', role: 'mediator', maxRequestsPerSecond: undefined };
+}
 
 /** Returns the ConfigError that loadConfig throws for `env` (fails the test if it does not throw one). */
 function configError(env: Record<string, string | undefined>): ConfigError {
@@ -37,7 +46,8 @@ describe('loadConfig', () => {
       databaseConnectTimeoutMs: 60_000,
       dataDir: path.resolve('./.data'),
       embeddedPostgresPort: 0,
-      authTokens: [],
+      auth: { tokensFile: undefined, tokens: [] },
+      tls: undefined,
       redeliveryTimeoutMs: 60_000,
       heartbeatIntervalMs: 15_000,
       maxTakeMessages: 100,
@@ -123,7 +133,8 @@ describe('loadConfig', () => {
       databasePoolSize: 20,
       dataDir: '/var/lib/mpr',
       embeddedPostgresPort: 5544,
-      authTokens: ['alpha', 'beta', 'gamma'],
+      auth: { tokensFile: undefined, tokens: ['alpha', 'beta', 'gamma'].map(legacyToken) },
+      tls: undefined,
       redeliveryTimeoutMs: 30_000,
       heartbeatIntervalMs: 5_000,
       maxTakeMessages: 250,
@@ -184,7 +195,7 @@ describe('loadConfig', () => {
       INSTANCE_ID: ' ',
     };
     expect({ ...loadConfig(blank), instanceId: 'x' }).toEqual({ ...loadConfig({}), instanceId: 'x' });
-    expect(loadConfig({ AUTH_TOKENS: ' , ,' }).authTokens).toEqual([]);
+    expect(loadConfig({ AUTH_TOKENS: ' , ,' }).auth.tokens).toEqual([]);
   });
 
   it('reads SESSION_LEASE_MS and INSTANCE_ID, with a random instance id by default', () => {
@@ -411,5 +422,107 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ MAX_QUEUE_BYTES: '100' })).toThrow(/MAX_QUEUE_BYTES/);
     expect(() => loadConfig({ EXPIRY_SWEEP_BATCH: 'lots' })).toThrow(/EXPIRY_SWEEP_BATCH must be an integer/);
     expect(() => loadConfig({ DATABASE_QUERY_TIMEOUT_MS: '5' })).toThrow(/DATABASE_QUERY_TIMEOUT_MS/);
+  });
+
+  describe('AUTH_TOKENS_FILE', () => {
+    let dir: string;
+    const digest = (token: string) => tokenDigest(token);
+    const write = (body: unknown, name = 'tokens.json') => {
+      const file = path.join(dir, name);
+      fs.writeFileSync(file, typeof body === 'string' ? body : JSON.stringify(body));
+      return file;
+    };
+    const entry = (extra: Record<string, unknown> = {}) => ({ name: 'mediator-a', sha256: digest('secret-a'), tenant: 'a', role: 'mediator', ...extra });
+    beforeAll(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mpr-tokens-'))));
+    afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it('reads every entry: name, digest (lower-cased), tenant, role, and the optional rate', () => {
+      const file = write({
+        tokens: [
+          entry({ maxRequestsPerSecond: 500 }),
+          { name: 'grafana', sha256: digest('secret-m').toUpperCase(), tenant: 'a', role: 'monitor' },
+          { name: 'mediator-b', sha256: digest('secret-b'), tenant: 'b.org_2', role: 'mediator' },
+        ],
+      });
+      expect(loadConfig({ AUTH_TOKENS_FILE: file }).auth).toEqual({
+        tokensFile: file,
+        tokens: [
+          { name: 'mediator-a', sha256: digest('secret-a'), tenant: 'a', role: 'mediator', maxRequestsPerSecond: 500 },
+          { name: 'grafana', sha256: digest('secret-m'), tenant: 'a', role: 'monitor', maxRequestsPerSecond: undefined },
+          { name: 'mediator-b', sha256: digest('secret-b'), tenant: 'b.org_2', role: 'mediator', maxRequestsPerSecond: undefined },
+        ],
+      });
+      expect(loadConfig({ AUTH_TOKENS_FILE: write({ tokens: [] }, 'empty.json') }).auth.tokens).toEqual([]);
+    });
+
+    it('is a configuration error together with AUTH_TOKENS', () => {
+      const error = configError({ AUTH_TOKENS_FILE: write({ tokens: [entry()] }), AUTH_TOKENS: 'legacy' });
+      expect(error.variable).toBe('AUTH_TOKENS_FILE');
+      expect(error.message).toMatch(/cannot be set together with AUTH_TOKENS/);
+    });
+
+    it('stops at a file that cannot be read, is not JSON, or has no tokens array', () => {
+      expect(configError({ AUTH_TOKENS_FILE: path.join(dir, 'missing.json') }).message).toMatch(/AUTH_TOKENS_FILE names a file that cannot be read: .*missing\.json.*ENOENT/);
+      expect(configError({ AUTH_TOKENS_FILE: write('{"tokens": [', 'broken.json') }).message).toMatch(/AUTH_TOKENS_FILE .*broken\.json" is not JSON/);
+      expect(configError({ AUTH_TOKENS_FILE: write({ token: [] }, 'shape.json') }).message).toMatch(/must be a JSON object with a "tokens" array/);
+      expect(configError({ AUTH_TOKENS_FILE: write([entry()], 'array.json') }).message).toMatch(/must be a JSON object with a "tokens" array/);
+    });
+
+    it.each([
+      ['not an object', 'x', /tokens\[1\] must be an object/],
+      ['a missing name', { ...entry(), name: undefined }, /tokens\[1\] field "name" is required/],
+      ['a name with a space', entry({ name: 'mediator a' }), /tokens\[1\] field "name" must be 1 to 64 characters/],
+      ['a repeated name', entry({ sha256: digest('other') }), /tokens\[1\] \("mediator-a"\) field "name" repeats the name of an earlier entry/],
+      ['a digest that is not hex', entry({ name: 'x', sha256: 'secret-a' }), /tokens\[1\] \("x"\) field "sha256" must be the SHA-256 of the token as 64 hexadecimal characters/],
+      ['a short digest', entry({ name: 'x', sha256: digest('y').slice(1) }), /tokens\[1\] \("x"\) field "sha256" must be/],
+      ['a repeated digest', entry({ name: 'x' }), /tokens\[1\] \("x"\) field "sha256" repeats the digest of an earlier entry/],
+      ['a missing tenant', { name: 'x', sha256: digest('y'), role: 'mediator' }, /tokens\[1\] \("x"\) field "tenant" is required/],
+      ['a tenant with a colon', entry({ name: 'x', sha256: digest('y'), tenant: 'a:b' }), /tokens\[1\] \("x"\) field "tenant" must be 1 to 64 characters/],
+      ['a tenant with braces', entry({ name: 'x', sha256: digest('y'), tenant: '{a}' }), /field "tenant" must be/],
+      ['an unknown role', entry({ name: 'x', sha256: digest('y'), role: 'admin' }), /tokens\[1\] \("x"\) field "role" must be one of "mediator", "monitor"/],
+      ['a rate of zero', entry({ name: 'x', sha256: digest('y'), maxRequestsPerSecond: 0 }), /field "maxRequestsPerSecond" must be an integer from 1 to 1000000/],
+      ['a fractional rate', entry({ name: 'x', sha256: digest('y'), maxRequestsPerSecond: 2.5 }), /field "maxRequestsPerSecond" must be an integer/],
+      ['a rate as a string', entry({ name: 'x', sha256: digest('y'), maxRequestsPerSecond: '100' }), /field "maxRequestsPerSecond" must be an integer/],
+      ['a misspelt field', entry({ name: 'x', sha256: digest('y'), maxRequestPerSecond: 10 }), /tokens\[1\] \("x"\) field "maxRequestPerSecond" is not a known field/],
+    ])('stops at %s, naming the entry and the field', (_what, second, pattern) => {
+      const file = write({ tokens: [entry(), second] });
+      const error = configError({ AUTH_TOKENS_FILE: file });
+      expect(error.variable).toBe('AUTH_TOKENS_FILE');
+      expect(error.message).toContain(file);
+      expect(error.message).toMatch(pattern);
+    });
+
+    it('never puts a token digest into an error message', () => {
+      const error = configError({ AUTH_TOKENS_FILE: write({ tokens: [entry({ role: 'root' })] }) });
+      expect(error.message).not.toContain(digest('secret-a'));
+    });
+  });
+
+  describe('TLS_CERT_FILE and TLS_KEY_FILE', () => {
+    let dir: string;
+    const pem = (name: string, subject = '/CN=localhost') => {
+      const key = path.join(dir, `${name}.key`);
+      const cert = path.join(dir, `${name}.crt`);
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', subject, '-keyout', key, '-out', cert], { stdio: 'ignore' });
+      return { key, cert };
+    };
+    beforeAll(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mpr-tls-'))));
+    afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it('reads a certificate and its key, as absolute paths', () => {
+      const { key, cert } = pem('one');
+      expect(loadConfig({ TLS_CERT_FILE: cert, TLS_KEY_FILE: key }).tls).toEqual({ certFile: cert, keyFile: key });
+    });
+
+    it('needs both, readable, a certificate and the key that goes with it, naming the variable at fault', () => {
+      const one = pem('a');
+      const two = pem('b');
+      expect(configError({ TLS_CERT_FILE: one.cert }).variable).toBe('TLS_KEY_FILE');
+      expect(configError({ TLS_KEY_FILE: one.key }).variable).toBe('TLS_CERT_FILE');
+      expect(configError({ TLS_CERT_FILE: path.join(dir, 'none.crt'), TLS_KEY_FILE: one.key }).message).toMatch(/TLS_CERT_FILE names a file that cannot be read/);
+      expect(configError({ TLS_CERT_FILE: one.key, TLS_KEY_FILE: one.key }).message).toMatch(/TLS_CERT_FILE .* holds no PEM certificate/);
+      expect(configError({ TLS_CERT_FILE: one.cert, TLS_KEY_FILE: one.cert }).message).toMatch(/TLS_KEY_FILE .* holds no PEM private key/);
+      expect(configError({ TLS_CERT_FILE: one.cert, TLS_KEY_FILE: two.key }).message).toMatch(/TLS_KEY_FILE .* is not the private key of the certificate in TLS_CERT_FILE/);
+    });
   });
 });

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ApnsConfig, AppConfig, FcmConfig, LogLevel, PushConfig, RedisConfig, RedisNode, RetentionConfig } from './app-config';
+import { ApnsConfig, AppConfig, AuthConfig, FcmConfig, LogLevel, PushConfig, RedisConfig, RedisNode, RetentionConfig, TlsConfig } from './app-config';
 import { ConfigError } from './config.error';
+import { readTlsCredentials } from './tls-credentials.reader';
+import { legacyTokens, readTokensFile } from './tokens-file.reader';
 
 type Env = Record<string, string | undefined>;
 
@@ -196,6 +198,28 @@ function redisConfig(env: Env): RedisConfig {
   return { mode: 'cluster', nodes, natMap: map };
 }
 
+function authConfig(env: Env): AuthConfig {
+  const tokens = list(raw(env, 'AUTH_TOKENS') ?? '');
+  const file = raw(env, 'AUTH_TOKENS_FILE');
+  if (file === undefined) return { tokensFile: undefined, tokens: legacyTokens(tokens) };
+  if (tokens.length > 0) {
+    throw new ConfigError('AUTH_TOKENS_FILE', 'cannot be set together with AUTH_TOKENS: move those tokens into the file (role "mediator", tenant "default")');
+  }
+  const tokensFile = path.resolve(file);
+  return { tokensFile, tokens: readTokensFile(tokensFile) };
+}
+
+function tlsConfig(env: Env): TlsConfig | undefined {
+  const certFile = raw(env, 'TLS_CERT_FILE');
+  const keyFile = raw(env, 'TLS_KEY_FILE');
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined) throw new ConfigError('TLS_CERT_FILE', 'is required with TLS_KEY_FILE');
+  if (keyFile === undefined) throw new ConfigError('TLS_KEY_FILE', 'is required with TLS_CERT_FILE');
+  const tls = { certFile: path.resolve(certFile), keyFile: path.resolve(keyFile) };
+  readTlsCredentials(tls);
+  return tls;
+}
+
 /**
  * Reads and validates the environment once at boot. Throws a `ConfigError` naming the variable at the first
  * bad value, so a typo stops the server instead of silently running with a default.
@@ -213,7 +237,6 @@ export function loadConfig(env: Env = process.env): AppConfig {
   if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
     throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   }
-  const authTokens = list(raw(env, 'AUTH_TOKENS') ?? '');
 
   return {
     port: int(env, 'PORT', 3100, 0, 65535),
@@ -224,7 +247,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     databaseConnectTimeoutMs: int(env, 'DATABASE_CONNECT_TIMEOUT_MS', 60_000, 0),
     dataDir: path.resolve(raw(env, 'DATA_DIR') ?? './.data'),
     embeddedPostgresPort: int(env, 'EMBEDDED_POSTGRES_PORT', 0, 0, 65535),
-    authTokens,
+    auth: authConfig(env),
+    tls: tlsConfig(env),
     redeliveryTimeoutMs: int(env, 'REDELIVERY_TIMEOUT_MS', 60_000, 100),
     heartbeatIntervalMs: int(env, 'HEARTBEAT_INTERVAL_MS', 15_000, 100),
     maxTakeMessages: int(env, 'MAX_TAKE_MESSAGES', 100, 1, 10_000),

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { PushNotificationToken } from '@didcomm-mpr/protocol';
-import { APP_CONFIG, AppConfig } from '../config';
-import { GroupCommitter, MessageRepository, StoredMessage } from '../database';
+import { APP_CONFIG, AppConfig, ConnectionRef, refKey, refLabel } from '../config';
+import { GroupCommitter, MessageRepository, ReleasedCount, StoredMessage } from '../database';
 import { MetricsService } from '../metrics';
 import { AvailableMessage, MessagesAvailableEvent, PubSubPort } from '../pubsub';
 import { PushPort, PushRequest } from '../push';
@@ -16,7 +16,7 @@ const RELEASE_CHUNK = 1000;
 
 /** A message the queue has just committed. */
 export interface CommittedMessage {
-  connectionId: string;
+  ref: ConnectionRef;
   id: string;
   receivedAt: Date;
   /** The stored JSON text of the payload. */
@@ -29,7 +29,7 @@ export interface CommittedMessage {
 }
 
 interface ClaimItem {
-  connectionId: string;
+  ref: ConnectionRef;
   messages: AvailableMessage[];
   token: number;
 }
@@ -87,17 +87,17 @@ export class DeliveryService implements OnModuleInit {
   }
 
   /** The connection's live session on this instance, if one is held here. */
-  localSession(connectionId: string): LiveSession | undefined {
-    return this.sessions.get(connectionId);
+  localSession(ref: ConnectionRef): LiveSession | undefined {
+    return this.sessions.get(ref);
   }
 
   /**
    * The session token to insert a new message already claimed for, if its connection's session is held here and its
    * socket is draining: the holder then sends it without a claim statement of its own.
    */
-  preclaimToken(connectionId: string, payloadBytes: number): number | undefined {
+  preclaimToken(ref: ConnectionRef, payloadBytes: number): number | undefined {
     if (payloadBytes > INLINE_PAYLOAD_BYTES) return undefined;
-    const session = this.sessions.get(connectionId);
+    const session = this.sessions.get(ref);
     return session && this.sessions.writable(session) ? session.token : undefined;
   }
 
@@ -106,16 +106,18 @@ export class DeliveryService implements OnModuleInit {
     const committedAt = Date.now();
     const perConnection = new Map<string, CommittedMessage[]>();
     for (const message of messages) {
-      const group = perConnection.get(message.connectionId);
+      const key = refKey(message.ref);
+      const group = perConnection.get(key);
       if (group) group.push(message);
-      else perConnection.set(message.connectionId, [message]);
+      else perConnection.set(key, [message]);
     }
-    for (const [connectionId, group] of perConnection) {
+    for (const group of perConnection.values()) {
+      const ref = group[0].ref;
       // The newest token of the batch, even if the last add came without one: it is the device's latest.
       const token = [...group].reverse().find((message) => message.pushToken !== undefined)?.pushToken;
       this.offer(
         {
-          connectionId,
+          ref,
           committedAt,
           messages: group.map((message) => ({
             id: message.id,
@@ -126,9 +128,9 @@ export class DeliveryService implements OnModuleInit {
         },
         {
           claimed: group.filter((message) => message.claimedFor !== undefined).map((message) => message.id),
-          push: { connectionId, messageId: group[group.length - 1].id, token, reason: 'added' },
+          push: { ref, messageId: group[group.length - 1].id, token, reason: 'added' },
           // Live now; the token is kept for when the device goes away (a session end may need it at once).
-          held: token ? () => this.push.rememberToken(connectionId, token) : undefined,
+          held: token ? () => this.push.rememberToken(ref, token) : undefined,
         },
       );
     }
@@ -137,13 +139,13 @@ export class DeliveryService implements OnModuleInit {
   /** Makes `session` its connection's on this instance (replacing an older one here) and listens to its channel. */
   async attach(session: LiveSession): Promise<void> {
     const replaced = this.sessions.put(session);
-    if (!replaced) await this.pubsub.subscribe(session.connectionId);
+    if (!replaced) await this.pubsub.subscribe(session.ref);
   }
 
   /** These sessions stop receiving at once; channels nobody here holds any more are left. */
   async detach(sessions: LiveSession[]): Promise<void> {
     const dropped = sessions.filter((session) => this.sessions.drop(session));
-    await Promise.all(dropped.map((session) => (this.sessions.get(session.connectionId) ? undefined : this.pubsub.unsubscribe(session.connectionId))));
+    await Promise.all(dropped.map((session) => (this.sessions.get(session.ref) ? undefined : this.pubsub.unsubscribe(session.ref))));
   }
 
   /** The sessions `holder` holds on this instance. */
@@ -152,20 +154,20 @@ export class DeliveryService implements OnModuleInit {
   }
 
   /** Tells the instance holding the connection's session that sessions with a token up to `token` ended. */
-  async endRemoteSessions(connectionId: string, token: number): Promise<void> {
-    await this.pubsub.publish({ connectionId, messages: [], endSessionsUpTo: token });
+  async endRemoteSessions(ref: ConnectionRef, token: number): Promise<void> {
+    await this.pubsub.publish({ ref, messages: [], endSessionsUpTo: token });
   }
 
   /** A new live session (token `token`) holds the connection: what was in flight to older sessions, or taken, is pending again. */
-  async releaseForNewSession(connectionId: string, token: number): Promise<void> {
-    this.metrics.messagesRedelivered.inc({ reason: 'session' }, await this.messages.releaseForNewSession(connectionId, token));
+  async releaseForNewSession(ref: ConnectionRef, token: number): Promise<void> {
+    this.metrics.messagesRedelivered.inc({ reason: 'session' }, await this.messages.releaseForNewSession(ref, token));
   }
 
   /**
    * These sessions ended: their in-flight messages are pending again (in chunks, one statement each), and with no
    * session left anywhere the device is woken to pick them up (the push port checks).
    */
-  async releaseForEndedSessions(sessions: { connectionId: string; token: number }[]): Promise<void> {
+  async releaseForEndedSessions(sessions: { ref: ConnectionRef; token: number }[]): Promise<void> {
     for (let start = 0; start < sessions.length; start += RELEASE_CHUNK) {
       const connections = await this.messages.releaseForEndedSessions(sessions.slice(start, start + RELEASE_CHUNK));
       this.wakeReleased(connections, 'session');
@@ -185,23 +187,24 @@ export class DeliveryService implements OnModuleInit {
     const rows = await this.messages.releaseExpired(batchSize);
     if (rows.length === 0) return 0;
     this.metrics.messagesRedelivered.inc({ reason: 'timeout' }, rows.length);
-    const perConnection = new Map<string, AvailableMessage[]>();
+    const perConnection = new Map<string, { ref: ConnectionRef; messages: AvailableMessage[] }>();
     for (const row of rows) {
-      const list = perConnection.get(row.connectionId) ?? [];
-      list.push({ id: row.id, receivedAt: row.receivedAt.toISOString() });
-      perConnection.set(row.connectionId, list);
+      const key = refKey(row.ref);
+      let connection = perConnection.get(key);
+      if (!connection) perConnection.set(key, (connection = { ref: row.ref, messages: [] }));
+      connection.messages.push({ id: row.id, receivedAt: row.receivedAt.toISOString() });
     }
-    for (const [connectionId, messages] of perConnection) {
-      this.offer({ connectionId, messages }, { claimed: [], push: { connectionId, messageId: messages[messages.length - 1].id, reason: 'redelivery' } });
+    for (const { ref, messages } of perConnection.values()) {
+      this.offer({ ref, messages }, { claimed: [], push: { ref, messageId: messages[messages.length - 1].id, reason: 'redelivery' } });
     }
     return rows.length;
   }
 
-  private wakeReleased(connections: { connectionId: string; released: number; lastMessageId: string }[], reason: 'session' | 'instance'): number {
+  private wakeReleased(connections: ReleasedCount[], reason: 'session' | 'instance'): number {
     let released = 0;
-    for (const { connectionId, released: count, lastMessageId } of connections) {
+    for (const { ref, released: count, lastMessageId } of connections) {
       released += count;
-      this.push.notify({ connectionId, messageId: lastMessageId, reason: 'released' });
+      this.push.notify({ ref, messageId: lastMessageId, reason: 'released' });
     }
     this.metrics.messagesRedelivered.inc({ reason }, released);
     return released;
@@ -212,7 +215,7 @@ export class DeliveryService implements OnModuleInit {
    * is woken. A publish failure (Redis away) loses only the instant notification: the messages stay takeable.
    */
   private offer(event: MessagesAvailableEvent, unheld: Unheld): void {
-    if (this.sessions.get(event.connectionId)) {
+    if (this.sessions.get(event.ref)) {
       unheld.held?.();
       // On a later tick, as a network transport would: the caller's replies must not wait for the send.
       setImmediate(() => void this.deliver(event));
@@ -226,14 +229,14 @@ export class DeliveryService implements OnModuleInit {
           unheld.held?.();
           return;
         }
-        if (unheld.claimed.length > 0) void this.releaseQuietly(event.connectionId, unheld.claimed);
+        if (unheld.claimed.length > 0) void this.releaseQuietly(event.ref, unheld.claimed);
         this.push.notify(unheld.push);
       },
       (error: unknown) => {
         // Logged once per outage: at thousands of adds per second, a line per batch would bury everything else.
         if (!this.publishFailing) this.logger.warn(`Live notifications are failing (messages stay takeable): ${(error as Error).message}`);
         this.publishFailing = true;
-        if (unheld.claimed.length > 0) void this.releaseQuietly(event.connectionId, unheld.claimed);
+        if (unheld.claimed.length > 0) void this.releaseQuietly(event.ref, unheld.claimed);
       },
     );
   }
@@ -241,7 +244,7 @@ export class DeliveryService implements OnModuleInit {
   private async onEvent(event: MessagesAvailableEvent): Promise<void> {
     if (event.endSessionsUpTo === undefined) return this.deliver(event);
     // Taken over or removed through another instance: stop holding it here (that instance released the claims).
-    const session = this.sessions.get(event.connectionId);
+    const session = this.sessions.get(event.ref);
     if (session && session.token <= event.endSessionsUpTo) await this.detach([session]);
   }
 
@@ -252,20 +255,20 @@ export class DeliveryService implements OnModuleInit {
    * its messages stay (or become again) pending for a later take instead of piling up in memory here.
    */
   private async deliver(event: MessagesAvailableEvent): Promise<void> {
-    const session = this.sessions.get(event.connectionId);
+    const session = this.sessions.get(event.ref);
     const writable = session !== undefined && this.sessions.writable(session);
     const preclaimed = event.messages.filter((message) => message.claimedFor !== undefined && writable && message.claimedFor === session.token);
     const stale = event.messages.filter((message) => message.claimedFor !== undefined && !preclaimed.includes(message));
     const unclaimed = event.messages.filter((message) => message.claimedFor === undefined);
     // Claimed for a session that ended or was replaced since, or whose holder is congested: pending again.
-    if (stale.length > 0) await this.releaseQuietly(event.connectionId, stale.map((message) => message.id));
+    if (stale.length > 0) await this.releaseQuietly(event.ref, stale.map((message) => message.id));
     if (!writable) return;
     let claimed: StoredMessage[] = [];
     if (unclaimed.length > 0) {
       try {
-        claimed = await this.claims.submit({ connectionId: event.connectionId, messages: unclaimed, token: session.token });
+        claimed = await this.claims.submit({ ref: event.ref, messages: unclaimed, token: session.token });
       } catch (error) {
-        this.logger.warn(`Live delivery to connection ${event.connectionId} deferred to the next take: ${(error as Error).message}`);
+        this.logger.warn(`Live delivery to connection ${refLabel(event.ref)} deferred to the next take: ${(error as Error).message}`);
       }
     }
     const inline = new Map(unclaimed.map((message) => [message.id, message.payload]));
@@ -275,9 +278,10 @@ export class DeliveryService implements OnModuleInit {
     ];
     if (messages.length === 0) return;
     let sent = 0;
-    for (const { frame, messageCount } of buildNotificationFrames(event.connectionId, messages, this.config.maxFrameBytes)) {
+    // The notification names the connectionId only: the socket's tenant is implicit.
+    for (const { frame, messageCount } of buildNotificationFrames(event.ref.connectionId, messages, this.config.maxFrameBytes)) {
       // Checked at each send, not once: many deliveries to one holder can be in flight at the same time.
-      if (this.sessions.get(event.connectionId) !== session || !this.sessions.writable(session)) break;
+      if (this.sessions.get(event.ref) !== session || !this.sessions.writable(session)) break;
       try {
         await session.holder.send(frame);
       } catch {
@@ -289,22 +293,22 @@ export class DeliveryService implements OnModuleInit {
         for (let i = 0; i < messageCount; i++) this.metrics.liveDeliveryDuration.observe(seconds);
       }
     }
-    this.metrics.messagesNotified.inc(sent);
-    if (sent < messages.length) await this.releaseQuietly(event.connectionId, messages.slice(sent).map((message) => message.id));
+    this.metrics.messagesNotified.inc({ tenant: event.ref.tenant }, sent);
+    if (sent < messages.length) await this.releaseQuietly(event.ref, messages.slice(sent).map((message) => message.id));
   }
 
   /** Claims arriving together (many connections notified at once) share one statement, like adds. */
   private async flushClaims(items: ClaimItem[]): Promise<StoredMessage[][]> {
     const rows = await this.messages.claim(
-      items.flatMap(({ connectionId, messages, token }) =>
-        messages.map((message) => ({ connectionId, id: message.id, wantPayload: message.payload === undefined, token })),
+      items.flatMap(({ ref, messages, token }) =>
+        messages.map((message) => ({ ref, id: message.id, wantPayload: message.payload === undefined, token })),
       ),
       this.config.redeliveryTimeoutMs,
     );
-    const byKey = new Map(rows.map((row) => [`${row.connectionId}\u0000${row.id}`, row]));
-    return items.map(({ connectionId, messages }) =>
+    const byKey = new Map(rows.map((row) => [`${refKey(row.ref)}\u0000${row.id}`, row]));
+    return items.map(({ ref, messages }) =>
       messages.flatMap((message) => {
-        const key = `${connectionId}\u0000${message.id}`;
+        const key = `${refKey(ref)}\u0000${message.id}`;
         const row = byKey.get(key);
         byKey.delete(key); // a message announced twice is claimed once, for the first
         return row ? [row] : [];
@@ -313,11 +317,11 @@ export class DeliveryService implements OnModuleInit {
   }
 
   /** Claimed messages that could not be sent go back to pending at once; a failure only delays them to the redelivery timeout. */
-  private async releaseQuietly(connectionId: string, ids: string[]): Promise<void> {
+  private async releaseQuietly(ref: ConnectionRef, ids: string[]): Promise<void> {
     try {
-      this.metrics.messagesRedelivered.inc({ reason: 'undeliverable' }, await this.messages.release(connectionId, ids));
+      this.metrics.messagesRedelivered.inc({ reason: 'undeliverable' }, await this.messages.release(ref, ids));
     } catch (error) {
-      this.logger.warn(`Releasing ${ids.length} messages of ${connectionId} failed (they return at the redelivery timeout): ${(error as Error).message}`);
+      this.logger.warn(`Releasing ${ids.length} messages of ${refLabel(ref)} failed (they return at the redelivery timeout): ${(error as Error).message}`);
     }
   }
 }

@@ -1,9 +1,10 @@
+import { ConnectionRef, refKey } from '../config';
 import { MetricsService } from '../metrics';
 import { SessionHolder } from './session-holder';
 
 /** A live session held by one of this instance's sockets. */
 export interface LiveSession {
-  connectionId: string;
+  ref: ConnectionRef;
   sessionId: string;
   holder: SessionHolder;
   /** From the registry, greater for every later session fleet-wide: claims carry it, releases compare it. */
@@ -11,7 +12,7 @@ export interface LiveSession {
 }
 
 /**
- * The live sessions this instance's sockets hold: one per connection, indexed by holder too, so that a closing
+ * The live sessions this instance's sockets hold: one per connection (by refKey), indexed by holder too, so that a closing
  * socket finds every session it held without a scan.
  */
 export class LocalSessionTable {
@@ -28,26 +29,28 @@ export class LocalSessionTable {
     return this.sessions.size;
   }
 
-  get(connectionId: string): LiveSession | undefined {
-    return this.sessions.get(connectionId);
+  get(ref: ConnectionRef): LiveSession | undefined {
+    return this.sessions.get(refKey(ref));
   }
 
   /** Records `session` as its connection's, replacing (and returning) the one held before, if any. */
   put(session: LiveSession): LiveSession | undefined {
-    const replaced = this.sessions.get(session.connectionId);
+    const key = refKey(session.ref);
+    const replaced = this.sessions.get(key);
     if (replaced) this.forget(replaced);
-    this.sessions.set(session.connectionId, session);
+    this.sessions.set(key, session);
     let held = this.byHolder.get(session.holder);
     if (!held) this.byHolder.set(session.holder, (held = new Set()));
-    held.add(session.connectionId);
+    held.add(key);
     this.metrics.liveSessions.set(this.sessions.size);
     return replaced;
   }
 
   /** Removes the session if it is still its connection's; true if it was. */
   drop(session: LiveSession): boolean {
-    if (this.sessions.get(session.connectionId) !== session) return false;
-    this.sessions.delete(session.connectionId);
+    const key = refKey(session.ref);
+    if (this.sessions.get(key) !== session) return false;
+    this.sessions.delete(key);
     this.forget(session);
     this.metrics.liveSessions.set(this.sessions.size);
     return true;
@@ -55,7 +58,7 @@ export class LocalSessionTable {
 
   /** The sessions `holder` holds now. */
   heldBy(holder: SessionHolder): LiveSession[] {
-    const held = [...(this.byHolder.get(holder) ?? [])].map((connectionId) => this.sessions.get(connectionId));
+    const held = [...(this.byHolder.get(holder) ?? [])].map((key) => this.sessions.get(key));
     return held.filter((session): session is LiveSession => session?.holder === holder);
   }
 
@@ -67,7 +70,7 @@ export class LocalSessionTable {
   /** Removes the session from its holder's index, and the holder itself once it holds nothing. */
   private forget(session: LiveSession): void {
     const held = this.byHolder.get(session.holder);
-    held?.delete(session.connectionId);
+    held?.delete(refKey(session.ref));
     if (held?.size === 0) this.byHolder.delete(session.holder);
   }
 }

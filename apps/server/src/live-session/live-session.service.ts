@@ -1,11 +1,11 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from '../config';
+import { APP_CONFIG, AppConfig, ConnectionRef, refKey, refLabel, refOfKey } from '../config';
 import { DeliveryService, LiveSession, SessionHolder } from '../delivery';
 import { PushPort } from '../push';
 import { SessionRegistryPort } from '../session-registry';
 
 /**
- * Who holds each connection's live session: one holder per connection across the fleet (the registry decides); a
+ * Who holds each connection's live session: one holder per connection (of a tenant) across the fleet (the registry decides); a
  * newer session replaces an older one, whichever socket and instance held it. The sessions this instance's sockets
  * hold are handed to the delivery module, which sends them their messages. This service also keeps this instance's
  * lease alive and releases what instances that stopped renewing theirs had in flight.
@@ -13,7 +13,7 @@ import { SessionRegistryPort } from '../session-registry';
 @Injectable()
 export class LiveSessionService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(LiveSessionService.name);
-  /** Ended sessions whose registry record could not be removed yet (Redis trouble); retried with the lease. */
+  /** Ended sessions whose registry record could not be removed yet (Redis trouble), refKey → token; retried with the lease. */
   private readonly unreleased = new Map<string, number>();
   private leaseTimer: NodeJS.Timeout | undefined;
   private leaseWork: Promise<void> | undefined;
@@ -46,48 +46,48 @@ export class LiveSessionService implements OnModuleInit, OnApplicationShutdown {
    * Makes `holder` the holder of the connection's session, fleet-wide. With `reclaim`, succeeds only when no
    * session or the same `sessionId` is held (anywhere); otherwise returns false and changes nothing.
    */
-  async add(connectionId: string, sessionId: string, reclaim: boolean, holder: SessionHolder): Promise<boolean> {
+  async add(ref: ConnectionRef, sessionId: string, reclaim: boolean, holder: SessionHolder): Promise<boolean> {
     const token = await this.registry.nextToken();
-    const outcome = await this.registry.claim(connectionId, { instanceId: this.config.instanceId, sessionId, token }, reclaim);
+    const outcome = await this.registry.claim(ref, { instanceId: this.config.instanceId, sessionId, token }, reclaim);
     if (!outcome.ok) return false;
-    const session: LiveSession = { connectionId, sessionId, holder, token };
+    const session: LiveSession = { ref, sessionId, holder, token };
     try {
       await this.delivery.attach(session);
       // The former holder on another instance lets go (this instance ignores it: its token is newer).
       if (outcome.previous && outcome.previous.instanceId !== this.config.instanceId) {
-        await this.delivery.endRemoteSessions(connectionId, token - 1);
+        await this.delivery.endRemoteSessions(ref, token - 1);
       }
       // What was in flight to the former holder (or to this one before a reconnect) is pending again.
-      await this.delivery.releaseForNewSession(connectionId, token);
+      await this.delivery.releaseForNewSession(ref, token);
       // The device is awake: the next time it goes away, its first message wakes it at once.
-      this.push.sessionStarted(connectionId);
+      this.push.sessionStarted(ref);
     } catch (error) {
-      if (this.delivery.localSession(connectionId) === session) await this.end([session]);
+      if (this.delivery.localSession(ref) === session) await this.end([session]);
       throw error;
     }
     return true;
   }
 
   /** Whether a session is held anywhere in the fleet. */
-  async isHeld(connectionId: string): Promise<boolean> {
-    return (await this.registry.get(connectionId)) !== undefined;
+  async isHeld(ref: ConnectionRef): Promise<boolean> {
+    return (await this.registry.get(ref)) !== undefined;
   }
 
   /** Removes the session, wherever it is held (only if `sessionId` matches, when given); true if one was removed. */
-  async remove(connectionId: string, sessionId?: string): Promise<boolean> {
-    const removed = await this.registry.remove(connectionId, sessionId);
+  async remove(ref: ConnectionRef, sessionId?: string): Promise<boolean> {
+    const removed = await this.registry.remove(ref, sessionId);
     if (!removed) return false;
-    const local = this.delivery.localSession(connectionId);
+    const local = this.delivery.localSession(ref);
     if (local && local.token === removed.token) {
       await this.end([local], false);
       return true;
     }
     // Held through another instance: it lets go when told; its in-flight messages are released here (PostgreSQL
     // is shared), so a failure to tell it only delays its unsubscribe.
-    await this.delivery.endRemoteSessions(connectionId, removed.token).catch((error: unknown) =>
-      this.logger.warn(`Telling the holder of ${connectionId} that its session was removed failed: ${(error as Error).message}`),
+    await this.delivery.endRemoteSessions(ref, removed.token).catch((error: unknown) =>
+      this.logger.warn(`Telling the holder of ${refLabel(ref)} that its session was removed failed: ${(error as Error).message}`),
     );
-    await this.delivery.releaseForEndedSessions([{ connectionId, token: removed.token }]);
+    await this.delivery.releaseForEndedSessions([{ ref, token: removed.token }]);
     return true;
   }
 
@@ -111,7 +111,7 @@ export class LiveSessionService implements OnModuleInit, OnApplicationShutdown {
     await this.delivery.detach(sessions);
     if (inRegistry) {
       await this.registry.release(sessions).catch((error: unknown) => {
-        for (const session of sessions) this.unreleased.set(session.connectionId, session.token);
+        for (const session of sessions) this.unreleased.set(refKey(session.ref), session.token);
         this.logger.warn(`Removing ${sessions.length} ended sessions from the registry failed, retrying with the lease: ${(error as Error).message}`);
       });
     }
@@ -125,9 +125,9 @@ export class LiveSessionService implements OnModuleInit, OnApplicationShutdown {
     try {
       await this.registry.renewLease();
       if (this.unreleased.size > 0) {
-        const retry = [...this.unreleased].map(([connectionId, token]) => ({ connectionId, token }));
+        const retry = [...this.unreleased].map(([key, token]) => ({ key, ref: refOfKey(key), token }));
         await this.registry.release(retry);
-        for (const { connectionId, token } of retry) if (this.unreleased.get(connectionId) === token) this.unreleased.delete(connectionId);
+        for (const { key, token } of retry) if (this.unreleased.get(key) === token) this.unreleased.delete(key);
       }
       for (const instanceId of await this.registry.takeExpiredInstances()) {
         const released = await this.delivery.releaseForDeadInstance(instanceId);

@@ -11,20 +11,66 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export class MetricsService {
   readonly registry = new Registry();
 
-  readonly messagesAdded = new Counter({ name: 'mpr_messages_added_total', help: 'Messages committed by addMessage', registers: [this.registry] });
-  readonly messagesTaken = new Counter({ name: 'mpr_messages_taken_total', help: 'Messages returned by takeFromQueue', registers: [this.registry] });
-  readonly messagesRemoved = new Counter({ name: 'mpr_messages_removed_total', help: 'Messages deleted by removeMessages, removeAllMessages or a deleting take', registers: [this.registry] });
+  // The `tenant` label is bounded: tenants come from the tokens file (without one, only `default`).
+  readonly messagesAdded = new Counter({ name: 'mpr_messages_added_total', help: 'Messages committed by addMessage', labelNames: ['tenant'] as const, registers: [this.registry] });
+  readonly messagesTaken = new Counter({ name: 'mpr_messages_taken_total', help: 'Messages returned by takeFromQueue', labelNames: ['tenant'] as const, registers: [this.registry] });
+  readonly messagesRemoved = new Counter({
+    name: 'mpr_messages_removed_total',
+    help: 'Messages deleted by removeMessages, removeAllMessages or a deleting take',
+    labelNames: ['tenant'] as const,
+    registers: [this.registry],
+  });
   readonly messagesRedelivered = new Counter({
     name: 'mpr_messages_redelivered_total',
     help: 'Sending messages returned to pending',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
-  readonly messagesExpired = new Counter({ name: 'mpr_messages_expired_total', help: 'Expired messages deleted by this instance\'s sweeps', registers: [this.registry] });
-  readonly quotaRejections = new Counter({ name: 'mpr_quota_rejections_total', help: 'addMessage calls refused because the queue was full', registers: [this.registry] });
-  readonly messagesNotified = new Counter({ name: 'mpr_messages_notified_total', help: 'Messages pushed live to a session holder', registers: [this.registry] });
+  readonly messagesExpired = new Counter({
+    name: 'mpr_messages_expired_total',
+    help: 'Expired messages deleted by this instance\'s sweeps',
+    labelNames: ['tenant'] as const,
+    registers: [this.registry],
+  });
+  readonly quotaRejections = new Counter({
+    name: 'mpr_quota_rejections_total',
+    help: 'addMessage calls refused because the queue was full',
+    labelNames: ['tenant'] as const,
+    registers: [this.registry],
+  });
+  readonly messagesNotified = new Counter({
+    name: 'mpr_messages_notified_total',
+    help: 'Messages pushed live to a session holder',
+    labelNames: ['tenant'] as const,
+    registers: [this.registry],
+  });
   readonly liveSessions = new Gauge({ name: 'mpr_live_sessions', help: 'Live sessions held by this instance', registers: [this.registry] });
-  readonly openSockets = new Gauge({ name: 'mpr_open_sockets', help: 'Open WebSocket connections', registers: [this.registry] });
+  readonly openSockets = new Gauge({ name: 'mpr_open_sockets', help: 'Open WebSocket connections', labelNames: ['tenant'] as const, registers: [this.registry] });
+  // Access control. `token` is the token's name in the tokens file (for AUTH_TOKENS, `token-` and a digest prefix).
+  readonly accessDenied = new Counter({
+    name: 'mpr_access_denied_total',
+    help: 'Requests refused for their token: rate_limited (-32004) or forbidden (-32005)',
+    labelNames: ['token', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly upgradesRefused = new Counter({
+    name: 'mpr_upgrades_refused_total',
+    help: 'WebSocket upgrades refused with HTTP 401 (no token, or a token that is not configured)',
+    registers: [this.registry],
+  });
+  readonly socketsRevoked = new Counter({
+    name: 'mpr_sockets_revoked_total',
+    help: 'Sockets closed with 1008 because their token was removed (or its tenant or role changed) by a reload',
+    labelNames: ['token'] as const,
+    registers: [this.registry],
+  });
+  readonly tokensLoaded = new Gauge({ name: 'mpr_auth_tokens', help: 'Tokens in force (0: anyone may connect, unless a tokens file is set)', registers: [this.registry] });
+  readonly tokenReloads = new Counter({
+    name: 'mpr_auth_token_reloads_total',
+    help: 'Reads of AUTH_TOKENS_FILE after boot: ok, or failed (the tokens in force stay)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   readonly requestDuration = new Histogram({
     name: 'mpr_request_duration_seconds',
     help: 'JSON-RPC request latency per method',

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { ConnectionRef, refKey } from '../config';
 import { MessagesAvailableEvent, MessagesAvailableHandler, PubSubPort } from './pubsub.port';
 
 /** Single-instance transport: the publisher and the session holder are the same process. */
@@ -13,18 +14,18 @@ export class InProcessPubSubAdapter extends PubSubPort {
 
   async publish(event: MessagesAvailableEvent): Promise<number> {
     const handler = this.handler;
-    if (!handler || !this.subscribed.has(event.connectionId)) return 0;
+    if (!handler || !this.subscribed.has(refKey(event.ref))) return 0;
     // Deliver on a later tick, as a network transport would: the publisher's reply must not wait for it.
     setImmediate(() => handler(event));
     return 1;
   }
 
-  async subscribe(connectionId: string): Promise<void> {
-    this.subscribed.add(connectionId);
+  async subscribe(ref: ConnectionRef): Promise<void> {
+    this.subscribed.add(refKey(ref));
   }
 
-  async unsubscribe(connectionId: string): Promise<void> {
-    this.subscribed.delete(connectionId);
+  async unsubscribe(ref: ConnectionRef): Promise<void> {
+    this.subscribed.delete(refKey(ref));
   }
 
   health(): { status: 'up'; mode: string } {

@@ -1,3 +1,5 @@
+import { ConnectionRef } from '../config';
+
 /** A message as it travels to the instance holding its connection's live session. */
 export interface AvailableMessage {
   id: string;
@@ -13,7 +15,7 @@ export interface AvailableMessage {
 
 /** "These messages were committed (or went back to pending) for this connection". */
 export interface MessagesAvailableEvent {
-  connectionId: string;
+  ref: ConnectionRef;
   messages: AvailableMessage[];
   /**
    * Set (with no messages) to tell the instance holding the connection's session that sessions with a token up
@@ -30,7 +32,7 @@ export interface MessagesAvailableEvent {
 export type MessagesAvailableHandler = (event: MessagesAvailableEvent) => void;
 
 /**
- * Per-connection channels between server instances. Only the instance holding a connection's live session
+ * Per-connection channels between server instances, one per connection of a tenant. Only the instance holding a connection's live session
  * subscribes to its channel; a publish reports how many subscribers received it, which is how the sender
  * knows whether anyone holds the session (and, from the push issue on, whether to wake the device).
  */
@@ -39,8 +41,8 @@ export abstract class PubSubPort {
   abstract onMessagesAvailable(handler: MessagesAvailableHandler): void;
   /** Publishes to the connection's channel; resolves with the number of subscribers that received it. */
   abstract publish(event: MessagesAvailableEvent): Promise<number>;
-  abstract subscribe(connectionId: string): Promise<void>;
-  abstract unsubscribe(connectionId: string): Promise<void>;
+  abstract subscribe(ref: ConnectionRef): Promise<void>;
+  abstract unsubscribe(ref: ConnectionRef): Promise<void>;
   /** For /health: whether the transport is connected, and how. */
   abstract health(): { status: 'up' | 'degraded' | 'down'; mode: string };
 }

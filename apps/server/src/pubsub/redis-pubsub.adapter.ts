@@ -1,9 +1,10 @@
 import { Logger, OnApplicationShutdown } from '@nestjs/common';
 import Redis, { Cluster } from 'ioredis';
-import { RedisClient, RedisConnections } from '../redis';
+import { ConnectionRef } from '../config';
+import { connectionHashTag, RedisClient, RedisConnections } from '../redis';
 import { MessagesAvailableEvent, MessagesAvailableHandler, PubSubPort } from './pubsub.port';
 
-export type ResubscribedHandler = (connectionIds: string[]) => void;
+export type ResubscribedHandler = (refs: ConnectionRef[]) => void;
 
 export interface RedisPubSubOptions {
   /** A publish not answered within this time rejects (Redis unreachable). */
@@ -12,21 +13,19 @@ export interface RedisPubSubOptions {
   healthCheckIntervalMs?: number;
 }
 
-/** The hash tag puts the channel in the connectionId's key slot: on a cluster, one shard carries it. */
-export function channelOf(connectionId: string): string {
-  return `mpr:{${connectionId}}:messages`;
+/** The hash tag puts the channel in the slot of the connection's other keys: on a cluster, one shard carries it. */
+export function channelOf(ref: ConnectionRef): string {
+  return `mpr:${connectionHashTag(ref)}:messages`;
 }
-
-const CHANNEL = /^mpr:\{(.*)\}:messages$/;
 /** Channels per SUBSCRIBE/UNSUBSCRIBE command on a single node. */
 const CHUNK = 1000;
 /** A batch of (S)SUBSCRIBEs not answered within this time is left to the restore on reconnection. */
 const SUBSCRIBE_WAIT_MS = 2000;
 
 /**
- * Redis transport between server instances: one channel per connectionId, subscribed only by the instance that holds
- * the connection's live session. Single node: SUBSCRIBE/PUBLISH; Redis Cluster: SSUBSCRIBE/SPUBLISH (sharded pub/sub,
- * a publish travels to the one shard that owns the channel's slot).
+ * Redis transport between server instances: one channel per connection (a tenant's connectionId), subscribed only by
+ * the instance that holds the connection's live session. Single node: SUBSCRIBE/PUBLISH; Redis Cluster:
+ * SSUBSCRIBE/SPUBLISH (sharded pub/sub, a publish travels to the one shard that owns the channel's slot).
  *
  * Subscriptions are kept in `wanted` and sent in batches (all calls of one tick, pipelined); when a connection comes
  * back they are restored (single node: by this class on `ready`; cluster: by ioredis' sharded subscriber group, plus
@@ -41,12 +40,12 @@ export class RedisPubSubAdapter extends PubSubPort implements OnApplicationShutd
   private readonly publishTimeoutMs: number;
   private handler: MessagesAvailableHandler | undefined;
   private readonly resubscribedHandlers: ResubscribedHandler[] = [];
-  /** The connectionIds this instance wants to receive. */
-  private readonly wanted = new Set<string>();
-  /** connectionIds subscribed or unsubscribed since the last flush. */
+  /** The channels this instance wants to receive, and the connection of each. */
+  private readonly wanted = new Map<string, ConnectionRef>();
+  /** Channels subscribed or unsubscribed since the last flush. */
   private readonly dirty = new Set<string>();
   private pendingFlush: Promise<void> | undefined;
-  /** Cluster: connectionIds whose SSUBSCRIBE / SUNSUBSCRIBE failed; sent again once every shard is back. */
+  /** Cluster: channels whose SSUBSCRIBE / SUNSUBSCRIBE failed; sent again once every shard is back. */
   private readonly retry = new Set<string>();
   /** Single node: a restore of the subscriptions is in flight. */
   private restoring = false;
@@ -80,14 +79,14 @@ export class RedisPubSubAdapter extends PubSubPort implements OnApplicationShutd
     this.handler = handler;
   }
 
-  /** Registers a handler told which connectionIds' subscriptions were restored after Redis came back. */
+  /** Registers a handler told which connections' subscriptions were restored after Redis came back. */
   onResubscribed(handler: ResubscribedHandler): void {
     this.resubscribedHandlers.push(handler);
   }
 
   /** One PUBLISH (single node) or SPUBLISH (cluster); rejects at once or after `publishTimeoutMs` if Redis is down. */
   async publish(event: MessagesAvailableEvent): Promise<number> {
-    const channel = channelOf(event.connectionId);
+    const channel = channelOf(event.ref);
     const message = JSON.stringify(event);
     const reply = this.isCluster ? (this.publisher as Cluster).spublish(channel, message) : this.publisher.publish(channel, message);
     return Number(await withTimeout(reply, this.publishTimeoutMs, 'Redis publish timed out'));
@@ -97,15 +96,17 @@ export class RedisPubSubAdapter extends PubSubPort implements OnApplicationShutd
    * Resolves once the subscription is active, or, while Redis is unreachable, once it is recorded: it is then made
    * when Redis is back, and `onResubscribed` reports it.
    */
-  subscribe(connectionId: string): Promise<void> {
-    this.wanted.add(connectionId);
-    this.dirty.add(connectionId);
+  subscribe(ref: ConnectionRef): Promise<void> {
+    const channel = channelOf(ref);
+    this.wanted.set(channel, ref);
+    this.dirty.add(channel);
     return this.scheduleFlush();
   }
 
-  unsubscribe(connectionId: string): Promise<void> {
-    this.wanted.delete(connectionId);
-    this.dirty.add(connectionId);
+  unsubscribe(ref: ConnectionRef): Promise<void> {
+    const channel = channelOf(ref);
+    this.wanted.delete(channel);
+    this.dirty.add(channel);
     return this.scheduleFlush();
   }
 
@@ -113,9 +114,9 @@ export class RedisPubSubAdapter extends PubSubPort implements OnApplicationShutd
     return { status: this.isHealthy() ? 'up' : 'degraded', mode: this.isCluster ? 'redis-cluster' : 'redis' };
   }
 
-  /** The connectionIds this instance is subscribed to (or will be, once Redis is back). */
-  subscriptions(): ReadonlySet<string> {
-    return this.wanted;
+  /** The connections this instance is subscribed to (or will be, once Redis is back). */
+  subscriptions(): ConnectionRef[] {
+    return [...this.wanted.values()];
   }
 
   /** Stops watching the connections; they belong to the Redis module, which closes them after this. */
@@ -147,7 +148,7 @@ export class RedisPubSubAdapter extends PubSubPort implements OnApplicationShutd
   private async flush(): Promise<void> {
     const add: string[] = [];
     const remove: string[] = [];
-    for (const id of this.dirty) (this.wanted.has(id) ? add : remove).push(id);
+    for (const channel of this.dirty) (this.wanted.has(channel) ? add : remove).push(channel);
     this.dirty.clear();
     if (this.closed || (add.length === 0 && remove.length === 0)) return;
     if (this.isCluster) {
@@ -158,8 +159,8 @@ export class RedisPubSubAdapter extends PubSubPort implements OnApplicationShutd
     if (this.subscriber.status !== 'ready') return;
     const sub = this.subscriber as Redis;
     const replies: Promise<unknown>[] = [];
-    for (let i = 0; i < add.length; i += CHUNK) replies.push(sub.subscribe(...add.slice(i, i + CHUNK).map(channelOf)));
-    for (let i = 0; i < remove.length; i += CHUNK) replies.push(sub.unsubscribe(...remove.slice(i, i + CHUNK).map(channelOf)));
+    for (let i = 0; i < add.length; i += CHUNK) replies.push(sub.subscribe(...add.slice(i, i + CHUNK)));
+    for (let i = 0; i < remove.length; i += CHUNK) replies.push(sub.unsubscribe(...remove.slice(i, i + CHUNK)));
     const results = await Promise.allSettled(replies);
     const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
     // A failure means the connection dropped: the next `ready` restores the wanted set.
@@ -173,18 +174,18 @@ export class RedisPubSubAdapter extends PubSubPort implements OnApplicationShutd
   private async sendSharded(add: string[], remove: string[]): Promise<void> {
     const cluster = this.subscriber as Cluster;
     const replies: Promise<unknown>[] = [];
-    const send = (id: string, command: 'ssubscribe' | 'sunsubscribe') => {
-      this.retry.delete(id);
+    const send = (channel: string, command: 'ssubscribe' | 'sunsubscribe') => {
+      this.retry.delete(channel);
       replies.push(
-        cluster[command](channelOf(id)).catch((error: Error) => {
-          this.logger.debug(`${command} ${id}: ${error.message}`);
+        cluster[command](channel).catch((error: Error) => {
+          this.logger.debug(`${command} ${channel}: ${error.message}`);
           // Retried when every shard subscriber is back, if still (un)wanted then.
-          this.retry.add(id);
+          this.retry.add(channel);
         }),
       );
     };
-    for (const id of add) send(id, 'ssubscribe');
-    for (const id of remove) send(id, 'sunsubscribe');
+    for (const channel of add) send(channel, 'ssubscribe');
+    for (const channel of remove) send(channel, 'sunsubscribe');
     await withTimeout(Promise.all(replies), SUBSCRIBE_WAIT_MS, 'subscribe batch still waiting for Redis').catch((error: Error) =>
       this.logger.debug(error.message),
     );
@@ -193,8 +194,8 @@ export class RedisPubSubAdapter extends PubSubPort implements OnApplicationShutd
   /** Single node: after a (re)connection the server has no subscription of ours; subscribe everything wanted. */
   private async restoreSingle(): Promise<void> {
     if (this.closed) return;
-    const ids = [...this.wanted];
-    if (ids.length === 0) {
+    const channels = [...this.wanted.keys()];
+    if (channels.length === 0) {
       this.checkHealth();
       return;
     }
@@ -202,7 +203,7 @@ export class RedisPubSubAdapter extends PubSubPort implements OnApplicationShutd
     const sub = this.subscriber as Redis;
     try {
       const replies: Promise<unknown>[] = [];
-      for (let i = 0; i < ids.length; i += CHUNK) replies.push(sub.subscribe(...ids.slice(i, i + CHUNK).map(channelOf)));
+      for (let i = 0; i < channels.length; i += CHUNK) replies.push(sub.subscribe(...channels.slice(i, i + CHUNK)));
       await Promise.all(replies);
     } catch (error) {
       this.logger.debug(`restoring subscriptions: ${(error as Error).message}`);
@@ -211,8 +212,8 @@ export class RedisPubSubAdapter extends PubSubPort implements OnApplicationShutd
       this.restoring = false;
     }
     this.wasDegraded = false;
-    this.logger.log(`restored ${ids.length} subscriptions`);
-    this.notifyResubscribed(ids.filter((id) => this.wanted.has(id)));
+    this.logger.log(`restored ${channels.length} subscriptions`);
+    this.notifyResubscribed(channels);
   }
 
   private isHealthy(): boolean {
@@ -233,19 +234,21 @@ export class RedisPubSubAdapter extends PubSubPort implements OnApplicationShutd
     this.retry.clear();
     if (retry.length > 0) {
       void this.sendSharded(
-        retry.filter((id) => this.wanted.has(id)),
-        retry.filter((id) => !this.wanted.has(id)),
+        retry.filter((channel) => this.wanted.has(channel)),
+        retry.filter((channel) => !this.wanted.has(channel)),
       );
     }
     if (this.wanted.size > 0) this.logger.log(`Redis Cluster shard subscribers back; ${this.wanted.size} subscriptions restored`);
-    this.notifyResubscribed([...this.wanted]);
+    this.notifyResubscribed([...this.wanted.keys()]);
   }
 
-  private notifyResubscribed(ids: string[]): void {
-    if (ids.length === 0) return;
+  /** Tells the handlers which connections' channels were restored (those still wanted). */
+  private notifyResubscribed(channels: string[]): void {
+    const refs = channels.map((channel) => this.wanted.get(channel)).filter((ref): ref is ConnectionRef => ref !== undefined);
+    if (refs.length === 0) return;
     for (const handler of this.resubscribedHandlers) {
       try {
-        handler(ids);
+        handler(refs);
       } catch (error) {
         this.logger.error(`onResubscribed handler failed: ${(error as Error).message}`);
       }
@@ -253,9 +256,8 @@ export class RedisPubSubAdapter extends PubSubPort implements OnApplicationShutd
   }
 
   private deliver(channel: string, message: string): void {
-    const connectionId = CHANNEL.exec(channel)?.[1];
     // A message that was in flight when this instance unsubscribed is not ours any more.
-    if (connectionId === undefined || !this.wanted.has(connectionId) || !this.handler) return;
+    if (!this.wanted.has(channel) || !this.handler) return;
     let event: MessagesAvailableEvent;
     try {
       event = JSON.parse(message) as MessagesAvailableEvent;

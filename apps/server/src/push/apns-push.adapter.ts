@@ -46,7 +46,7 @@ export class ApnsPushAdapter extends PushTransport {
     const note = new Notification();
     note.topic = this.apns.topic;
     note.expiry = Math.floor(Date.now() / 1000) + EXPIRY_SECONDS;
-    note.payload = { connectionId: delivery.connectionId, messageId: delivery.messageId };
+    note.payload = { connectionId: delivery.ref.connectionId, messageId: delivery.messageId };
     if (this.push.dataOnly) {
       // A background push must have priority 5 and nothing visible, or APNs refuses it.
       note.contentAvailable = true;

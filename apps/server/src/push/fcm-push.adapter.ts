@@ -60,7 +60,7 @@ export class FcmPushAdapter extends PushTransport {
     if (file === undefined) throw new PushDeliveryError('rejected', 'unknown-app', `no Firebase project for appId "${token.appId}" and no default`);
     const message: Message = {
       token: token.token,
-      data: { connectionId: delivery.connectionId, messageId: delivery.messageId },
+      data: { connectionId: delivery.ref.connectionId, messageId: delivery.messageId },
       android: { priority: 'high' },
       ...(this.push.dataOnly
         ? { apns: { headers: { 'apns-push-type': 'background', 'apns-priority': '5' }, payload: { aps: { contentAvailable: true } } } }

@@ -1,10 +1,11 @@
+import { ConnectionRef, refKey, refOfKey } from '../config';
 import { FoldedDecision, foldTtlMs, PushWindowStore } from './push-window.store';
 
 /** Above this many entries, expired ones are swept at the next open (no timer per key). */
 const SWEEP_ABOVE = 10_000;
 
 interface Folds {
-  /** connectionId → latest folded message id. */
+  /** refKey of the connection → latest folded message id. */
   byConnection: Map<string, string>;
   until: number;
 }
@@ -27,7 +28,7 @@ export class InProcessPushWindowStore extends PushWindowStore {
       folds = { byConnection: new Map(), until: 0 };
       this.folds.set(key, folds);
     }
-    folds.byConnection.set(decision.connectionId, decision.messageId);
+    folds.byConnection.set(refKey(decision.ref), decision.messageId);
     folds.until = now + foldTtlMs(windowMs);
     return false;
   }
@@ -36,12 +37,12 @@ export class InProcessPushWindowStore extends PushWindowStore {
     const folds = this.folds.get(key);
     this.folds.delete(key);
     if (!folds || folds.until <= Date.now()) return [];
-    return [...folds.byConnection].map(([connectionId, messageId]) => ({ connectionId, messageId }));
+    return [...folds.byConnection].map(([connection, messageId]) => ({ ref: refOfKey(connection), messageId }));
   }
 
-  async clear(key: string, connectionId: string): Promise<void> {
+  async clear(key: string, ref: ConnectionRef): Promise<void> {
     this.windows.delete(key);
-    this.folds.get(key)?.byConnection.delete(connectionId);
+    this.folds.get(key)?.byConnection.delete(refKey(ref));
   }
 
   private sweep(now: number): void {

@@ -1,5 +1,6 @@
 import { PushNotificationToken } from '@didcomm-mpr/protocol';
 import { Injectable } from '@nestjs/common';
+import { ConnectionRef } from '../config';
 import { PushPort, PushRequest } from './push.port';
 
 /** No push transport configured: waiting messages are picked up when the device next connects. */
@@ -9,11 +10,11 @@ export class NoopPushAdapter extends PushPort {
     // Intentionally nothing: the message stays queued, which is the whole guarantee without push.
   }
 
-  rememberToken(_connectionId: string, _token: PushNotificationToken): void {
+  rememberToken(_ref: ConnectionRef, _token: PushNotificationToken): void {
     // Tokens are only worth keeping when something can use them.
   }
 
-  sessionStarted(_connectionId: string): void {
+  sessionStarted(_ref: ConnectionRef): void {
     // Nothing to reset: no windows are kept without a transport.
   }
 }

@@ -1,8 +1,9 @@
+import { ConnectionRef } from '../config';
 import { KnownPushToken } from './known-push-token.types';
 
 /** One push to send: what the device is told, and the token when one is known. */
 export interface PushDelivery {
-  connectionId: string;
+  ref: ConnectionRef;
   messageId: string;
   token: KnownPushToken | undefined;
 }

@@ -1,6 +1,8 @@
+import { ConnectionRef } from '../config';
+
 /** A push decision folded into an open window: its connection and the latest message id for it. */
 export interface FoldedDecision {
-  connectionId: string;
+  ref: ConnectionRef;
   messageId: string;
 }
 
@@ -19,10 +21,10 @@ export abstract class PushWindowStore {
   /** Takes and clears every decision folded into the key's window (any instance), one per connection. */
   abstract takeFolded(key: string): Promise<FoldedDecision[]>;
   /**
-   * A live session started for `connectionId`: the device is awake, so the key's window closes and the connection's
+   * A live session started for `ref`: the device is awake, so the key's window closes and the connection's
    * folded decision is forgotten. Other connections' folds stay for the trailing check.
    */
-  abstract clear(key: string, connectionId: string): Promise<void>;
+  abstract clear(key: string, ref: ConnectionRef): Promise<void>;
 }
 
 /** Folds outlive their window by this much, so the instance that opened it still finds them when its timer fires. */

@@ -1,8 +1,9 @@
 import { PushNotificationToken } from '@didcomm-mpr/protocol';
+import { ConnectionRef } from '../config';
 
 /** A message is waiting for a connection that no live session holds. */
 export interface PushRequest {
-  connectionId: string;
+  ref: ConnectionRef;
   messageId: string;
   /** The token that came with the message, if any (validated shape, unknown types included). */
   token?: PushNotificationToken;
@@ -17,7 +18,7 @@ export interface PushRequest {
 export abstract class PushPort {
   abstract notify(request: PushRequest): void;
   /** A token came with a message that a live session received: remembered for the next push, nothing sent. */
-  abstract rememberToken(connectionId: string, token: PushNotificationToken): void;
+  abstract rememberToken(ref: ConnectionRef, token: PushNotificationToken): void;
   /** A live session now holds the connection: the device is awake, so its coalescing window starts over. */
-  abstract sessionStarted(connectionId: string): void;
+  abstract sessionStarted(ref: ConnectionRef): void;
 }

@@ -9,6 +9,7 @@ import { PushDelivery, PushTransport } from './push-transport.port';
 import { PushService } from './push.service';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const ref = (connectionId: string, tenant = 'default') => ({ tenant, connectionId });
 
 /** A transport scripted per attempt: each entry answers one send (undefined: delivered). */
 class ScriptedTransport extends PushTransport {
@@ -65,7 +66,7 @@ describe('PushService', () => {
   it('still sends with the token in hand when storing it fails', async () => {
     const fcm = new ScriptedTransport('fcm', [], ['fcm']);
     const { service } = build([fcm], { remember: async () => Promise.reject(storageError()) });
-    service.notify({ connectionId: 'c1', messageId: 'm1', token: { type: 'fcm', token: 'live' } });
+    service.notify({ ref: ref('c1'), messageId: 'm1', token: { type: 'fcm', token: 'live' } });
     await until(() => fcm.sent.length === 1);
     expect(fcm.sent[0].delivery.token).toEqual({ type: 'fcm', token: 'live' });
     await service.beforeApplicationShutdown();
@@ -78,18 +79,18 @@ describe('PushService', () => {
     let commit!: () => void;
     const stored = new Promise<void>((resolve) => (commit = resolve));
     const { service } = build([fcm], { remember: async () => stored.then(() => ({ dead: false })), latest: async () => undefined });
-    service.rememberToken('c1', { type: 'fcm', token: 'live' });
-    service.notify({ connectionId: 'c1', messageId: 'm1', reason: 'released' });
+    service.rememberToken(ref('c1'), { type: 'fcm', token: 'live' });
+    service.notify({ ref: ref('c1'), messageId: 'm1', reason: 'released' });
     commit();
     await until(() => fcm.sent.length === 1);
-    expect(fcm.sent[0].delivery).toMatchObject({ connectionId: 'c1', messageId: 'm1', token: { type: 'fcm', token: 'live' } });
+    expect(fcm.sent[0].delivery).toMatchObject({ ref: ref('c1'), messageId: 'm1', token: { type: 'fcm', token: 'live' } });
     await service.beforeApplicationShutdown();
   });
 
   it('falls back to the connection\'s remembered live token when the message carries a dead one', async () => {
     const fcm = new ScriptedTransport('fcm', [], ['fcm']);
     const { service } = build([fcm], { remember: async () => ({ dead: true }), latest: async () => ({ type: 'fcm', token: 'remembered' }) });
-    service.notify({ connectionId: 'c1', messageId: 'm1', token: { type: 'fcm', token: 'dead' } });
+    service.notify({ ref: ref('c1'), messageId: 'm1', token: { type: 'fcm', token: 'dead' } });
     await until(() => fcm.sent.length === 1);
     expect(fcm.sent[0].delivery.token?.token).toBe('remembered');
     await service.beforeApplicationShutdown();
@@ -99,7 +100,7 @@ describe('PushService', () => {
     const fcm = new ScriptedTransport('fcm', [new PushDeliveryError('dead-token', 'registration-token-not-registered', 'gone')], ['fcm']);
     const hook = new ScriptedTransport('webhook', [new PushDeliveryError('transient', '503', 'busy')]);
     const { service, metrics } = build([fcm, hook], { markDead: async () => Promise.reject(storageError()) });
-    service.notify({ connectionId: 'c1', messageId: 'm1', token: { type: 'fcm', token: 't' } });
+    service.notify({ ref: ref('c1'), messageId: 'm1', token: { type: 'fcm', token: 't' } });
     await until(() => hook.sent.length === 2);
     expect(fcm.sent).toHaveLength(1);
     expect((await metrics.pushFailed.get()).values).toEqual(
@@ -113,7 +114,7 @@ describe('PushService', () => {
     const hook = new ScriptedTransport('webhook', [new PushDeliveryError('transient', '503', 'busy', 500)]);
     const { service } = build([fcm, hook], {}, { retryBaseMs: 1 });
     const started = Date.now();
-    service.notify({ connectionId: 'c1', messageId: 'm1', token: { type: 'fcm', token: 't' } });
+    service.notify({ ref: ref('c1'), messageId: 'm1', token: { type: 'fcm', token: 't' } });
     await until(() => fcm.sent.length === 1 && hook.sent.length === 1);
     expect(fcm.sent[0].at - started).toBeLessThan(400);
     await until(() => hook.sent.length === 2);
@@ -124,13 +125,26 @@ describe('PushService', () => {
   it('refuses every decision once the drain started, and drops retries still waiting when the budget is spent', async () => {
     const hook = new ScriptedTransport('webhook', [new PushDeliveryError('transient', '503', 'busy', 60_000)]);
     const { service } = build([hook], {});
-    service.notify({ connectionId: 'c1', messageId: 'm1' });
+    service.notify({ ref: ref('c1'), messageId: 'm1' });
     await until(() => hook.sent.length === 1);
     const started = Date.now();
     const drained = service.beforeApplicationShutdown();
-    service.notify({ connectionId: 'c2', messageId: 'm2', reason: 'added' });
+    service.notify({ ref: ref('c2'), messageId: 'm2', reason: 'added' });
     await drained;
     expect(Date.now() - started).toBeLessThan(2_500);
-    expect(hook.sent.map((s) => s.delivery.connectionId)).toEqual(['c1']);
+    expect(hook.sent.map((s) => s.delivery.ref)).toEqual([ref('c1')]);
+  });
+
+  it('coalesces a device per tenant: the same token under two tenants gets a push for each', async () => {
+    const fcm = new ScriptedTransport('fcm', [], ['fcm']);
+    const { service } = build([fcm], {}, { coalesceWindowMs: 60_000 });
+    const token = { type: 'fcm', token: 'shared-device' };
+    service.notify({ ref: ref('c1', 'a'), messageId: 'm1', token });
+    service.notify({ ref: ref('c1', 'b'), messageId: 'm2', token });
+    service.notify({ ref: ref('c1', 'a'), messageId: 'm3', token });
+    await until(() => fcm.sent.length === 2);
+    await sleep(50);
+    expect(fcm.sent.map((s) => s.delivery.ref).sort((x, y) => x.tenant.localeCompare(y.tenant))).toEqual([ref('c1', 'a'), ref('c1', 'b')]);
+    await service.beforeApplicationShutdown();
   });
 });

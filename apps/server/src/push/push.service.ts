@@ -1,6 +1,6 @@
 import { PushNotificationToken } from '@didcomm-mpr/protocol';
 import { BeforeApplicationShutdown, Logger, OnModuleDestroy } from '@nestjs/common';
-import { AppConfig } from '../config';
+import { AppConfig, ConnectionRef, refKey, refLabel } from '../config';
 import { MessageRepository, PushTokenRepository, StorageException } from '../database';
 import { MetricsService } from '../metrics';
 import { SessionRegistryPort } from '../session-registry';
@@ -50,10 +50,10 @@ export class PushService extends PushPort implements OnModuleDestroy, BeforeAppl
   );
   /** Trailing checks this instance owes, per window key (it opened those windows). */
   private readonly trailing = new Map<string, NodeJS.Timeout>();
-  /** connectionId → the token this instance last stored for it (a hash), and whether it was dead. */
+  /** refKey of a connection → the token this instance last stored for it (a hash), and whether it was dead. */
   private readonly remembered = new Map<string, Remembered>();
   /**
-   * connectionId → a token handed to `rememberToken` whose write has not finished. A session that ends right after
+   * refKey of a connection → a token handed to `rememberToken` whose write has not finished. A session that ends right after
    * a live add releases its message before that write may have committed; the decision made then would find no
    * token in the database and wake nobody, so it uses this one.
    */
@@ -87,43 +87,44 @@ export class PushService extends PushPort implements OnModuleDestroy, BeforeAppl
     // At our own shutdown the sessions end because this instance goes away, not the device: the mediator
     // re-registers them on another instance, so their released messages need no wake-up.
     if (this.releasingOwn && request.reason === 'released') return;
-    this.offer(() => this.decide(request), windowKey(request.connectionId, normalize(request.token)), request.connectionId, request.messageId);
+    this.offer(() => this.decide(request), windowKey(request.ref, normalize(request.token)), request.ref, request.messageId);
   }
 
-  rememberToken(connectionId: string, token: PushNotificationToken): void {
+  rememberToken(ref: ConnectionRef, token: PushNotificationToken): void {
     if (this.draining) return;
-    this.tokensBeingRemembered.set(connectionId, token);
+    const key = refKey(ref);
+    this.tokensBeingRemembered.set(key, token);
     const written = () => {
-      if (this.tokensBeingRemembered.get(connectionId) === token) this.tokensBeingRemembered.delete(connectionId);
+      if (this.tokensBeingRemembered.get(key) === token) this.tokensBeingRemembered.delete(key);
     };
     const outcome = this.offer(
       async () => {
         try {
-          await this.resolveToken(connectionId, token);
+          await this.resolveToken(ref, token);
         } catch (error) {
-          this.countFailure('none', failureReason(error), connectionId, '(token only)', undefined, error);
+          this.countFailure('none', failureReason(error), ref, '(token only)', undefined, error);
         } finally {
           written();
         }
       },
       undefined,
-      connectionId,
+      ref,
       '(token only)',
     );
     if (outcome === 'refused') written();
   }
 
   /** The lookup of the connection's token takes a database connection: it goes through the bounded job queue. */
-  sessionStarted(connectionId: string): void {
+  sessionStarted(ref: ConnectionRef): void {
     if (this.config.push.coalesceWindowMs === 0 || this.draining) return;
     this.offer(
       () =>
-        this.resetWindows(connectionId).then(undefined, (error: unknown) => {
+        this.resetWindows(ref).then(undefined, (error: unknown) => {
           // The window then ends on its own; a push in it is coalesced away at worst, and the session is live.
-          this.countFailure('none', failureReason(error), connectionId, '(session started)', undefined, error);
+          this.countFailure('none', failureReason(error), ref, '(session started)', undefined, error);
         }),
-      `session\u0000${connectionId}`,
-      connectionId,
+      `session\u0000${refKey(ref)}`,
+      ref,
       '(session started)',
     );
   }
@@ -157,13 +158,15 @@ export class PushService extends PushPort implements OnModuleDestroy, BeforeAppl
   }
 
   /** Offers a job; a job that did not get in, or was pushed out by a newer one of its key, is counted as dropped. */
-  private offer(job: PushJob, key: string | undefined, connectionId: string, messageId: string): OfferOutcome {
+  private offer(job: PushJob, key: string | undefined, ref: ConnectionRef | undefined, messageId: string): OfferOutcome {
     const outcome = this.jobs.offer(job, key);
     const dropped = outcome === 'refused' || outcome === 'replaced';
     if (dropped) {
       this.metrics.pushFailed.inc({ transport: 'none', reason: 'overloaded' });
       if (!this.overloaded) {
-        this.logger.warn(`Push backlog full (${MAX_QUEUED_PUSHES}): dropping push work (keeping the latest per device), first for connection ${connectionId} message ${messageId}`);
+        this.logger.warn(
+          `Push backlog full (${MAX_QUEUED_PUSHES}): dropping push work (keeping the latest per device), first for connection ${ref ? refLabel(ref) : '(trailing)'} message ${messageId}`,
+        );
       }
     }
     this.overloaded = dropped;
@@ -173,10 +176,10 @@ export class PushService extends PushPort implements OnModuleDestroy, BeforeAppl
   /** One push decision: never rejects; a failure is counted and logged here. */
   private async decide(request: PushRequest): Promise<void> {
     try {
-      const token = await this.resolveToken(request.connectionId, request.token ?? this.tokensBeingRemembered.get(request.connectionId));
-      await this.pushOnce({ connectionId: request.connectionId, messageId: request.messageId, token });
+      const token = await this.resolveToken(request.ref, request.token ?? this.tokensBeingRemembered.get(refKey(request.ref)));
+      await this.pushOnce({ ref: request.ref, messageId: request.messageId, token });
     } catch (error) {
-      this.countFailure('none', failureReason(error), request.connectionId, request.messageId, undefined, error);
+      this.countFailure('none', failureReason(error), request.ref, request.messageId, undefined, error);
     }
   }
 
@@ -185,25 +188,26 @@ export class PushService extends PushPort implements OnModuleDestroy, BeforeAppl
    * remembered one. A dead token counts as none: re-sending it does not revive it, and the connection's remembered
    * live token (if another one is) is used instead.
    */
-  private async resolveToken(connectionId: string, given: PushNotificationToken | undefined): Promise<KnownPushToken | undefined> {
+  private async resolveToken(ref: ConnectionRef, given: PushNotificationToken | undefined): Promise<KnownPushToken | undefined> {
     const token = normalize(given);
-    if (!token) return this.tokens.latest(connectionId);
+    if (!token) return this.tokens.latest(ref);
     const hash = tokenHash(token.token);
     const key = `${token.type}\u0000${token.appId ?? ''}\u0000${hash}`;
-    const cached = this.remembered.get(connectionId);
-    if (cached && cached.key === key && Date.now() - cached.at < REMEMBERED_TTL_MS) return cached.dead ? this.tokens.latest(connectionId) : token;
+    const connection = refKey(ref);
+    const cached = this.remembered.get(connection);
+    if (cached && cached.key === key && Date.now() - cached.at < REMEMBERED_TTL_MS) return cached.dead ? this.tokens.latest(ref) : token;
     let dead: boolean;
     try {
-      ({ dead } = await this.tokens.remember(connectionId, token, hash));
+      ({ dead } = await this.tokens.remember(ref, token, hash));
     } catch (error) {
       // Only the memory of the token is lost: the token in hand still wakes the device now.
-      this.countFailure('none', failureReason(error), connectionId, '(remembering the token)', token, error);
+      this.countFailure('none', failureReason(error), ref, '(remembering the token)', token, error);
       return token;
     }
-    this.remembered.delete(connectionId);
+    this.remembered.delete(connection);
     if (this.remembered.size >= REMEMBERED_MAX) this.remembered.delete(this.remembered.keys().next().value as string);
-    this.remembered.set(connectionId, { key, dead, at: Date.now() });
-    return dead ? this.tokens.latest(connectionId) : token;
+    this.remembered.set(connection, { key, dead, at: Date.now() });
+    return dead ? this.tokens.latest(ref) : token;
   }
 
   /** Coalesces, checks for a session, and starts every transport that can reach the device, each on its own. */
@@ -211,14 +215,14 @@ export class PushService extends PushPort implements OnModuleDestroy, BeforeAppl
     const transports = this.transports.filter((transport) => transport.accepts(delivery.token));
     if (transports.length === 0) return; // no token of a configured type and no webhook: nothing can wake it
     const windowMs = this.config.push.coalesceWindowMs;
-    const key = windowKey(delivery.connectionId, delivery.token);
+    const key = windowKey(delivery.ref, delivery.token);
     if (windowMs > 0 && !(await this.openOrFold(key, windowMs, delivery))) {
       this.metrics.pushCoalesced.inc();
       return;
     }
-    if (await this.heldSomewhere(delivery.connectionId)) {
+    if (await this.heldSomewhere(delivery.ref)) {
       // Awake already: no push, and no window that would hold back the next one.
-      if (windowMs > 0) await this.clearWindow(key, delivery.connectionId);
+      if (windowMs > 0) await this.clearWindow(key, delivery.ref);
       return;
     }
     if (windowMs > 0) this.scheduleTrailing(key, windowMs);
@@ -226,7 +230,7 @@ export class PushService extends PushPort implements OnModuleDestroy, BeforeAppl
     // another is still sending.
     const results = await Promise.allSettled(transports.map((transport) => this.attempt(transport, delivery, 1)));
     for (const result of results) {
-      if (result.status === 'rejected') this.countFailure('none', failureReason(result.reason), delivery.connectionId, delivery.messageId, delivery.token, result.reason);
+      if (result.status === 'rejected') this.countFailure('none', failureReason(result.reason), delivery.ref, delivery.messageId, delivery.token, result.reason);
     }
   }
 
@@ -241,7 +245,7 @@ export class PushService extends PushPort implements OnModuleDestroy, BeforeAppl
     try {
       await transport.send(delivery, this.shutdown.signal);
       this.metrics.pushSent.inc({ transport: transport.name });
-      this.logger.debug(`Push sent via ${transport.name} for connection ${delivery.connectionId} message ${delivery.messageId} (token ${tokenLabel(delivery.token)})`);
+      this.logger.debug(`Push sent via ${transport.name} for connection ${refLabel(delivery.ref)} message ${delivery.messageId} (token ${tokenLabel(delivery.token)})`);
       return;
     } catch (error) {
       failure = error instanceof PushDeliveryError ? error : new PushDeliveryError('transient', 'error', (error as Error).message);
@@ -253,19 +257,19 @@ export class PushService extends PushPort implements OnModuleDestroy, BeforeAppl
     if (failure.kind === 'misconfigured') {
       this.metrics.pushFailed.inc({ transport: transport.name, reason: failure.reason });
       this.logger.error(
-        `Push refused for our configuration, not the token (${transport.name}: ${failure.message}): check the ${transport.name} settings; connection ${delivery.connectionId} message ${delivery.messageId}, token ${tokenLabel(delivery.token)}`,
+        `Push refused for our configuration, not the token (${transport.name}: ${failure.message}): check the ${transport.name} settings; connection ${refLabel(delivery.ref)} message ${delivery.messageId}, token ${tokenLabel(delivery.token)}`,
       );
       return;
     }
     if (failure.kind !== 'transient' || attempt >= maxAttempts || this.shutdown.signal.aborted) {
-      this.countFailure(transport.name, failure.reason, delivery.connectionId, delivery.messageId, delivery.token, failure, attempt);
+      this.countFailure(transport.name, failure.reason, delivery.ref, delivery.messageId, delivery.token, failure, attempt);
       return;
     }
     this.metrics.pushRetried.inc({ transport: transport.name });
     this.jobs.later(
       () => this.attempt(transport, delivery, attempt + 1),
       retryDelayMs(attempt, retryBaseMs, failure.retryAfterMs),
-      (why) => this.countFailure(transport.name, why, delivery.connectionId, delivery.messageId, delivery.token, failure, attempt),
+      (why) => this.countFailure(transport.name, why, delivery.ref, delivery.messageId, delivery.token, failure, attempt),
     );
   }
 
@@ -273,15 +277,15 @@ export class PushService extends PushPort implements OnModuleDestroy, BeforeAppl
     const token = delivery.token!;
     this.metrics.pushFailed.inc({ transport: transport.name, reason: 'dead-token' });
     this.logger.warn(
-      `Push token ${tokenLabel(token)} of connection ${delivery.connectionId} is dead (${transport.name}: ${failure.reason}); forgetting it (message ${delivery.messageId})`,
+      `Push token ${tokenLabel(token)} of connection ${refLabel(delivery.ref)} is dead (${transport.name}: ${failure.reason}); forgetting it (message ${delivery.messageId})`,
     );
     const hash = tokenHash(token.token);
-    for (const [connectionId, entry] of this.remembered) if (entry.key.endsWith(hash)) this.remembered.set(connectionId, { ...entry, dead: true });
+    for (const [connection, entry] of this.remembered) if (entry.key.endsWith(hash)) this.remembered.set(connection, { ...entry, dead: true });
     try {
       await this.tokens.markDead(hash);
     } catch (error) {
       // The provider keeps refusing it, so the next push finds it dead again and retries the mark.
-      this.countFailure(transport.name, failureReason(error), delivery.connectionId, delivery.messageId, token, error);
+      this.countFailure(transport.name, failureReason(error), delivery.ref, delivery.messageId, token, error);
     }
   }
 
@@ -290,7 +294,7 @@ export class PushService extends PushPort implements OnModuleDestroy, BeforeAppl
     const timer = setTimeout(() => {
       this.trailing.delete(key);
       if (this.draining) return;
-      this.offer(() => this.trailingCheck(key), `trailing\u0000${key}`, '(trailing)', '(trailing)');
+      this.offer(() => this.trailingCheck(key), `trailing\u0000${key}`, undefined, '(trailing)');
     }, windowMs + TRAILING_MARGIN_MS);
     timer.unref();
     this.trailing.set(key, timer);
@@ -306,34 +310,34 @@ export class PushService extends PushPort implements OnModuleDestroy, BeforeAppl
     try {
       folded = await this.windows.takeFolded(key);
     } catch (error) {
-      this.countFailure('none', 'coalescing', '(trailing)', '(trailing)', undefined, error);
+      this.countFailure('none', 'coalescing', undefined, '(trailing)', undefined, error);
       return;
     }
-    for (const { connectionId, messageId } of folded) {
+    for (const { ref, messageId } of folded) {
       try {
-        if (await this.heldSomewhere(connectionId)) continue;
-        if ((await this.messages.countPending(connectionId)) === 0) continue;
-        const token = await this.tokens.latest(connectionId);
-        this.logger.debug(`Trailing push for connection ${connectionId} message ${messageId}`);
-        await this.pushOnce({ connectionId, messageId, token });
+        if (await this.heldSomewhere(ref)) continue;
+        if ((await this.messages.countPending(ref)) === 0) continue;
+        const token = await this.tokens.latest(ref);
+        this.logger.debug(`Trailing push for connection ${refLabel(ref)} message ${messageId}`);
+        await this.pushOnce({ ref, messageId, token });
         return;
       } catch (error) {
-        this.countFailure('none', failureReason(error), connectionId, messageId, undefined, error);
+        this.countFailure('none', failureReason(error), ref, messageId, undefined, error);
       }
     }
   }
 
-  private async resetWindows(connectionId: string): Promise<void> {
-    const token = await this.tokens.latest(connectionId);
-    const keys = [windowKey(connectionId, undefined), ...(token ? [windowKey(connectionId, token)] : [])];
+  private async resetWindows(ref: ConnectionRef): Promise<void> {
+    const token = await this.tokens.latest(ref);
+    const keys = [windowKey(ref, undefined), ...(token ? [windowKey(ref, token)] : [])];
     // Trailing timers stay: they find this connection's fold gone, and still check other connections of the device.
-    await Promise.all(keys.map((key) => this.windows.clear(key, connectionId)));
+    await Promise.all(keys.map((key) => this.windows.clear(key, ref)));
   }
 
   /** A window store failure (Redis away) means pushing without coalescing: a duplicate beats a missed wake-up. */
   private async openOrFold(key: string, windowMs: number, delivery: PushDelivery): Promise<boolean> {
     try {
-      const opened = await this.windows.openOrFold(key, windowMs, { connectionId: delivery.connectionId, messageId: delivery.messageId });
+      const opened = await this.windows.openOrFold(key, windowMs, { ref: delivery.ref, messageId: delivery.messageId });
       if (this.windowsFailing) this.logger.log('Push coalescing works again');
       this.windowsFailing = false;
       return opened;
@@ -345,12 +349,12 @@ export class PushService extends PushPort implements OnModuleDestroy, BeforeAppl
     }
   }
 
-  private async clearWindow(key: string, connectionId: string): Promise<void> {
+  private async clearWindow(key: string, ref: ConnectionRef): Promise<void> {
     try {
-      await this.windows.clear(key, connectionId);
+      await this.windows.clear(key, ref);
     } catch (error) {
       // The window then ends on its own: the next push for this device waits for it at worst; counted and logged.
-      this.countFailure('none', 'coalescing', connectionId, '(window)', undefined, error);
+      this.countFailure('none', 'coalescing', ref, '(window)', undefined, error);
     }
   }
 
@@ -358,9 +362,9 @@ export class PushService extends PushPort implements OnModuleDestroy, BeforeAppl
    * Whether a live session holds the connection anywhere. When the registry cannot answer, the answer is "no": a
    * push to an awake device costs little, a missed one leaves messages waiting.
    */
-  private async heldSomewhere(connectionId: string): Promise<boolean> {
+  private async heldSomewhere(ref: ConnectionRef): Promise<boolean> {
     try {
-      const held = (await this.sessions.get(connectionId)) !== undefined;
+      const held = (await this.sessions.get(ref)) !== undefined;
       this.sessionsFailing = false;
       return held;
     } catch (error) {
@@ -374,7 +378,8 @@ export class PushService extends PushPort implements OnModuleDestroy, BeforeAppl
   private countFailure(
     transport: string,
     reason: string,
-    connectionId: string,
+    /** Undefined for the trailing check of a window whose connections could not be read. */
+    ref: ConnectionRef | undefined,
     messageId: string,
     token: KnownPushToken | undefined,
     error: unknown,
@@ -382,7 +387,7 @@ export class PushService extends PushPort implements OnModuleDestroy, BeforeAppl
   ): void {
     this.metrics.pushFailed.inc({ transport, reason });
     this.logger.warn(
-      `Push failed (${transport}, ${reason}${attempts ? `, after ${attempts} attempts` : ''}) for connection ${connectionId} message ${messageId}, token ${tokenLabel(token)}: ${(error as Error)?.message ?? String(error)}`,
+      `Push failed (${transport}, ${reason}${attempts ? `, after ${attempts} attempts` : ''}) for connection ${ref ? refLabel(ref) : '(trailing)'} message ${messageId}, token ${tokenLabel(token)}: ${(error as Error)?.message ?? String(error)}`,
     );
   }
 }
@@ -401,7 +406,10 @@ function normalize(given: PushNotificationToken | undefined): KnownPushToken | u
   };
 }
 
-/** Per device when its token is known, per connection otherwise. */
-function windowKey(connectionId: string, token: KnownPushToken | undefined): string {
-  return token ? `device\u0000${tokenHash(token.token)}` : `connection\u0000${connectionId}`;
+/**
+ * Per device when its token is known, per connection otherwise; within the tenant either way, so that one tenant's
+ * pushes never hold back (or fold into the trailing check of) another tenant's, even for the same device.
+ */
+function windowKey(ref: ConnectionRef, token: KnownPushToken | undefined): string {
+  return token ? `device\u0000${ref.tenant}\u0000${tokenHash(token.token)}` : `connection\u0000${refKey(ref)}`;
 }

@@ -4,7 +4,8 @@ import { RedisPushWindowStore } from './redis-push-window.store';
 
 jest.setTimeout(60_000);
 
-const fold = (connectionId: string, messageId: string) => ({ connectionId, messageId });
+/** A decision of connection `connectionId` of `tenant` (t1 unless said otherwise). */
+const fold = (connectionId: string, messageId: string, tenant = 't1') => ({ ref: { tenant, connectionId }, messageId });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.each([
@@ -38,9 +39,9 @@ describe.each([
     expect(opened.filter(Boolean)).toHaveLength(1);
     // Whichever call opened the window, each other call's connection is folded in, with its latest message.
     const foldedCalls = calls.filter((_, i) => !opened[i]);
-    const expected = new Map(foldedCalls.map((call) => [call.connectionId, call.messageId]));
+    const expected = new Map(foldedCalls.map((call) => [call.ref.connectionId, call.messageId]));
     const folded = await store.takeFolded(key);
-    expect(new Map(folded.map((f) => [f.connectionId, f.messageId]))).toEqual(expected);
+    expect(new Map(folded.map((f) => [f.ref.connectionId, f.messageId]))).toEqual(expected);
     expect(await store.takeFolded(key)).toEqual([]);
     await sleep(400);
     expect(await store.openOrFold(key, 300, fold('a', 'm4'))).toBe(true);
@@ -51,8 +52,19 @@ describe.each([
     await store.openOrFold(key, 10_000, fold('a', 'm1'));
     await store.openOrFold(key, 10_000, fold('a', 'm2'));
     await store.openOrFold(key, 10_000, fold('b', 'm3'));
-    await store.clear(key, 'a');
+    await store.clear(key, { tenant: 't1', connectionId: 'a' });
     expect(await store.openOrFold(key, 10_000, fold('c', 'm4'))).toBe(true);
     expect(await store.takeFolded(key)).toEqual([fold('b', 'm3')]);
+  });
+
+  it('keeps the same connectionId of two tenants apart, and a connectionId with separators whole', async () => {
+    const key = `device-${Math.random()}`;
+    await store.openOrFold(key, 10_000, fold('a', 'm1'));
+    await store.openOrFold(key, 10_000, fold('a', 'm2', 't1'));
+    await store.openOrFold(key, 10_000, fold('a', 'm3', 't2'));
+    await store.openOrFold(key, 10_000, fold('x:{y}', 'm4', 't2'));
+    await store.clear(key, { tenant: 't1', connectionId: 'a' });
+    const folded = await store.takeFolded(key);
+    expect(folded.sort((x, y) => x.ref.connectionId.localeCompare(y.ref.connectionId))).toEqual([fold('a', 'm3', 't2'), fold('x:{y}', 'm4', 't2')]);
   });
 });

@@ -9,7 +9,7 @@ const TRANSIENT_CLIENT_STATUSES = new Set([408, 429]);
 
 /**
  * The operator's own notification service: each push decision is a JSON POST of
- * `{connectionId, messageId, token?, type?, appId?}`, whether or not a token is known, with the shared secret in
+ * `{tenant, connectionId, messageId, token?, type?, appId?}`, whether or not a token is known, with the shared secret in
  * `X-Webhook-Secret` when configured. 2xx is delivered; 408, 429 and 5xx are retried (honouring `Retry-After`).
  */
 export class WebhookPushAdapter extends PushTransport {
@@ -29,7 +29,8 @@ export class WebhookPushAdapter extends PushTransport {
   async send(delivery: PushDelivery, signal: AbortSignal): Promise<void> {
     const { token } = delivery;
     const body = JSON.stringify({
-      connectionId: delivery.connectionId,
+      tenant: delivery.ref.tenant,
+      connectionId: delivery.ref.connectionId,
       messageId: delivery.messageId,
       ...(token ? { token: token.token, type: token.type, ...(token.appId !== undefined ? { appId: token.appId } : {}) } : {}),
     });

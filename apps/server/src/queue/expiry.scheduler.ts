@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from '../config';
+import { APP_CONFIG, AppConfig, refLabel } from '../config';
 import { QueueService } from './queue.service';
 
 /** Batches per sweep: a backlog larger than this is finished by the next sweeps, never in one long burst. */
@@ -53,8 +53,8 @@ export class ExpiryScheduler implements OnApplicationBootstrap, OnApplicationShu
     if (!expired || expired.length === 0) return;
     expired.sort((a, b) => b.messages - a.messages);
     const total = expired.reduce((sum, entry) => sum + entry.messages, 0);
-    for (const { connectionId, messages } of expired.slice(0, LOGGED_CONNECTIONS)) {
-      this.logger.log(`Expired ${messages} messages of connection ${connectionId}`);
+    for (const { ref, messages } of expired.slice(0, LOGGED_CONNECTIONS)) {
+      this.logger.log(`Expired ${messages} messages of connection ${refLabel(ref)}`);
     }
     const rest = expired.length - LOGGED_CONNECTIONS;
     this.logger.log(`Expiry sweep deleted ${total} messages of ${expired.length} connections${rest > 0 ? ` (${rest} not listed)` : ''}`);

@@ -10,7 +10,7 @@ import {
   RemoveMessagesParams,
   TakeFromQueueParams,
 } from '@didcomm-mpr/protocol';
-import { APP_CONFIG, AppConfig } from '../config';
+import { APP_CONFIG, AppConfig, ConnectionRef, refKey } from '../config';
 import {
   ExpiredCount,
   GroupCommitter,
@@ -38,13 +38,23 @@ export interface TakenMessage extends Omit<QueuedMessage, 'encryptedMessage'> {
 
 interface AddItem {
   message: NewMessage;
-  params: AddMessageParams;
+  params: QueueParams<AddMessageParams>;
+}
+
+/** A method's params without the connectionId: the caller passes the connection as a `ConnectionRef`. */
+export type QueueParams<T extends { connectionId: string }> = Omit<T, 'connectionId'>;
+
+/** Counts per tenant (metrics are labelled by tenant); a batch usually holds one or a few. */
+function countPerTenant<T>(items: T[], tenantOf: (item: T) => string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const item of items) counts.set(tenantOf(item), (counts.get(tenantOf(item)) ?? 0) + 1);
+  return counts;
 }
 
 /**
  * The queue's methods: durable adds (validated, sized, group-committed, within the connection's quota), takes,
- * counts, stats and removals. What happens once an add is committed (a live holder, a publish, a push) is the
- * delivery module's decision.
+ * counts, stats and removals, each on one connection of one tenant (a `ConnectionRef`). What happens once an add is
+ * committed (a live holder, a publish, a push) is the delivery module's decision.
  */
 @Injectable()
 export class QueueService {
@@ -70,7 +80,7 @@ export class QueueService {
   }
 
   /** Resolves with the message id once the message is committed (or was already queued under that id). */
-  async addMessage(params: AddMessageParams): Promise<string> {
+  async addMessage(ref: ConnectionRef, params: QueueParams<AddMessageParams>): Promise<string> {
     const payload = JSON.stringify(params.payload);
     const payloadBytes = Buffer.byteLength(payload);
     if (payloadBytes > this.config.maxPayloadBytes) {
@@ -82,7 +92,7 @@ export class QueueService {
     const id = params.messageId ?? randomUUID();
     const ttlMs = Math.min(params.ttlMs ?? this.config.retention.messageTtlMs, this.config.retention.messageTtlMs);
     await this.adds.submit({
-      message: { connectionId: params.connectionId, id, recipientDids: params.recipientDids, payload, payloadBytes, ttlMs },
+      message: { ref, id, recipientDids: params.recipientDids, payload, payloadBytes, ttlMs },
       params,
     });
     return id;
@@ -90,7 +100,7 @@ export class QueueService {
 
   private async flushAdds(items: AddItem[]): Promise<(InsertedMessage | undefined | ItemFailure)[]> {
     // A message for a session held here goes in already claimed for it: live delivery then needs no second statement.
-    for (const item of items) item.message.claimedBy = this.delivery.preclaimToken(item.message.connectionId, item.message.payloadBytes);
+    for (const item of items) item.message.claimedBy = this.delivery.preclaimToken(item.message.ref, item.message.payloadBytes);
     let inserted: InsertedMessage[];
     const refused = new Map<string, ItemFailure>();
     try {
@@ -101,7 +111,7 @@ export class QueueService {
       );
       inserted = outcome.inserted;
       for (const row of outcome.refused) {
-        refused.set(`${row.connectionId}\u0000${row.id}`, new ItemFailure(this.queueFull(row.connectionId, row.messagesAfter, row.bytesAfter)));
+        refused.set(`${refKey(row.ref)}\u0000${row.id}`, new ItemFailure(this.queueFull(row.ref, row.messagesAfter, row.bytesAfter)));
       }
     } catch (error) {
       // A statement error (not an outage) is one item's fault: find it, so the others' adds still succeed.
@@ -113,20 +123,20 @@ export class QueueService {
       }
       return results;
     }
-    this.metrics.messagesAdded.inc(inserted.length);
-    const byKey = new Map(inserted.map((row) => [`${row.connectionId}\u0000${row.id}`, row]));
+    for (const [tenant, count] of countPerTenant(inserted, (row) => row.ref.tenant)) this.metrics.messagesAdded.inc({ tenant }, count);
+    const byKey = new Map(inserted.map((row) => [`${refKey(row.ref)}\u0000${row.id}`, row]));
     // A duplicate (connection, id) inside one batch is inserted once: only its first item announces it, and the
     // others succeed as already queued even if the quota refused their copy.
     const accepted = new Set<string>();
     const committed: CommittedMessage[] = [];
     const results = items.map((item): InsertedMessage | undefined | ItemFailure => {
-      const key = `${item.message.connectionId}\u0000${item.message.id}`;
+      const key = `${refKey(item.message.ref)}\u0000${item.message.id}`;
       const row = byKey.get(key);
       if (row) {
         byKey.delete(key);
         accepted.add(key);
         committed.push({
-          connectionId: row.connectionId,
+          ref: row.ref,
           id: row.id,
           receivedAt: row.receivedAt,
           payload: item.message.payload,
@@ -139,25 +149,28 @@ export class QueueService {
       if (accepted.has(key)) return undefined;
       return refused.get(key);
     });
-    if (refused.size > 0) this.metrics.quotaRejections.inc(results.filter((result) => result instanceof ItemFailure).length);
+    if (refused.size > 0) {
+      const rejected = items.filter((_item, index) => results[index] instanceof ItemFailure);
+      for (const [tenant, count] of countPerTenant(rejected, (item) => item.message.ref.tenant)) this.metrics.quotaRejections.inc({ tenant }, count);
+    }
     this.delivery.committed(committed);
     return results;
   }
 
-  private queueFull(connectionId: string, messagesAfter: number, bytesAfter: number): QueueException {
+  private queueFull(ref: ConnectionRef, messagesAfter: number, bytesAfter: number): QueueException {
     const { maxQueueMessages, maxQueueBytes } = this.config.retention;
     const which =
       messagesAfter > maxQueueMessages
         ? `it holds ${messagesAfter - 1} messages (MAX_QUEUE_MESSAGES is ${maxQueueMessages})`
         : `this message would bring it to ${bytesAfter} bytes (MAX_QUEUE_BYTES is ${maxQueueBytes})`;
-    return new QueueException(QueueExceptionCode.QueueFull, `the queue of connection ${connectionId} is full: ${which}`);
+    return new QueueException(QueueExceptionCode.QueueFull, `the queue of connection ${ref.connectionId} is full: ${which}`);
   }
 
   /** `encryptedMessage` is the stored JSON text, spliced into the response as it is (see RawJson). */
-  async takeFromQueue(params: TakeFromQueueParams): Promise<TakenMessage[]> {
+  async takeFromQueue(ref: ConnectionRef, params: QueueParams<TakeFromQueueParams>): Promise<TakenMessage[]> {
     const limit = Math.min(params.limit ?? this.config.maxTakeMessages, this.config.maxTakeMessages);
     const rows = await this.messages.take({
-      connectionId: params.connectionId,
+      ref,
       recipientDid: params.recipientDid,
       limit,
       limitBytes: params.limitBytes ?? Number.MAX_SAFE_INTEGER,
@@ -166,10 +179,10 @@ export class QueueService {
       deleteMessages: params.deleteMessages ?? false,
       sendingTimeoutMs: this.config.redeliveryTimeoutMs,
       // Taken while a session is held here: claimed for it, so that its end puts them back to pending.
-      claimedBy: this.delivery.localSession(params.connectionId)?.token,
+      claimedBy: this.delivery.localSession(ref)?.token,
     });
-    this.metrics.messagesTaken.inc(rows.length);
-    if (params.deleteMessages) this.metrics.messagesRemoved.inc(rows.length);
+    this.metrics.messagesTaken.inc({ tenant: ref.tenant }, rows.length);
+    if (params.deleteMessages) this.metrics.messagesRemoved.inc({ tenant: ref.tenant }, rows.length);
     return rows.map((row) => ({
       id: row.id,
       receivedAt: row.receivedAt.toISOString(),
@@ -177,22 +190,22 @@ export class QueueService {
     }));
   }
 
-  getAvailableMessageCount(params: GetAvailableMessageCountParams): Promise<number> {
-    return this.messages.countPending(params.connectionId, params.recipientDid);
+  getAvailableMessageCount(ref: ConnectionRef, params: QueueParams<GetAvailableMessageCountParams>): Promise<number> {
+    return this.messages.countPending(ref, params.recipientDid);
   }
 
-  async getQueueStats(params: GetQueueStatsParams): Promise<QueueStats> {
-    const stats = await this.messages.stats(params.connectionId);
+  async getQueueStats(ref: ConnectionRef, _params: QueueParams<GetQueueStatsParams>): Promise<QueueStats> {
+    const stats = await this.messages.stats(ref);
     return { ...stats, oldestReceivedAt: stats.oldestReceivedAt?.toISOString() ?? null };
   }
 
-  async removeMessages(params: RemoveMessagesParams): Promise<void> {
+  async removeMessages(ref: ConnectionRef, params: QueueParams<RemoveMessagesParams>): Promise<void> {
     if (params.messageIds.length === 0) return;
-    this.metrics.messagesRemoved.inc(await this.messages.remove(params.connectionId, params.messageIds));
+    this.metrics.messagesRemoved.inc({ tenant: ref.tenant }, await this.messages.remove(ref, params.messageIds));
   }
 
-  async removeAllMessages(params: RemoveAllMessagesParams): Promise<void> {
-    this.metrics.messagesRemoved.inc(await this.messages.removeAll(params.connectionId, params.recipientDid));
+  async removeAllMessages(ref: ConnectionRef, params: QueueParams<RemoveAllMessagesParams>): Promise<void> {
+    this.metrics.messagesRemoved.inc({ tenant: ref.tenant }, await this.messages.removeAll(ref, params.recipientDid));
   }
 
   /**
@@ -201,7 +214,9 @@ export class QueueService {
    */
   async deleteExpired(batchSize: number, maxBatches: number, pauseMs: number): Promise<ExpiredCount[] | undefined> {
     const expired = await this.messages.deleteExpired(batchSize, maxBatches, pauseMs);
-    if (expired) this.metrics.messagesExpired.inc(expired.reduce((sum, entry) => sum + entry.messages, 0));
+    const perTenant = new Map<string, number>();
+    for (const { ref, messages } of expired ?? []) perTenant.set(ref.tenant, (perTenant.get(ref.tenant) ?? 0) + messages);
+    for (const [tenant, count] of perTenant) this.metrics.messagesExpired.inc({ tenant }, count);
     return expired;
   }
 

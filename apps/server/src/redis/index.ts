@@ -2,3 +2,4 @@
 export { RedisModule } from './redis.module';
 export { RedisConnections } from './redis-connections';
 export type { RedisClient } from './redis-client.factory';
+export { connectionHashTag } from './connection-hash.tag';

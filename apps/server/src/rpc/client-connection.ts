@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { WebSocket } from 'ws';
 import { SessionHolder } from '../live-session';
+import { AccessGrant } from './access-grant';
 
-/** One mediator's WebSocket: sends frames and tracks liveness for the heartbeat. */
+/** One mediator's WebSocket: the grant of the token it was opened with, its frames, and its liveness for the heartbeat. */
 export class ClientConnection implements SessionHolder {
   readonly id = randomUUID();
   /** Pings sent since the last pong; the heartbeat ends the socket at two. */
@@ -13,6 +14,8 @@ export class ClientConnection implements SessionHolder {
   constructor(
     readonly socket: WebSocket,
     readonly remoteAddress: string,
+    /** Decides the tenant of every connection its calls name, what it may call, and its rate. */
+    readonly grant: AccessGrant,
   ) {}
 
   get isOpen(): boolean {

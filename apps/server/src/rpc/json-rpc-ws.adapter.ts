@@ -1,10 +1,10 @@
 import { IncomingMessage, Server as HttpServer } from 'node:http';
 import { Duplex } from 'node:stream';
-import { INestApplication, Logger } from '@nestjs/common';
+import { INestApplication } from '@nestjs/common';
 import { AbstractWsAdapter } from '@nestjs/websockets';
 import { WebSocket, WebSocketServer } from 'ws';
 import { AppConfig } from '../config';
-import { BearerTokenGuard } from './bearer-token.guard';
+import { AccessTokenRegistry } from './access-token.registry';
 import { ConnectionGate } from './connection-gate';
 
 function refuseUpgrade(socket: Duplex, status: number, reason: string, extraHeaders = ''): void {
@@ -13,24 +13,19 @@ function refuseUpgrade(socket: Duplex, status: number, reason: string, extraHead
 
 /**
  * Serves the gateway on the HTTP server's port at path `/`. It owns the transport rules: the frame limit
- * (a larger frame closes the socket with 1009), bearer-token auth at the upgrade (HTTP 401), and refusing
- * upgrades during shutdown. Frames are not routed by Nest's event names: the gateway reads them as JSON-RPC.
+ * (a larger frame closes the socket with 1009), bearer-token auth at the upgrade (HTTP 401; the token's grant goes
+ * with the socket to the gateway), and refusing upgrades during shutdown. Frames are not routed by Nest's event names:
+ * the gateway reads them as JSON-RPC.
  */
 // ws' typed `on` overloads do not fit Nest's loose BaseWsInstance constraint, hence the untyped base.
 export class JsonRpcWsAdapter extends AbstractWsAdapter {
-  private readonly logger = new Logger('WebSocket');
-  private readonly guard: BearerTokenGuard;
-
   constructor(
     app: INestApplication,
     private readonly config: AppConfig,
     private readonly gate: ConnectionGate,
+    private readonly access: AccessTokenRegistry,
   ) {
     super(app);
-    this.guard = new BearerTokenGuard(config.authTokens);
-    if (!this.guard.enabled) {
-      this.logger.warn('AUTH_TOKENS is not set: any client that reaches this port can connect. Set it in production.');
-    }
   }
 
   create(_port: number, options?: { path?: string }): WebSocketServer {
@@ -45,8 +40,9 @@ export class JsonRpcWsAdapter extends AbstractWsAdapter {
       const pathname = new URL(request.url ?? '/', 'http://localhost').pathname;
       if (pathname !== path) return refuseUpgrade(socket, 404, 'Not Found');
       if (!this.gate.accepting) return refuseUpgrade(socket, 503, 'Service Unavailable');
-      if (!this.guard.allows(request)) return refuseUpgrade(socket, 401, 'Unauthorized', 'WWW-Authenticate: Bearer\r\n');
-      server.handleUpgrade(request, socket, head, (client) => server.emit('connection', client, request));
+      const grant = this.access.authenticate(request);
+      if (!grant) return refuseUpgrade(socket, 401, 'Unauthorized', 'WWW-Authenticate: Bearer\r\n');
+      server.handleUpgrade(request, socket, head, (client) => server.emit('connection', client, request, grant));
     });
     return server;
   }

@@ -5,6 +5,8 @@ import { JsonLinesLogger } from '../json-lines.logger';
 import { LiveSessionService } from '../live-session';
 import { MetricsService } from '../metrics';
 import { QueueService } from '../queue';
+import { AccessGrant } from './access-grant';
+import { AccessPolicy } from './access.policy';
 import { RpcDispatcher } from './rpc-dispatcher.service';
 import { RpcParamsValidator } from './rpc-params.validator';
 
@@ -22,13 +24,8 @@ describe('RpcDispatcher', () => {
     try {
       const queue = { addMessage: () => Promise.reject(new Error('secret internals')) } as unknown as QueueService;
       const document = buildOpenRpcDocument({ maxPayloadBytes: 1024, maxTakeMessages: 10 });
-      const dispatcher = new RpcDispatcher(
-        queue,
-        {} as LiveSessionService,
-        new MetricsService(),
-        new RpcParamsValidator(document),
-        document,
-      );
+      const metrics = new MetricsService();
+      const dispatcher = new RpcDispatcher(queue, {} as LiveSessionService, metrics, new RpcParamsValidator(document), document, new AccessPolicy(metrics));
       const frame = JSON.stringify({
         jsonrpc: '2.0',
         id: 7,
@@ -36,7 +33,7 @@ describe('RpcDispatcher', () => {
         params: { connectionId: 'conn-9', recipientDids: ['did:a'], payload: {} },
       });
       const reply = JSON.parse(
-        (await dispatcher.handleFrame(frame, { id: 'socket-3', isOpen: true, bufferedAmount: 0, send: async () => undefined }))!,
+        (await dispatcher.handleFrame(frame, { id: 'socket-3', isOpen: true, bufferedAmount: 0, send: async () => undefined, grant: AccessGrant.anonymous() }))!,
       );
       expect(reply).toEqual({ jsonrpc: '2.0', id: 7, error: { code: -32603, message: 'Internal error', data: { retryable: false } } });
       expect(lines).toHaveLength(1);

@@ -1,15 +1,28 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { JSONRPCErrorResponse, JSONRPCID, JSONRPCRequest, JSONRPCResponse, JSONRPCServer } from 'json-rpc-2.0';
 import { MAX_BATCH_REQUESTS, MAX_REQUEST_ID_LENGTH, OpenRpcDocument, RpcErrorCode, RpcMethod, RpcNotification } from '@didcomm-mpr/protocol';
+import { ConnectionRef } from '../config';
 import { LiveSessionService, SessionHolder } from '../live-session';
 import { MetricsService } from '../metrics';
 import { QueueService, stringifyWithRawJson } from '../queue';
+import { AccessGrant } from './access-grant';
+import { AccessPolicy } from './access.policy';
 import { OPENRPC_DOCUMENT } from './openrpc-document.provider';
 import { rpcError, toRpcError } from './rpc-error.mapper';
 import { RpcParamsValidator } from './rpc-params.validator';
 
 const KNOWN_METHODS = new Set<string>(Object.values(RpcMethod));
 const KNOWN_EVENTS = new Set<string>(Object.values(RpcNotification));
+
+/** The socket a frame came on: it holds the live sessions its calls register, and the grant of its token. */
+export interface RpcCaller extends SessionHolder {
+  readonly grant: AccessGrant;
+}
+
+/** The connection a call names, in the tenant of the caller's token: a call can only reach its own tenant's. */
+function refOf(caller: RpcCaller, connectionId: string): ConnectionRef {
+  return { tenant: caller.grant.tenant, connectionId };
+}
 
 /** An error every valid request of a frame is answered with instead of being run. */
 export interface Refusal {
@@ -34,12 +47,13 @@ function errorResponse(id: JSONRPCID, code: number, message: string): JSONRPCErr
 /**
  * Turns one text frame into its response text (or nothing, for notifications): parsing, batches and
  * request validation follow JSON-RPC 2.0 to the letter here; `json-rpc-2.0` dispatches valid requests to
- * the methods, which call the module facades.
+ * the methods, which call the module facades. Between the two, each request passes the access step (the token's
+ * rate, then its role) before its params are read.
  */
 @Injectable()
 export class RpcDispatcher {
   private readonly logger = new Logger(RpcDispatcher.name);
-  private readonly server = new JSONRPCServer<SessionHolder>({
+  private readonly server = new JSONRPCServer<RpcCaller>({
     errorListener: () => undefined, // errors are mapped and, when unexpected, logged in mapError below
   });
 
@@ -49,23 +63,29 @@ export class RpcDispatcher {
     private readonly metrics: MetricsService,
     private readonly params: RpcParamsValidator,
     @Inject(OPENRPC_DOCUMENT) private readonly document: OpenRpcDocument,
+    private readonly access: AccessPolicy,
   ) {
     this.server.mapErrorToJSONRPCErrorResponse = (id, error) => this.mapError(id, error);
     this.server.handleMethodNotFound = async (request) =>
       request.id === undefined ? null : (errorResponse(request.id, RpcErrorCode.MethodNotFound, `Method not found: ${request.method}`) as never);
-    this.server.applyMiddleware(async (next, request, holder) => {
+    this.server.applyMiddleware(async (next, request, caller) => {
       const method = KNOWN_METHODS.has(request.method) ? request.method : 'unknown';
       const stop = this.metrics.requestDuration.startTimer({ method });
       let response: JSONRPCResponse | null;
       try {
-        response = await next(request, holder);
+        response = await next(request, caller);
       } catch (error) {
-        const mapped = this.mapError(request.id ?? null, error, { method: request.method, socketId: holder.id, connectionId: connectionIdOf(request.params) });
+        const mapped = this.mapError(request.id ?? null, error, { method: request.method, socketId: caller.id, connectionId: connectionIdOf(request.params) });
         response = request.id === undefined ? null : mapped;
       }
       stop();
       if (response && 'error' in response && response.error) this.metrics.errors.inc({ code: String(response.error.code) });
       return response;
+    });
+    // The access step: a refusal (thrown) is answered through the mapping above; nothing of the method runs.
+    this.server.applyMiddleware(async (next, request, caller) => {
+      this.access.check(request.method, caller.grant);
+      return next(request, caller);
     });
     this.registerMethods();
   }
@@ -74,26 +94,40 @@ export class RpcDispatcher {
   private registerMethods(): void {
     const s = this.server;
     const p = this.params;
-    s.addMethod(RpcMethod.AddMessage, async (raw) => ({ messageId: await this.queue.addMessage(p.parse(RpcMethod.AddMessage, raw)) }));
-    s.addMethod(RpcMethod.TakeFromQueue, (raw) => this.queue.takeFromQueue(p.parse(RpcMethod.TakeFromQueue, raw)));
-    s.addMethod(RpcMethod.GetAvailableMessageCount, (raw) => this.queue.getAvailableMessageCount(p.parse(RpcMethod.GetAvailableMessageCount, raw)));
-    s.addMethod(RpcMethod.GetQueueStats, (raw) => this.queue.getQueueStats(p.parse(RpcMethod.GetQueueStats, raw)));
-    s.addMethod(RpcMethod.RemoveMessages, async (raw) => {
-      await this.queue.removeMessages(p.parse(RpcMethod.RemoveMessages, raw));
+    s.addMethod(RpcMethod.AddMessage, async (raw, caller) => {
+      const params = p.parse(RpcMethod.AddMessage, raw);
+      return { messageId: await this.queue.addMessage(refOf(caller, params.connectionId), params) };
+    });
+    s.addMethod(RpcMethod.TakeFromQueue, (raw, caller) => {
+      const params = p.parse(RpcMethod.TakeFromQueue, raw);
+      return this.queue.takeFromQueue(refOf(caller, params.connectionId), params);
+    });
+    s.addMethod(RpcMethod.GetAvailableMessageCount, (raw, caller) => {
+      const params = p.parse(RpcMethod.GetAvailableMessageCount, raw);
+      return this.queue.getAvailableMessageCount(refOf(caller, params.connectionId), params);
+    });
+    s.addMethod(RpcMethod.GetQueueStats, (raw, caller) => {
+      const params = p.parse(RpcMethod.GetQueueStats, raw);
+      return this.queue.getQueueStats(refOf(caller, params.connectionId), params);
+    });
+    s.addMethod(RpcMethod.RemoveMessages, async (raw, caller) => {
+      const params = p.parse(RpcMethod.RemoveMessages, raw);
+      await this.queue.removeMessages(refOf(caller, params.connectionId), params);
       return true;
     });
-    s.addMethod(RpcMethod.RemoveAllMessages, async (raw) => {
-      await this.queue.removeAllMessages(p.parse(RpcMethod.RemoveAllMessages, raw));
+    s.addMethod(RpcMethod.RemoveAllMessages, async (raw, caller) => {
+      const params = p.parse(RpcMethod.RemoveAllMessages, raw);
+      await this.queue.removeAllMessages(refOf(caller, params.connectionId), params);
       return true;
     });
-    s.addMethod(RpcMethod.AddLiveSession, (raw, holder) => {
+    s.addMethod(RpcMethod.AddLiveSession, (raw, caller) => {
       const params = p.parse(RpcMethod.AddLiveSession, raw);
-      return this.sessions.add(params.connectionId, params.sessionId, params.reclaim ?? false, holder);
+      return this.sessions.add(refOf(caller, params.connectionId), params.sessionId, params.reclaim ?? false, caller);
     });
-    s.addMethod(RpcMethod.GetLiveSession, (raw) => this.sessions.isHeld(p.parse(RpcMethod.GetLiveSession, raw).connectionId));
-    s.addMethod(RpcMethod.RemoveLiveSession, (raw) => {
+    s.addMethod(RpcMethod.GetLiveSession, (raw, caller) => this.sessions.isHeld(refOf(caller, p.parse(RpcMethod.GetLiveSession, raw).connectionId)));
+    s.addMethod(RpcMethod.RemoveLiveSession, (raw, caller) => {
       const params = p.parse(RpcMethod.RemoveLiveSession, raw);
-      return this.sessions.remove(params.connectionId, params.sessionId);
+      return this.sessions.remove(refOf(caller, params.connectionId), params.sessionId);
     });
     s.addMethod(RpcMethod.Ping, () => 'pong');
     s.addMethod(RpcMethod.Discover, () => this.document);
@@ -118,7 +152,7 @@ export class RpcDispatcher {
    * Handles one frame; resolves with the response text, or undefined when nothing is to be sent. With a
    * `refusal` (the server is shutting down), valid requests are answered with that error instead of run.
    */
-  async handleFrame(text: string, holder: SessionHolder, refusal?: Refusal): Promise<string | undefined> {
+  async handleFrame(text: string, caller: RpcCaller, refusal?: Refusal): Promise<string | undefined> {
     let message: unknown;
     try {
       message = JSON.parse(text);
@@ -133,16 +167,16 @@ export class RpcDispatcher {
       }
       // The specification lets a batch run in any order; running it concurrently lets the adds of one
       // batch share a commit. The answer is always an array, even for a batch of one.
-      const responses = (await Promise.all(message.map((entry) => this.handleOne(entry, holder, refusal)))).filter(
+      const responses = (await Promise.all(message.map((entry) => this.handleOne(entry, caller, refusal)))).filter(
         (response): response is JSONRPCResponse => response !== null,
       );
       return responses.length > 0 ? stringifyWithRawJson(responses) : undefined;
     }
-    const response = await this.handleOne(message, holder, refusal);
+    const response = await this.handleOne(message, caller, refusal);
     return response ? stringifyWithRawJson(response) : undefined;
   }
 
-  private async handleOne(entry: unknown, holder: SessionHolder, refusal: Refusal | undefined): Promise<JSONRPCResponse | null> {
+  private async handleOne(entry: unknown, caller: RpcCaller, refusal: Refusal | undefined): Promise<JSONRPCResponse | null> {
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return this.invalid(null, 'Invalid Request: not an object');
     const request = entry as Record<string, unknown>;
     const hasId = 'id' in request && request.id !== undefined;
@@ -166,7 +200,7 @@ export class RpcDispatcher {
       this.metrics.errors.inc({ code: String(refusal.code) });
       return errorResponse(id, refusal.code, refusal.message);
     }
-    return this.server.receive(request as unknown as JSONRPCRequest, holder);
+    return this.server.receive(request as unknown as JSONRPCRequest, caller);
   }
 
   private invalid(id: JSONRPCID, message: string): JSONRPCErrorResponse {

@@ -18,6 +18,10 @@ export function toRpcError(error: unknown): { error: RpcErrorObject; unexpected:
         return { error: rpcError(RpcErrorCode.InvalidParams, error.message, { field: error.field }), unexpected: false };
       case RpcExceptionCode.ShuttingDown:
         return { error: rpcError(RpcErrorCode.ShuttingDown, error.message), unexpected: false };
+      case RpcExceptionCode.RateLimited:
+        return { error: rpcError(RpcErrorCode.RateLimited, error.message, error.details), unexpected: false };
+      case RpcExceptionCode.Forbidden:
+        return { error: rpcError(RpcErrorCode.Forbidden, error.message, error.details), unexpected: false };
     }
   }
   if (error instanceof QueueException) {

@@ -7,6 +7,8 @@ import { APP_CONFIG, AppConfig } from '../config';
 import { LiveSessionService } from '../live-session';
 import { MetricsService } from '../metrics';
 import { QueueService } from '../queue';
+import { AccessGrant } from './access-grant';
+import { AccessTokenRegistry } from './access-token.registry';
 import { ClientConnection } from './client-connection';
 import { ConnectionGate } from './connection-gate';
 import { RpcDispatcher } from './rpc-dispatcher.service';
@@ -16,13 +18,17 @@ const MAX_MISSED_PONGS = 2;
 const SHUTTING_DOWN = { code: RpcErrorCode.ShuttingDown, message: 'Server shutting down; retry on another instance' };
 const INTERNAL_ERROR = { code: RpcErrorCode.InternalError, message: 'Internal error' };
 const CLOSE_HANDSHAKE_TIMEOUT_MS = 2_000;
+/** A socket whose token was revoked is closed with 1008; one that does not complete the close by then is dropped. */
+const REVOKED_CLOSE_TIMEOUT_MS = 500;
+/** WebSocket close code 1008: policy violation. */
+const CLOSE_POLICY_VIOLATION = 1008;
 /** Frames being handled per socket before its reading is paused. */
 const MAX_IN_FLIGHT_PER_SOCKET = 512;
 
 /**
  * The WebSocket endpoint: one socket per mediator instance, one JSON-RPC message (or batch) per frame.
- * Keeps sockets alive with pings, ends the sessions of sockets that close or stop answering, and drains
- * in-flight requests at shutdown.
+ * Keeps sockets alive with pings, ends the sessions of sockets that close or stop answering, closes the sockets of
+ * tokens a reload revoked, and drains in-flight requests at shutdown.
  */
 @WebSocketGateway({ path: '/' })
 export class RpcGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, BeforeApplicationShutdown {
@@ -39,17 +45,23 @@ export class RpcGateway implements OnGatewayInit, OnGatewayConnection, OnGateway
     private readonly queue: QueueService,
     private readonly gate: ConnectionGate,
     private readonly metrics: MetricsService,
-  ) {}
+    access: AccessTokenRegistry,
+  ) {
+    access.onRevoked(() => this.closeRevoked());
+  }
 
   afterInit(_server: WebSocketServer): void {
     this.heartbeat = setInterval(() => this.beat(), this.config.heartbeatIntervalMs);
     this.heartbeat.unref();
   }
 
-  handleConnection(socket: WebSocket, request: IncomingMessage): void {
-    const connection = new ClientConnection(socket, request.socket.remoteAddress ?? 'unknown');
+  /** `grant`: the upgrade's token, authenticated by the adapter. */
+  handleConnection(socket: WebSocket, request: IncomingMessage, grant: AccessGrant): void {
+    const connection = new ClientConnection(socket, request.socket.remoteAddress ?? 'unknown', grant);
     this.connections.set(socket, connection);
-    this.metrics.openSockets.set(this.connections.size);
+    this.metrics.openSockets.inc({ tenant: grant.tenant });
+    // Revoked between the upgrade's check and now (a reload in between).
+    if (grant.revoked) this.closeRevoked();
     socket.on('pong', () => (connection.missedPongs = 0));
     socket.on('message', (data: RawData) => void this.onFrame(connection, data));
     socket.on('error', (error) => this.logger.debug({ message: `Socket error: ${error.message}`, socketId: connection.id }));
@@ -59,7 +71,7 @@ export class RpcGateway implements OnGatewayInit, OnGatewayConnection, OnGateway
     const connection = this.connections.get(socket);
     if (!connection) return;
     this.connections.delete(socket);
-    this.metrics.openSockets.set(this.connections.size);
+    this.metrics.openSockets.dec({ tenant: connection.grant.tenant });
     const ending = this.sessions
       .endHolder(connection)
       .catch((error: unknown) => this.logger.error(`Ending the sessions of socket ${connection.id} failed: ${(error as Error).stack ?? String(error)}`))
@@ -68,6 +80,8 @@ export class RpcGateway implements OnGatewayInit, OnGatewayConnection, OnGateway
   }
 
   private async onFrame(connection: ClientConnection, data: RawData): Promise<void> {
+    // The socket is closing because its token was revoked: nothing more runs for it.
+    if (connection.grant.revoked) return;
     const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as Buffer).toString('utf8');
     // A client pipelining without reading its replies must not make us queue unbounded work: stop reading
     // its socket until half of what it sent is answered.
@@ -86,6 +100,26 @@ export class RpcGateway implements OnGatewayInit, OnGatewayConnection, OnGateway
       }
     } finally {
       if (--connection.inFlight === Math.floor(MAX_IN_FLIGHT_PER_SOCKET / 2)) connection.socket.resume();
+    }
+  }
+
+  /**
+   * A reload removed tokens (or changed their tenant or role): their sockets close with 1008 now, and are dropped if
+   * the close does not complete within REVOKED_CLOSE_TIMEOUT_MS; either way their live sessions end as on any close.
+   */
+  private closeRevoked(): void {
+    const closed = new Map<string, number>();
+    for (const connection of this.connections.values()) {
+      if (!connection.grant.revoked || connection.socket.readyState !== WebSocket.OPEN) continue;
+      closed.set(connection.grant.name, (closed.get(connection.grant.name) ?? 0) + 1);
+      this.metrics.socketsRevoked.inc({ token: connection.grant.name });
+      const timer = setTimeout(() => connection.socket.terminate(), REVOKED_CLOSE_TIMEOUT_MS);
+      timer.unref();
+      connection.socket.once('close', () => clearTimeout(timer));
+      connection.socket.close(CLOSE_POLICY_VIOLATION, 'token revoked');
+    }
+    if (closed.size > 0) {
+      this.logger.log(`Closed the sockets of revoked tokens with 1008: ${[...closed].map(([name, count]) => `${name} (${count})`).join(', ')}`);
     }
   }
 

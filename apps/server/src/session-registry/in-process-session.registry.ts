@@ -1,6 +1,7 @@
+import { ConnectionRef, refKey } from '../config';
 import { ClaimOutcome, SessionOwner, SessionRegistryPort } from './session-registry.port';
 
-/** Single instance: the registry is this process's memory, and this instance never expires. */
+/** Single instance: the registry is this process's memory (keyed by tenant and connectionId), and this instance never expires. */
 export class InProcessSessionRegistry extends SessionRegistryPort {
   private readonly owners = new Map<string, SessionOwner>();
   private lastToken = Date.now() * 1000;
@@ -10,27 +11,30 @@ export class InProcessSessionRegistry extends SessionRegistryPort {
     return this.lastToken;
   }
 
-  async claim(connectionId: string, owner: SessionOwner, reclaim: boolean): Promise<ClaimOutcome> {
-    const previous = this.owners.get(connectionId);
+  async claim(ref: ConnectionRef, owner: SessionOwner, reclaim: boolean): Promise<ClaimOutcome> {
+    const key = refKey(ref);
+    const previous = this.owners.get(key);
     if (reclaim && previous && previous.sessionId !== owner.sessionId) return { ok: false };
-    this.owners.set(connectionId, owner);
+    this.owners.set(key, owner);
     return { ok: true, previous };
   }
 
-  async get(connectionId: string): Promise<SessionOwner | undefined> {
-    return this.owners.get(connectionId);
+  async get(ref: ConnectionRef): Promise<SessionOwner | undefined> {
+    return this.owners.get(refKey(ref));
   }
 
-  async remove(connectionId: string, sessionId?: string): Promise<SessionOwner | undefined> {
-    const owner = this.owners.get(connectionId);
+  async remove(ref: ConnectionRef, sessionId?: string): Promise<SessionOwner | undefined> {
+    const key = refKey(ref);
+    const owner = this.owners.get(key);
     if (!owner || (sessionId !== undefined && owner.sessionId !== sessionId)) return undefined;
-    this.owners.delete(connectionId);
+    this.owners.delete(key);
     return owner;
   }
 
-  async release(sessions: { connectionId: string; token: number }[]): Promise<void> {
-    for (const { connectionId, token } of sessions) {
-      if (this.owners.get(connectionId)?.token === token) this.owners.delete(connectionId);
+  async release(sessions: { ref: ConnectionRef; token: number }[]): Promise<void> {
+    for (const { ref, token } of sessions) {
+      const key = refKey(ref);
+      if (this.owners.get(key)?.token === token) this.owners.delete(key);
     }
   }
 

@@ -1,5 +1,6 @@
 import { StorageException, StorageExceptionCode } from '../database';
-import { RedisClient } from '../redis';
+import { ConnectionRef } from '../config';
+import { connectionHashTag, RedisClient } from '../redis';
 import { ClaimOutcome, SessionOwner, SessionRegistryPort } from './session-registry.port';
 
 const INSTANCES_KEY = 'mpr:instances';
@@ -9,7 +10,7 @@ const MAX_ATTEMPTS = 8;
 const RELEASE_CHUNK = 1000;
 
 /** The hash tag keeps a connection's session key in the slot of its pub/sub channel. */
-const sessionKey = (connectionId: string) => `mpr:{${connectionId}}:session`;
+const sessionKey = (ref: ConnectionRef) => `mpr:${connectionHashTag(ref)}:session`;
 
 // Single-key scripts, so they run on one shard of a cluster.
 const SCRIPTS = {
@@ -64,26 +65,26 @@ export class RedisSessionRegistry extends SessionRegistryPort {
     return this.guard(async () => Number(await this.redis.mprNextToken(TOKEN_KEY, String(Date.now() * 1000))));
   }
 
-  claim(connectionId: string, owner: SessionOwner, reclaim: boolean): Promise<ClaimOutcome> {
+  claim(ref: ConnectionRef, owner: SessionOwner, reclaim: boolean): Promise<ClaimOutcome> {
     return this.guard(async () => {
-      const key = sessionKey(connectionId);
+      const key = sessionKey(ref);
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         const raw = await this.redis.get(key);
         const current = await this.live(raw);
         if (reclaim && current && current.sessionId !== owner.sessionId) return { ok: false } as const;
         if ((await this.redis.mprCas(key, raw ?? '', JSON.stringify(owner))) === 1) return { ok: true, previous: current } as const;
       }
-      throw new StorageException(StorageExceptionCode.Unavailable, `Session registry: connection ${connectionId} keeps changing`);
+      throw new StorageException(StorageExceptionCode.Unavailable, `Session registry: connection ${ref.connectionId} of tenant ${ref.tenant} keeps changing`);
     });
   }
 
-  get(connectionId: string): Promise<SessionOwner | undefined> {
-    return this.guard(async () => this.live(await this.redis.get(sessionKey(connectionId))));
+  get(ref: ConnectionRef): Promise<SessionOwner | undefined> {
+    return this.guard(async () => this.live(await this.redis.get(sessionKey(ref))));
   }
 
-  remove(connectionId: string, sessionId?: string): Promise<SessionOwner | undefined> {
+  remove(ref: ConnectionRef, sessionId?: string): Promise<SessionOwner | undefined> {
     return this.guard(async () => {
-      const key = sessionKey(connectionId);
+      const key = sessionKey(ref);
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         const raw = await this.redis.get(key);
         if (raw === null) return undefined;
@@ -92,15 +93,15 @@ export class RedisSessionRegistry extends SessionRegistryPort {
         // A dead owner's record is removed too, but reported as nothing removed.
         if ((await this.redis.mprCas(key, raw, '')) === 1) return current;
       }
-      throw new StorageException(StorageExceptionCode.Unavailable, `Session registry: connection ${connectionId} keeps changing`);
+      throw new StorageException(StorageExceptionCode.Unavailable, `Session registry: connection ${ref.connectionId} of tenant ${ref.tenant} keeps changing`);
     });
   }
 
-  release(sessions: { connectionId: string; token: number }[]): Promise<void> {
+  release(sessions: { ref: ConnectionRef; token: number }[]): Promise<void> {
     return this.guard(async () => {
       for (let start = 0; start < sessions.length; start += RELEASE_CHUNK) {
         await Promise.all(
-          sessions.slice(start, start + RELEASE_CHUNK).map(({ connectionId, token }) => this.redis.mprReleaseToken(sessionKey(connectionId), String(token))),
+          sessions.slice(start, start + RELEASE_CHUNK).map(({ ref, token }) => this.redis.mprReleaseToken(sessionKey(ref), String(token))),
         );
       }
     });

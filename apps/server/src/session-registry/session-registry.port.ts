@@ -1,3 +1,5 @@
+import { ConnectionRef } from '../config';
+
 /** Who holds a connection's live session, fleet-wide. */
 export interface SessionOwner {
   instanceId: string;
@@ -9,7 +11,7 @@ export interface SessionOwner {
 export type ClaimOutcome = { ok: true; previous: SessionOwner | undefined } | { ok: false };
 
 /**
- * The fleet's record of live-session owners (one per connection) and of live instances. In-process for a single
+ * The fleet's record of live-session owners (one per connection of a tenant) and of live instances. In-process for a single
  * instance; Redis for a fleet, where a session counts only while its owner instance's lease is alive.
  */
 export abstract class SessionRegistryPort {
@@ -19,13 +21,13 @@ export abstract class SessionRegistryPort {
    * Records `owner` as the connection's holder, replacing any other. With `reclaim`, only when no live owner or
    * an owner with the same sessionId is recorded; otherwise nothing changes.
    */
-  abstract claim(connectionId: string, owner: SessionOwner, reclaim: boolean): Promise<ClaimOutcome>;
+  abstract claim(ref: ConnectionRef, owner: SessionOwner, reclaim: boolean): Promise<ClaimOutcome>;
   /** The live owner, if any. */
-  abstract get(connectionId: string): Promise<SessionOwner | undefined>;
+  abstract get(ref: ConnectionRef): Promise<SessionOwner | undefined>;
   /** Removes the live owner if its sessionId matches (any, when undefined); resolves with what was removed. */
-  abstract remove(connectionId: string, sessionId?: string): Promise<SessionOwner | undefined>;
+  abstract remove(ref: ConnectionRef, sessionId?: string): Promise<SessionOwner | undefined>;
   /** Removes these sessions' records where they are still the recorded ones (their sockets went away). */
-  abstract release(sessions: { connectionId: string; token: number }[]): Promise<void>;
+  abstract release(sessions: { ref: ConnectionRef; token: number }[]): Promise<void>;
   /** Renews this instance's lease. */
   abstract renewLease(): Promise<void>;
   /** Leaves the fleet on a clean shutdown (its sessions have ended), so nobody mistakes it for a crash. */

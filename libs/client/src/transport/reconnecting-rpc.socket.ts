@@ -1,7 +1,8 @@
-import { RpcErrorCode, type RpcErrorObject } from '@didcomm-mpr/protocol';
+import { type ForbiddenErrorData, RpcErrorCode, type RpcErrorObject } from '@didcomm-mpr/protocol';
 import WebSocket from 'ws';
 import { PickupClientClosedError } from '../errors/pickup-client-closed.error';
 import { PickupConnectionLostError } from '../errors/pickup-connection-lost.error';
+import { PickupForbiddenError } from '../errors/pickup-forbidden.error';
 import { PickupFrameTooLargeError } from '../errors/pickup-frame-too-large.error';
 import { PickupRpcError } from '../errors/pickup-rpc.error';
 import { PickupTimeoutError } from '../errors/pickup-timeout.error';
@@ -11,6 +12,8 @@ import { backoffDelay } from './backoff.policy';
 export interface ReconnectingRpcSocketOptions {
   urls: string[];
   token?: string;
+  /** CA certificate(s) to trust for `wss:` URLs instead of Node's default ones (a private CA). */
+  ca?: string | Uint8Array | ReadonlyArray<string | Uint8Array>;
   requestTimeoutMs: number;
   connectTimeoutMs: number;
   reconnectBaseDelayMs: number;
@@ -247,6 +250,8 @@ export class ReconnectingRpcSocket {
         headers: this.options.token ? { Authorization: `Bearer ${this.options.token}` } : undefined,
         handshakeTimeout: this.options.connectTimeoutMs,
         maxPayload: this.options.maxPayloadBytes,
+        // TLS reads any Uint8Array view (and a Buffer is one); its typings name Buffer only.
+        ...(this.options.ca !== undefined ? { ca: this.options.ca as string | Buffer | Array<string | Buffer> } : {}),
       });
     } catch (error) {
       // URLs are validated by the client's constructor; should `ws` still refuse one, this runs in a
@@ -402,22 +407,28 @@ export class ReconnectingRpcSocket {
       return;
     }
     if (error.data?.retryable === true) {
-      this.retryLater(socket, pending, error.code);
+      this.retryLater(socket, pending, error.code, error.data.retryAfterMs);
       return;
     }
     this.settle(pending);
-    pending.reject(new PickupRpcError(pending.method, error.code, error.message, error.data));
+    pending.reject(
+      error.code === RpcErrorCode.Forbidden
+        ? new PickupForbiddenError(pending.method, error.code, error.message, error.data as ForbiddenErrorData)
+        : new PickupRpcError(pending.method, error.code, error.message, error.data),
+    );
   }
 
   /**
    * A retryable error changed nothing on the server. `ShuttingDown` means this instance is draining: move
    * to another one now instead of waiting for it to close the socket. The first such answer on a socket
    * moves to the next URL and closes it; later ones (other calls in flight) only queue their call, so the
-   * next server is not skipped, and nothing more is sent into the closing socket. Other retryable errors
-   * (storage unavailable) are retried on the same socket after a growing delay. The call's own timeout
-   * still bounds it all, so a caller never waits longer than it asked to.
+   * next server is not skipped, and nothing more is sent into the closing socket. `RateLimited` is retried
+   * on the same socket once the server's `retryAfterMs` has passed (plus a little jitter, so that the calls
+   * refused together do not all come back at the same instant). Other retryable errors (storage
+   * unavailable) are retried on the same socket after a growing delay. The call's own timeout still
+   * bounds it all, so a caller never waits longer than it asked to.
    */
-  private retryLater(socket: WebSocket, pending: PendingCall, code: number): void {
+  private retryLater(socket: WebSocket, pending: PendingCall, code: number, retryAfterMs: unknown): void {
     this.queued.add(pending);
     if (code === RpcErrorCode.ShuttingDown) {
       if (this.state === 'open' && this.socket === socket) {
@@ -430,7 +441,8 @@ export class ReconnectingRpcSocket {
       }
       return;
     }
-    const delay = backoffDelay(pending.retries++, 100, 2_000);
+    const serverDelay = code === RpcErrorCode.RateLimited && typeof retryAfterMs === 'number' && retryAfterMs > 0 ? retryAfterMs : undefined;
+    const delay = serverDelay !== undefined ? serverDelay + Math.random() * Math.min(serverDelay, 250) : backoffDelay(pending.retries++, 100, 2_000);
     pending.retryTimer = setTimeout(() => {
       pending.retryTimer = undefined;
       if (this.state === 'open' && this.queued.delete(pending)) this.send(pending);

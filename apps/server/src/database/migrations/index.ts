@@ -2,6 +2,13 @@ import { CreateQueuedMessage1763800000000 } from './1763800000000-create-queued-
 import { AddClaimedInstance1763900000000 } from './1763900000000-add-claimed-instance';
 import { RetentionAndQuotas1764000000000 } from './1764000000000-retention-and-quotas';
 import { CreatePushToken1764100000000 } from './1764100000000-create-push-token';
+import { AddTenant1764200000000 } from './1764200000000-add-tenant';
 
 /** Every migration, in order. Listed explicitly so the same code runs from ts-jest and from the build. */
-export const MIGRATIONS = [CreateQueuedMessage1763800000000, AddClaimedInstance1763900000000, RetentionAndQuotas1764000000000, CreatePushToken1764100000000];
+export const MIGRATIONS = [
+  CreateQueuedMessage1763800000000,
+  AddClaimedInstance1763900000000,
+  RetentionAndQuotas1764000000000,
+  CreatePushToken1764100000000,
+  AddTenant1764200000000,
+];

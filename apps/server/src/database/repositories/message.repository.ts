@@ -1,9 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from '../../config';
+import { APP_CONFIG, AppConfig, ConnectionRef, refKey } from '../../config';
 import { DatabaseExecutor, Row } from '../database.executor';
 
 export interface NewMessage {
-  connectionId: string;
+  ref: ConnectionRef;
   id: string;
   recipientDids: string[];
   /** The payload's JSON text, stored verbatim. */
@@ -23,7 +23,7 @@ export interface QueueQuota {
 
 /** A message the quota refused: the connection's queue would hold this many messages and bytes with it. */
 export interface RefusedMessage {
-  connectionId: string;
+  ref: ConnectionRef;
   id: string;
   messagesAfter: number;
   bytesAfter: number;
@@ -44,12 +44,12 @@ export interface ConnectionQueueStats {
 
 /** Messages deleted by one expiry sweep, per connection. */
 export interface ExpiredCount {
-  connectionId: string;
+  ref: ConnectionRef;
   messages: number;
 }
 
 export interface InsertedMessage {
-  connectionId: string;
+  ref: ConnectionRef;
   id: string;
   receivedAt: Date;
   /** Inserted already sending (claimed for the live session it was meant for). */
@@ -57,7 +57,7 @@ export interface InsertedMessage {
 }
 
 export interface StoredMessage {
-  connectionId: string;
+  ref: ConnectionRef;
   id: string;
   receivedAt: Date;
   /** Null when the caller did not ask for the payload. */
@@ -65,7 +65,7 @@ export interface StoredMessage {
 }
 
 export interface TakeQuery {
-  connectionId: string;
+  ref: ConnectionRef;
   recipientDid?: string;
   limit: number;
   /** Summed payload bytes stay within this, except that the oldest message always goes. */
@@ -83,7 +83,7 @@ export interface TakeQuery {
 }
 
 export interface ClaimRequest {
-  connectionId: string;
+  ref: ConnectionRef;
   id: string;
   wantPayload: boolean;
   /** Token of the live session the message is claimed for. */
@@ -109,9 +109,22 @@ function arrayLiteral(values: string[]): string {
   return `{${values.map((value) => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
 }
 
+/** A row's tenant and connection_id as the ref they make. */
+function refOf(row: { tenant: string; connection_id: string }): ConnectionRef {
+  return { tenant: row.tenant, connectionId: row.connection_id };
+}
+
+/** Released messages per connection: how many went back to pending, and the newest of them (a push names it). */
+export interface ReleasedCount {
+  ref: ConnectionRef;
+  released: number;
+  lastMessageId: string;
+}
+
 /**
  * All SQL of the queue (queued_message and queue_usage), through the `DatabaseExecutor`: every statement has its
- * deadline, outages fail fast, and every driver error leaves as a `StorageException`.
+ * deadline, outages fail fast, and every driver error leaves as a `StorageException`. Every key leads with the
+ * connection's tenant: no statement reads or changes a connection's rows by its id alone.
  */
 @Injectable()
 export class MessageRepository {
@@ -159,42 +172,42 @@ export class MessageRepository {
    * overshoot the quota allows (what concurrent batches of other instances add to the connection).
    */
   private async insertOnce(messages: NewMessage[], sendingTimeoutMs: number, quota: QueueQuota): Promise<InsertOutcome> {
-    const rows = await this.query<{ connection_id: string; id: string | null; received_at: Date | null; state: number | null }>(
+    const rows = await this.query<{ tenant: string; connection_id: string; id: string | null; received_at: Date | null; state: number | null }>(
       'insert-many',
       `WITH bound AS (
-         INSERT INTO queue_usage AS u (connection_id, messages, bytes)
-         SELECT c, count(*), sum(b) FROM unnest($1::text[], $5::int[]) AS t(c, b) GROUP BY c ORDER BY c
-         ON CONFLICT (connection_id) DO UPDATE SET messages = u.messages + excluded.messages, bytes = u.bytes + excluded.bytes
-         RETURNING connection_id, messages <= $10 AND bytes <= $11 AS fits
+         INSERT INTO queue_usage AS u (tenant, connection_id, messages, bytes)
+         SELECT tn, c, count(*), sum(b) FROM unnest($12::text[], $1::text[], $5::int[]) AS t(tn, c, b) GROUP BY tn, c ORDER BY tn, c
+         ON CONFLICT (tenant, connection_id) DO UPDATE SET messages = u.messages + excluded.messages, bytes = u.bytes + excluded.bytes
+         RETURNING tenant, connection_id, messages <= $10 AND bytes <= $11 AS fits
        ), inserted AS (
-         INSERT INTO queued_message (connection_id, id, recipient_dids, payload, payload_bytes, state, sending_until, claimed_by, claimed_instance, expires_at)
-         SELECT t.c, t.i, t.r::text[], t.p, t.b,
+         INSERT INTO queued_message (tenant, connection_id, id, recipient_dids, payload, payload_bytes, state, sending_until, claimed_by, claimed_instance, expires_at)
+         SELECT t.tn, t.c, t.i, t.r::text[], t.p, t.b,
                 CASE WHEN t.s IS NOT NULL THEN ${STATE_SENDING} ELSE ${STATE_PENDING} END,
                 CASE WHEN t.s IS NOT NULL THEN now() + $7 * interval '1 millisecond' END,
                 t.s,
                 CASE WHEN t.s IS NOT NULL THEN $8 END,
                 now() + t.ttl * interval '1 millisecond'
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[], $9::bigint[])
-                WITH ORDINALITY AS t(c, i, r, p, b, s, ttl, ord)
-         JOIN bound ON bound.connection_id = t.c AND bound.fits
+         FROM unnest($12::text[], $1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[], $9::bigint[])
+                WITH ORDINALITY AS t(tn, c, i, r, p, b, s, ttl, ord)
+         JOIN bound ON bound.tenant = t.tn AND bound.connection_id = t.c AND bound.fits
          ORDER BY t.ord -- seq follows the batch order
-         ON CONFLICT (connection_id, id) DO NOTHING
-         RETURNING connection_id, id, received_at, state
+         ON CONFLICT (tenant, connection_id, id) DO NOTHING
+         RETURNING tenant, connection_id, id, received_at, state
        )
-       SELECT connection_id, id, received_at, state FROM inserted
+       SELECT tenant, connection_id, id, received_at, state FROM inserted
        UNION ALL
-       SELECT connection_id, NULL, NULL, NULL FROM bound WHERE NOT fits`,
+       SELECT tenant, connection_id, NULL, NULL, NULL FROM bound WHERE NOT fits`,
       this.insertParams(messages, sendingTimeoutMs, quota),
     );
     const outcome: InsertOutcome = { inserted: [], refused: [] };
     const toCheck = new Set<string>();
     for (const row of rows) {
-      if (row.id === null) toCheck.add(row.connection_id);
-      else outcome.inserted.push({ connectionId: row.connection_id, id: row.id, receivedAt: row.received_at as Date, claimed: row.state === STATE_SENDING });
+      if (row.id === null) toCheck.add(refKey(refOf(row)));
+      else outcome.inserted.push({ ref: refOf(row), id: row.id, receivedAt: row.received_at as Date, claimed: row.state === STATE_SENDING });
     }
     if (toCheck.size === 0) return outcome;
     const checked = await this.checkedInsert(
-      messages.filter((m) => toCheck.has(m.connectionId)),
+      messages.filter((m) => toCheck.has(refKey(m.ref))),
       sendingTimeoutMs,
       quota,
     );
@@ -203,10 +216,10 @@ export class MessageRepository {
     return outcome;
   }
 
-  /** The parameters both insert statements take, in the same order ($1..$11). */
+  /** The parameters both insert statements take, in the same order ($1..$12). */
   private insertParams(messages: NewMessage[], sendingTimeoutMs: number, quota: QueueQuota): unknown[] {
     return [
-      messages.map((m) => m.connectionId),
+      messages.map((m) => m.ref.connectionId),
       messages.map((m) => m.id),
       messages.map((m) => arrayLiteral(m.recipientDids)),
       messages.map((m) => m.payload),
@@ -217,6 +230,7 @@ export class MessageRepository {
       messages.map((m) => m.ttlMs),
       quota.maxMessages,
       quota.maxBytes,
+      messages.map((m) => m.ref.tenant),
     ];
   }
 
@@ -230,6 +244,7 @@ export class MessageRepository {
    */
   private async checkedInsert(messages: NewMessage[], sendingTimeoutMs: number, quota: QueueQuota): Promise<InsertOutcome> {
     const rows = await this.query<{
+      tenant: string;
       connection_id: string;
       id: string;
       received_at: Date | null;
@@ -240,25 +255,25 @@ export class MessageRepository {
     }>(
       'checked-insert',
       `WITH input AS (
-         SELECT t.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[], $9::bigint[])
-                         WITH ORDINALITY AS t(c, i, r, p, b, s, ttl, ord)
+         SELECT t.* FROM unnest($12::text[], $1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[], $9::bigint[])
+                         WITH ORDINALITY AS t(tn, c, i, r, p, b, s, ttl, ord)
        ), usage AS (
-         SELECT batch.c, live.n, live.b
-         FROM (SELECT DISTINCT c FROM input) batch
+         SELECT batch.tn, batch.c, live.n, live.b
+         FROM (SELECT DISTINCT tn, c FROM input) batch
          -- LATERAL: the connection's own rows by its key, whatever the prepared (generic) plan thinks of the table.
          CROSS JOIN LATERAL (
            SELECT count(*) AS n, coalesce(sum(q.payload_bytes), 0) AS b FROM queued_message q
-           WHERE q.connection_id = batch.c AND q.expires_at > now()
+           WHERE q.tenant = batch.tn AND q.connection_id = batch.c AND q.expires_at > now()
          ) live
        ), ranked AS (
          SELECT input.*,
                 usage.n + count(*) OVER w AS messages_after,
                 usage.b + sum(input.b) OVER w AS bytes_after
-         FROM input JOIN usage ON usage.c = input.c
-         WINDOW w AS (PARTITION BY input.c ORDER BY input.ord ROWS UNBOUNDED PRECEDING)
+         FROM input JOIN usage ON usage.tn = input.tn AND usage.c = input.c
+         WINDOW w AS (PARTITION BY input.tn, input.c ORDER BY input.ord ROWS UNBOUNDED PRECEDING)
        ), inserted AS (
-         INSERT INTO queued_message (connection_id, id, recipient_dids, payload, payload_bytes, state, sending_until, claimed_by, claimed_instance, expires_at)
-         SELECT c, i, r::text[], p, b,
+         INSERT INTO queued_message (tenant, connection_id, id, recipient_dids, payload, payload_bytes, state, sending_until, claimed_by, claimed_instance, expires_at)
+         SELECT tn, c, i, r::text[], p, b,
                 CASE WHEN s IS NOT NULL THEN ${STATE_SENDING} ELSE ${STATE_PENDING} END,
                 CASE WHEN s IS NOT NULL THEN now() + $7 * interval '1 millisecond' END,
                 s,
@@ -267,35 +282,35 @@ export class MessageRepository {
          FROM ranked
          WHERE messages_after <= $10 AND bytes_after <= $11
          ORDER BY ord -- seq follows the batch order
-         ON CONFLICT (connection_id, id) DO NOTHING
-         RETURNING connection_id, id, received_at, state, payload_bytes
+         ON CONFLICT (tenant, connection_id, id) DO NOTHING
+         RETURNING tenant, connection_id, id, received_at, state, payload_bytes
        ), bound_reset AS (
          -- The bound becomes the count plus what this statement inserted.
-         INSERT INTO queue_usage AS u (connection_id, messages, bytes)
-         SELECT usage.c, usage.n + coalesce(ins.n, 0), usage.b + coalesce(ins.b, 0)
-         FROM usage LEFT JOIN (SELECT connection_id, count(*) AS n, sum(payload_bytes) AS b FROM inserted GROUP BY connection_id) ins
-           ON ins.connection_id = usage.c
-         ORDER BY usage.c
-         ON CONFLICT (connection_id) DO UPDATE SET messages = excluded.messages, bytes = excluded.bytes
+         INSERT INTO queue_usage AS u (tenant, connection_id, messages, bytes)
+         SELECT usage.tn, usage.c, usage.n + coalesce(ins.n, 0), usage.b + coalesce(ins.b, 0)
+         FROM usage LEFT JOIN (SELECT tenant, connection_id, count(*) AS n, sum(payload_bytes) AS b FROM inserted GROUP BY tenant, connection_id) ins
+           ON ins.tenant = usage.tn AND ins.connection_id = usage.c
+         ORDER BY usage.tn, usage.c
+         ON CONFLICT (tenant, connection_id) DO UPDATE SET messages = excluded.messages, bytes = excluded.bytes
        )
-       SELECT connection_id, id, received_at, state, false AS refused, NULL::bigint AS messages_after, NULL::bigint AS bytes_after
+       SELECT tenant, connection_id, id, received_at, state, false AS refused, NULL::bigint AS messages_after, NULL::bigint AS bytes_after
        FROM inserted
        UNION ALL
-       SELECT c, i, NULL, NULL, true, messages_after, bytes_after FROM ranked
+       SELECT tn, c, i, NULL, NULL, true, messages_after, bytes_after FROM ranked
        WHERE (messages_after > $10 OR bytes_after > $11)
          -- A refused retry of a message already queued under its id is no refusal: the add succeeded before. A
          -- scalar subquery, run only for refused rows, is always a primary-key probe; NOT EXISTS over the whole
          -- batch became a hash anti-join over the whole table in the prepared (generic) plan, planned while the
          -- table was small (measured: 2.5x slower adds once the table held 100,000 messages).
-         AND (SELECT true FROM queued_message q WHERE q.connection_id = ranked.c AND q.id = ranked.i) IS NULL`,
+         AND (SELECT true FROM queued_message q WHERE q.tenant = ranked.tn AND q.connection_id = ranked.c AND q.id = ranked.i) IS NULL`,
       this.insertParams(messages, sendingTimeoutMs, quota),
     );
     const outcome: InsertOutcome = { inserted: [], refused: [] };
     for (const row of rows) {
       if (row.refused) {
-        outcome.refused.push({ connectionId: row.connection_id, id: row.id, messagesAfter: Number(row.messages_after), bytesAfter: Number(row.bytes_after) });
+        outcome.refused.push({ ref: refOf(row), id: row.id, messagesAfter: Number(row.messages_after), bytesAfter: Number(row.bytes_after) });
       } else {
-        outcome.inserted.push({ connectionId: row.connection_id, id: row.id, receivedAt: row.received_at as Date, claimed: row.state === STATE_SENDING });
+        outcome.inserted.push({ ref: refOf(row), id: row.id, receivedAt: row.received_at as Date, claimed: row.state === STATE_SENDING });
       }
     }
     return outcome;
@@ -309,16 +324,16 @@ export class MessageRepository {
     // The locked rows are addressed by ctid: stable while the row lock is held, and a TID scan instead of
     // a second primary-key lookup per row.
     const action = query.deleteMessages
-      ? `DELETE FROM queued_message m USING chosen WHERE m.ctid = chosen.ctid RETURNING m.connection_id, m.id, m.received_at, m.payload, m.seq, m.payload_bytes`
+      ? `DELETE FROM queued_message m USING chosen WHERE m.ctid = chosen.ctid RETURNING m.id, m.received_at, m.payload, m.seq, m.payload_bytes`
       : `UPDATE queued_message m
-         SET state = ${STATE_SENDING}, sending_until = now() + $7 * interval '1 millisecond', claimed_by = $8::bigint,
-             claimed_instance = $9
-         FROM chosen WHERE m.ctid = chosen.ctid RETURNING m.connection_id, m.id, m.received_at, m.payload, m.seq`;
-    const rows = await this.query<{ connection_id: string; id: string; received_at: Date; payload: string; seq: string }>(
+         SET state = ${STATE_SENDING}, sending_until = now() + $8 * interval '1 millisecond', claimed_by = $9::bigint,
+             claimed_instance = $10
+         FROM chosen WHERE m.ctid = chosen.ctid RETURNING m.id, m.received_at, m.payload, m.seq`;
+    const rows = await this.query<{ id: string; received_at: Date; payload: string; seq: string }>(
       query.deleteMessages ? 'take-delete' : 'take',
       `WITH candidates AS (
          SELECT ctid, seq, payload_bytes, octet_length(id) AS id_bytes FROM queued_message
-         WHERE connection_id = $1 AND state = ${STATE_PENDING} AND expires_at > now()
+         WHERE tenant = $7 AND connection_id = $1 AND state = ${STATE_PENDING} AND expires_at > now()
            AND ($2::text IS NULL OR $2::text = ANY(recipient_dids))
          ORDER BY seq
          LIMIT $3
@@ -336,51 +351,52 @@ export class MessageRepository {
        ), done AS (
          ${action}
        )
-       SELECT connection_id, id, received_at, payload, seq FROM done`,
+       SELECT id, received_at, payload, seq FROM done`,
       [
-        query.connectionId,
+        query.ref.connectionId,
         query.recipientDid ?? null,
         query.limit,
         query.limitBytes,
         query.frameBudgetBytes,
         query.frameOverheadBytes,
+        query.ref.tenant,
         ...(query.deleteMessages ? [] : [query.sendingTimeoutMs, query.claimedBy ?? null, this.instanceId]),
       ],
     );
     // RETURNING does not keep the CTE's order.
     rows.sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
-    return rows.map((row) => ({ connectionId: row.connection_id, id: row.id, receivedAt: row.received_at, payload: row.payload }));
+    return rows.map((row) => ({ ref: query.ref, id: row.id, receivedAt: row.received_at, payload: row.payload }));
   }
 
-  async countPending(connectionId: string, recipientDid?: string): Promise<number> {
+  async countPending(ref: ConnectionRef, recipientDid?: string): Promise<number> {
     const rows = await this.query<{ n: number }>(
       'count-pending',
       `SELECT count(*)::int AS n FROM queued_message
-       WHERE connection_id = $1 AND state = ${STATE_PENDING} AND expires_at > now()
+       WHERE tenant = $3 AND connection_id = $1 AND state = ${STATE_PENDING} AND expires_at > now()
          AND ($2::text IS NULL OR $2::text = ANY(recipient_dids))`,
-      [connectionId, recipientDid ?? null],
+      [ref.connectionId, recipientDid ?? null, ref.tenant],
     );
     return rows[0].n;
   }
 
   /** Deletes the listed ids of this connection only; returns how many existed. */
-  async remove(connectionId: string, ids: string[]): Promise<number> {
+  async remove(ref: ConnectionRef, ids: string[]): Promise<number> {
     const rows = await this.query<{ n: number }>(
       'remove',
-      `WITH d AS (DELETE FROM queued_message WHERE connection_id = $1 AND id = ANY($2::text[]) RETURNING 1)
+      `WITH d AS (DELETE FROM queued_message WHERE tenant = $3 AND connection_id = $1 AND id = ANY($2::text[]) RETURNING 1)
        SELECT count(*)::int AS n FROM d`,
-      [connectionId, ids],
+      [ref.connectionId, ids, ref.tenant],
     );
     return rows[0].n;
   }
 
-  async removeAll(connectionId: string, recipientDid?: string): Promise<number> {
+  async removeAll(ref: ConnectionRef, recipientDid?: string): Promise<number> {
     const rows = await this.query<{ n: number }>(
       'remove-all',
       `WITH d AS (DELETE FROM queued_message
-                  WHERE connection_id = $1 AND ($2::text IS NULL OR $2::text = ANY(recipient_dids)) RETURNING 1)
+                  WHERE tenant = $3 AND connection_id = $1 AND ($2::text IS NULL OR $2::text = ANY(recipient_dids)) RETURNING 1)
        SELECT count(*)::int AS n FROM d`,
-      [connectionId, recipientDid ?? null],
+      [ref.connectionId, recipientDid ?? null, ref.tenant],
     );
     return rows[0].n;
   }
@@ -391,33 +407,34 @@ export class MessageRepository {
    * another claim cannot also get them.
    */
   async claim(requests: ClaimRequest[], sendingTimeoutMs: number): Promise<StoredMessage[]> {
-    const rows = await this.query<{ connection_id: string; id: string; received_at: Date; payload: string | null }>(
+    const rows = await this.query<{ tenant: string; connection_id: string; id: string; received_at: Date; payload: string | null }>(
       'claim',
       `UPDATE queued_message m
        SET state = ${STATE_SENDING}, sending_until = now() + $5 * interval '1 millisecond', claimed_by = t.token, claimed_instance = $6
-       FROM unnest($1::text[], $2::text[], $3::bool[], $4::bigint[]) AS t(c, i, want_payload, token)
-       WHERE m.connection_id = t.c AND m.id = t.i AND m.state = ${STATE_PENDING} AND m.expires_at > now()
-       RETURNING m.connection_id, m.id, m.received_at, CASE WHEN t.want_payload THEN m.payload END AS payload`,
+       FROM unnest($7::text[], $1::text[], $2::text[], $3::bool[], $4::bigint[]) AS t(tn, c, i, want_payload, token)
+       WHERE m.tenant = t.tn AND m.connection_id = t.c AND m.id = t.i AND m.state = ${STATE_PENDING} AND m.expires_at > now()
+       RETURNING m.tenant, m.connection_id, m.id, m.received_at, CASE WHEN t.want_payload THEN m.payload END AS payload`,
       [
-        requests.map((r) => r.connectionId),
+        requests.map((r) => r.ref.connectionId),
         requests.map((r) => r.id),
         requests.map((r) => r.wantPayload),
         requests.map((r) => r.token),
         sendingTimeoutMs,
         this.instanceId,
+        requests.map((r) => r.ref.tenant),
       ],
     );
-    return rows.map((row) => ({ connectionId: row.connection_id, id: row.id, receivedAt: row.received_at, payload: row.payload }));
+    return rows.map((row) => ({ ref: refOf(row), id: row.id, receivedAt: row.received_at, payload: row.payload }));
   }
 
   /** Gives claimed messages back (they could not be sent); only rows still sending are touched. */
-  async release(connectionId: string, ids: string[]): Promise<number> {
+  async release(ref: ConnectionRef, ids: string[]): Promise<number> {
     const rows = await this.query<{ n: number }>(
       'release',
       `WITH u AS (UPDATE queued_message SET state = ${STATE_PENDING}, sending_until = NULL, claimed_by = NULL, claimed_instance = NULL
-                  WHERE connection_id = $1 AND id = ANY($2::text[]) AND state = ${STATE_SENDING} RETURNING 1)
+                  WHERE tenant = $3 AND connection_id = $1 AND id = ANY($2::text[]) AND state = ${STATE_SENDING} RETURNING 1)
        SELECT count(*)::int AS n FROM u`,
-      [connectionId, ids],
+      [ref.connectionId, ids, ref.tenant],
     );
     return rows[0].n;
   }
@@ -426,14 +443,14 @@ export class MessageRepository {
    * A new live session (token `token`) now holds the connection: what was in flight to older sessions, or was
    * taken, is pending again. Claims of this session or of an even newer one are kept.
    */
-  async releaseForNewSession(connectionId: string, token: number): Promise<number> {
+  async releaseForNewSession(ref: ConnectionRef, token: number): Promise<number> {
     const rows = await this.query<{ n: number }>(
       'release-for-new-session',
       `WITH u AS (UPDATE queued_message SET state = ${STATE_PENDING}, sending_until = NULL, claimed_by = NULL, claimed_instance = NULL
-                  WHERE connection_id = $1 AND state = ${STATE_SENDING} AND (claimed_by IS NULL OR claimed_by < $2)
+                  WHERE tenant = $3 AND connection_id = $1 AND state = ${STATE_SENDING} AND (claimed_by IS NULL OR claimed_by < $2)
                   RETURNING 1)
        SELECT count(*)::int AS n FROM u`,
-      [connectionId, token],
+      [ref.connectionId, token, ref.tenant],
     );
     return rows[0].n;
   }
@@ -443,53 +460,51 @@ export class MessageRepository {
    * successor's claims are left alone, however late this runs. One statement for many sessions, so a socket
    * that held thousands of them does not take the pool away from everyone else when it closes.
    */
-  async releaseForEndedSessions(
-    sessions: { connectionId: string; token: number }[],
-  ): Promise<{ connectionId: string; released: number; lastMessageId: string }[]> {
+  async releaseForEndedSessions(sessions: { ref: ConnectionRef; token: number }[]): Promise<ReleasedCount[]> {
     // Per connection: how many went back to pending and the newest of them (the push that may follow names it).
-    const rows = await this.query<{ connection_id: string; n: number; last_id: string }>(
+    const rows = await this.query<{ tenant: string; connection_id: string; n: number; last_id: string }>(
       'release-for-ended-sessions',
-      `WITH ended AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS t(connection_id, token)),
+      `WITH ended AS (SELECT * FROM unnest($3::text[], $1::text[], $2::bigint[]) AS t(tenant, connection_id, token)),
        u AS (UPDATE queued_message m SET state = ${STATE_PENDING}, sending_until = NULL, claimed_by = NULL, claimed_instance = NULL
              FROM ended
-             WHERE m.connection_id = ended.connection_id AND m.state = ${STATE_SENDING}
+             WHERE m.tenant = ended.tenant AND m.connection_id = ended.connection_id AND m.state = ${STATE_SENDING}
                AND (m.claimed_by IS NULL OR m.claimed_by = ended.token)
-             RETURNING m.connection_id, m.id, m.seq)
-       SELECT connection_id, count(*)::int AS n, (array_agg(id ORDER BY seq DESC))[1] AS last_id FROM u GROUP BY connection_id`,
-      [sessions.map((s) => s.connectionId), sessions.map((s) => s.token)],
+             RETURNING m.tenant, m.connection_id, m.id, m.seq)
+       SELECT tenant, connection_id, count(*)::int AS n, (array_agg(id ORDER BY seq DESC))[1] AS last_id FROM u GROUP BY tenant, connection_id`,
+      [sessions.map((s) => s.ref.connectionId), sessions.map((s) => s.token), sessions.map((s) => s.ref.tenant)],
     );
-    return rows.map((row) => ({ connectionId: row.connection_id, released: row.n, lastMessageId: row.last_id }));
+    return rows.map((row) => ({ ref: refOf(row), released: row.n, lastMessageId: row.last_id }));
   }
 
   /** An instance died (its lease expired): everything claimed through it is pending again. */
-  async releaseForDeadInstance(instanceId: string): Promise<{ connectionId: string; released: number; lastMessageId: string }[]> {
-    const rows = await this.query<{ connection_id: string; n: number; last_id: string }>(
+  async releaseForDeadInstance(instanceId: string): Promise<ReleasedCount[]> {
+    const rows = await this.query<{ tenant: string; connection_id: string; n: number; last_id: string }>(
       'release-for-dead-instance',
       `WITH u AS (UPDATE queued_message SET state = ${STATE_PENDING}, sending_until = NULL, claimed_by = NULL, claimed_instance = NULL
-                  WHERE state = ${STATE_SENDING} AND claimed_instance = $1 RETURNING connection_id, id, seq)
-       SELECT connection_id, count(*)::int AS n, (array_agg(id ORDER BY seq DESC))[1] AS last_id FROM u GROUP BY connection_id`,
+                  WHERE state = ${STATE_SENDING} AND claimed_instance = $1 RETURNING tenant, connection_id, id, seq)
+       SELECT tenant, connection_id, count(*)::int AS n, (array_agg(id ORDER BY seq DESC))[1] AS last_id FROM u GROUP BY tenant, connection_id`,
       [instanceId],
     );
-    return rows.map((row) => ({ connectionId: row.connection_id, released: row.n, lastMessageId: row.last_id }));
+    return rows.map((row) => ({ ref: refOf(row), released: row.n, lastMessageId: row.last_id }));
   }
 
   /** Returns at most `limit` messages whose acknowledgement deadline passed to pending. */
   async releaseExpired(limit: number): Promise<StoredMessage[]> {
-    const rows = await this.query<{ connection_id: string; id: string; received_at: Date }>(
+    const rows = await this.query<{ tenant: string; connection_id: string; id: string; received_at: Date }>(
       'release-expired',
       `WITH expired AS (
-         SELECT connection_id, id FROM queued_message
+         SELECT tenant, connection_id, id FROM queued_message
          WHERE state = ${STATE_SENDING} AND sending_until < now() AND expires_at > now()
          ORDER BY sending_until
          LIMIT $1
          FOR UPDATE SKIP LOCKED
        )
        UPDATE queued_message m SET state = ${STATE_PENDING}, sending_until = NULL, claimed_by = NULL, claimed_instance = NULL
-       FROM expired WHERE m.connection_id = expired.connection_id AND m.id = expired.id
-       RETURNING m.connection_id, m.id, m.received_at`,
+       FROM expired WHERE m.tenant = expired.tenant AND m.connection_id = expired.connection_id AND m.id = expired.id
+       RETURNING m.tenant, m.connection_id, m.id, m.received_at`,
       [limit],
     );
-    return rows.map((row) => ({ connectionId: row.connection_id, id: row.id, receivedAt: row.received_at, payload: null }));
+    return rows.map((row) => ({ ref: refOf(row), id: row.id, receivedAt: row.received_at, payload: null }));
   }
 
   async totals(): Promise<QueueTotals> {
@@ -504,15 +519,15 @@ export class MessageRepository {
     return { pending: rows[0].pending, bytes: Number(rows[0].bytes), oldestPendingReceivedAt: rows[0].oldest };
   }
 
-  async stats(connectionId: string): Promise<ConnectionQueueStats> {
+  async stats(ref: ConnectionRef): Promise<ConnectionQueueStats> {
     const rows = await this.query<{ pending: number; sending: number; bytes: string; oldest: Date | null }>(
       'stats',
       `SELECT count(*) FILTER (WHERE state = ${STATE_PENDING})::int AS pending,
               count(*) FILTER (WHERE state = ${STATE_SENDING})::int AS sending,
               coalesce(sum(payload_bytes), 0)::bigint AS bytes,
               min(received_at) AS oldest
-       FROM queued_message WHERE connection_id = $1 AND expires_at > now()`,
-      [connectionId],
+       FROM queued_message WHERE tenant = $2 AND connection_id = $1 AND expires_at > now()`,
+      [ref.connectionId, ref.tenant],
     );
     return { pending: rows[0].pending, sending: rows[0].sending, bytes: Number(rows[0].bytes), oldestReceivedAt: rows[0].oldest };
   }
@@ -529,9 +544,9 @@ export class MessageRepository {
       async (connection) => {
         locked = (await connection.query<{ ok: boolean }>('expiry-lock', 'SELECT pg_try_advisory_lock($1) AS ok', [EXPIRY_SWEEP_LOCK]))[0].ok;
         if (!locked) return undefined;
-        const perConnection = new Map<string, number>();
+        const perConnection = new Map<string, ExpiredCount>();
         for (let batch = 0; batch < maxBatches; batch++) {
-          const rows = await connection.query<{ connection_id: string; n: number }>(
+          const rows = await connection.query<{ tenant: string; connection_id: string; n: number }>(
             'delete-expired',
             `WITH d AS (
                DELETE FROM queued_message m USING (
@@ -539,20 +554,23 @@ export class MessageRepository {
                  ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED
                ) e
                WHERE m.ctid = e.ctid
-               RETURNING m.connection_id
+               RETURNING m.tenant, m.connection_id
              )
-             SELECT connection_id, count(*)::int AS n FROM d GROUP BY connection_id`,
+             SELECT tenant, connection_id, count(*)::int AS n FROM d GROUP BY tenant, connection_id`,
             [batchSize],
           );
           let deleted = 0;
           for (const row of rows) {
-            perConnection.set(row.connection_id, (perConnection.get(row.connection_id) ?? 0) + row.n);
+            const ref = refOf(row);
+            const counted = perConnection.get(refKey(ref));
+            if (counted) counted.messages += row.n;
+            else perConnection.set(refKey(ref), { ref, messages: row.n });
             deleted += row.n;
           }
           if (deleted < batchSize) break;
           await new Promise((resolve) => setTimeout(resolve, pauseMs));
         }
-        return [...perConnection].map(([connectionId, messages]) => ({ connectionId, messages }));
+        return [...perConnection.values()];
       },
       // A failed unlock destroys the connection (the executor's rule), so the lock never stays on a pooled one.
       async (connection) => {

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { ConnectionRef } from '../../config';
 import { DatabaseExecutor, Row, StatementRunner } from '../database.executor';
 
 /** A device token as the push module uses it: the `pushNotificationToken` of an add, with a token present. */
@@ -39,20 +40,20 @@ export class PushTokenRepository {
    * Records `token` as the connection's latest, unless it is dead; one statement either way. Returns whether it
    * is dead (then the connection's remembered token, if any, is left as it is).
    */
-  async remember(connectionId: string, token: PushTokenRecord, hash: string): Promise<{ dead: boolean }> {
+  async remember(ref: ConnectionRef, token: PushTokenRecord, hash: string): Promise<{ dead: boolean }> {
     const rows = await this.query<{ dead: boolean }>(
       'push-token-remember',
       `WITH d AS (SELECT EXISTS (SELECT 1 FROM dead_push_token WHERE token_hash = $5 AND declared_at > now() - ${DEAD_FOR}) AS dead),
-       up AS (INSERT INTO push_token (connection_id, type, token, app_id, token_hash, updated_at)
-              SELECT $1, $2, $3, $4, $5, now() FROM d WHERE NOT d.dead
-              ON CONFLICT (connection_id) DO UPDATE
+       up AS (INSERT INTO push_token (tenant, connection_id, type, token, app_id, token_hash, updated_at)
+              SELECT $6, $1, $2, $3, $4, $5, now() FROM d WHERE NOT d.dead
+              ON CONFLICT (tenant, connection_id) DO UPDATE
                 SET type = excluded.type, token = excluded.token, app_id = excluded.app_id,
                     token_hash = excluded.token_hash, updated_at = now()
                 WHERE (push_token.type, push_token.token_hash, push_token.app_id)
                       IS DISTINCT FROM (excluded.type, excluded.token_hash, excluded.app_id)
               RETURNING 1)
        SELECT dead FROM d`,
-      [connectionId, token.type, token.token, token.appId ?? null, hash],
+      [ref.connectionId, token.type, token.token, token.appId ?? null, hash, ref.tenant],
     );
     return { dead: rows[0].dead };
   }
@@ -61,13 +62,13 @@ export class PushTokenRepository {
    * The connection's latest live token, if one is known. Dead ones are filtered here too: a `remember` racing a
    * `markDead` of the same token can store it after the mark deleted it.
    */
-  async latest(connectionId: string): Promise<PushTokenRecord | undefined> {
+  async latest(ref: ConnectionRef): Promise<PushTokenRecord | undefined> {
     const rows = await this.query<{ type: string; token: string; app_id: string | null }>(
       'push-token-latest',
       `SELECT t.type, t.token, t.app_id FROM push_token t
-        WHERE t.connection_id = $1
+        WHERE t.tenant = $2 AND t.connection_id = $1
           AND NOT EXISTS (SELECT 1 FROM dead_push_token d WHERE d.token_hash = t.token_hash AND d.declared_at > now() - ${DEAD_FOR})`,
-      [connectionId],
+      [ref.connectionId, ref.tenant],
     );
     const row = rows[0];
     return row && { type: row.type, token: row.token, ...(row.app_id !== null ? { appId: row.app_id } : {}) };
@@ -75,7 +76,8 @@ export class PushTokenRepository {
 
   /**
    * A provider declared the token dead: remembered as such (for 30 days from the latest declaration), and forgotten
-   * by every connection that had it. Lapsed marks are pruned on the way (a handful at a time, by the declared_at index).
+   * by every connection that had it, in every tenant: a dead device token is the provider's fact about the device,
+   * whichever mediator sent it. Lapsed marks are pruned on the way (a handful at a time, by the declared_at index).
    */
   async markDead(hash: string): Promise<void> {
     await this.query(
