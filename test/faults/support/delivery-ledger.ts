@@ -13,7 +13,7 @@
  *   timeout (possible once REDELIVERY_TIMEOUT_MS has passed since the first add attempt); also a delivery after removal when the client itself re-added the id afterwards (an add retried
  *   after a lost answer);
  * - duplicated: any other second delivery, that is one after `removeMessages` for that id had been answered
- *   (and no re-add was sent since), or a second delivery while the first was still unacknowledged with no
+ *   (and no re-add was sent since; for a take, answered before the take was sent), or a second delivery while the first was still unacknowledged with no
  *   cause in between (the same message in flight to two holders, or notified twice to one).
  */
 
@@ -21,6 +21,11 @@ export type DeliveryKind = 'live' | 'take' | 'final-take';
 
 interface Delivery {
   at: number;
+  /**
+   * For a take: when it was sent. A take sent before a removal of the same id was answered may still return that
+   * id (the two statements ran concurrently), and its answer can be read in the same instant as the removal's.
+   */
+  askedAt?: number;
   holder: string;
   kind: DeliveryKind;
 }
@@ -99,7 +104,7 @@ export class DeliveryLedger {
     this.globalCauses.push(at);
   }
 
-  delivered(ids: string[], holder: string, kind: DeliveryKind, at = Date.now()): void {
+  delivered(ids: string[], holder: string, kind: DeliveryKind, at = Date.now(), askedAt?: number): void {
     this.lastDeliveryAt = at;
     for (const id of ids) {
       const record = this.messages.get(id);
@@ -107,7 +112,7 @@ export class DeliveryLedger {
         this.unknownDeliveries.push(id);
         continue;
       }
-      record.deliveries.push({ at, holder, kind });
+      record.deliveries.push({ at, askedAt, holder, kind });
       if (kind === 'live') this.liveLog.push({ at, id, holder });
     }
   }
@@ -199,8 +204,8 @@ export class DeliveryLedger {
   }
 
   private isLegitimateRedelivery(record: MessageRecord, previous: Delivery, current: Delivery): boolean {
-    if (record.removedAt !== undefined && record.removedAt <= current.at) {
-      // Removed before this delivery: only a re-add by the client since then explains it.
+    if (record.removedAt !== undefined && record.removedAt <= (current.askedAt ?? current.at)) {
+      // Removed before this delivery was asked for: only a re-add by the client since then explains it.
       return record.attempts.some((sentAt) => sentAt >= record.removedAt!);
     }
     // The server marked the message sending at some time after its first add attempt; a consumer that reads

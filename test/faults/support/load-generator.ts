@@ -333,10 +333,11 @@ export class Holder extends ReconnectingClient {
   /** Takes and acknowledges one connection's backlog until it is empty. */
   private async drain(connectionId: string): Promise<void> {
     for (;;) {
+      const askedAt = Date.now();
       const batch = await this.callUntilDone<{ id: string }[]>('takeFromQueue', { connectionId, limit: TAKE_LIMIT });
       if (batch.length === 0) return;
       const ids = batch.map((message) => message.id);
-      this.ledger.delivered(ids, this.name, 'take');
+      this.ledger.delivered(ids, this.name, 'take', Date.now(), askedAt);
       await this.ack(connectionId, ids);
     }
   }
@@ -471,10 +472,11 @@ export async function auditDelivery(options: AuditOptions): Promise<void> {
     for (;;) {
       for (const connectionId of options.connections) {
         for (;;) {
+          const askedAt = Date.now();
           const batch = await auditor.call<{ id: string }[]>('takeFromQueue', { connectionId, limit: TAKE_LIMIT });
           if (batch.length === 0) break;
           const ids = batch.map((message) => message.id);
-          ledger.delivered(ids, 'auditor', 'final-take');
+          ledger.delivered(ids, 'auditor', 'final-take', Date.now(), askedAt);
           await auditor.call('removeMessages', { connectionId, messageIds: ids });
           ledger.removed(ids);
         }
