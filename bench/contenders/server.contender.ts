@@ -1,0 +1,152 @@
+import { JsonRpcWsClient, ServerProcess, sql } from '@didcomm-mpr/test-kit';
+import { forEachLimited, nowMs, sleep } from '../async-utils';
+import { backlogArrivalOrder, BacklogSpec } from '../backlog';
+import { BENCH_CLIENT, BenchContext } from '../bench-context';
+import { holdLiveSessions, releaseLiveSessions, runOpenLoop } from '../live-latency-recorder';
+import { closedLoop, ClosedLoopResult, drainLoop, DrainResult, OpenLoopResult, ScheduleOptions } from '../load-loops';
+import { BENCH_RECIPIENT_DIDS_JSON } from '../payload';
+import { EventLoopDelay, readEventLoopWindow, startEventLoopWindow } from '../server-metrics';
+import { formatMs } from '../stats';
+import { Contender, LoadResult } from './contender';
+
+/** Sockets the backlog arrives on, one JSON-RPC batch of 100 addMessage in flight on each. */
+const LOAD_SOCKETS = 16;
+const LOAD_BATCH = 100;
+const DRAIN_BATCH = 100;
+
+/**
+ * This server, as a mediator reaches it: a child process (the build under test) driven over loopback WebSockets,
+ * one socket per caller, through its JSON-RPC API only. Its table is read (statistics, what to empty) and vacuumed
+ * by SQL, never written.
+ */
+export class ServerContender implements Contender {
+  readonly name = 'server' as const;
+  readonly table = 'queued_message';
+  readonly description: string;
+  private liveRuns = 0;
+
+  constructor(
+    private readonly ctx: BenchContext,
+    private readonly server: ServerProcess,
+    readonly databaseUrl: string,
+    entry: string,
+  ) {
+    this.description = `${entry} as a child process (pid ${server.pid}), LOG_LEVEL=warn, driven over loopback WebSockets (one socket per caller)`;
+  }
+
+  get pid(): number {
+    return this.server.pid;
+  }
+
+  /** Every connection's messages removed through removeAllMessages (the queue counters stay the server's own). */
+  async empty(): Promise<void> {
+    const rows = await sql<{ connection_id: string }>(this.databaseUrl, 'SELECT DISTINCT connection_id FROM queued_message');
+    const clients = await Promise.all(Array.from({ length: 8 }, () => JsonRpcWsClient.connect(this.ctx.wsUrl, BENCH_CLIENT)));
+    try {
+      await forEachLimited(rows.length, 16, async (k) => {
+        await clients[k % clients.length].call('removeAllMessages', { connectionId: rows[k].connection_id }, 60_000);
+      });
+    } finally {
+      await Promise.all(clients.map((client) => client.closeQuietly()));
+    }
+    await this.vacuum(true);
+  }
+
+  async vacuum(analyze: boolean): Promise<void> {
+    await sql(this.databaseUrl, analyze ? 'VACUUM (ANALYZE) queued_message' : 'VACUUM queued_message');
+  }
+
+  async add(callers: number, connectionIds: string[], warmupMs: number, measureMs: number): Promise<ClosedLoopResult> {
+    const prefixes = connectionIds.map((id) => `{"connectionId":${JSON.stringify(id)},"recipientDids":${BENCH_RECIPIENT_DIDS_JSON},"payload":`);
+    const clients = await Promise.all(Array.from({ length: callers }, () => JsonRpcWsClient.connect(this.ctx.wsUrl, BENCH_CLIENT)));
+    try {
+      return await closedLoop({ callers, warmupMs, measureMs }, async (caller, i) => {
+        if (!clients[caller].open) throw new Error('socket closed');
+        await clients[caller].callJson('addMessage', prefixes[(caller + i) % prefixes.length] + this.ctx.payloads.take() + '}', 15_000);
+      });
+    } finally {
+      await Promise.all(clients.map((client) => client.closeQuietly()));
+      await sleep(200);
+    }
+  }
+
+  /** JSON-RPC batches of 100 addMessage from 16 sockets, one batch in flight on each. */
+  async load(spec: BacklogSpec): Promise<LoadResult> {
+    const order = backlogArrivalOrder(spec);
+    const started = nowMs();
+    // Recording: each batch's reply (an array, answering no call of the client) is read back from the recorded frames.
+    const clients = await Promise.all(Array.from({ length: LOAD_SOCKETS }, () => JsonRpcWsClient.connect(this.ctx.wsUrl, { ...BENCH_CLIENT, record: true })));
+    try {
+      const batches = Math.ceil(order.length / LOAD_BATCH);
+      await Promise.all(
+        clients.map(async (client, lane) => {
+          for (let b = lane; b < batches; b += clients.length) {
+            const entries: string[] = [];
+            for (let g = b * LOAD_BATCH; g < Math.min(order.length, (b + 1) * LOAD_BATCH); g++) {
+              entries.push(
+                `{"jsonrpc":"2.0","id":${g},"method":"addMessage","params":{"connectionId":${JSON.stringify(order[g])},` +
+                  `"recipientDids":${BENCH_RECIPIENT_DIDS_JSON},"payload":${this.ctx.payloads.take()}}}`,
+              );
+            }
+            await sendBatch(client, `[${entries.join(',')}]`);
+          }
+        }),
+      );
+    } finally {
+      await Promise.all(clients.map((client) => client.closeQuietly()));
+    }
+    const seconds = (nowMs() - started) / 1000;
+    return { rows: order.length, seconds, rate: order.length / seconds, how: `JSON-RPC batches of ${LOAD_BATCH} addMessage, ${LOAD_SOCKETS} sockets` };
+  }
+
+  async drain(connectionId: string, expected: number, maxMs: number): Promise<DrainResult> {
+    const client = await JsonRpcWsClient.connect(this.ctx.wsUrl, BENCH_CLIENT);
+    const takeParams = JSON.stringify({ connectionId, limit: DRAIN_BATCH });
+    try {
+      return await drainLoop(
+        { expected, maxMs },
+        async () => (await client.callJson<{ id: string }[]>('takeFromQueue', takeParams, 30_000)).map((message) => message.id),
+        async (ids) => {
+          await client.call('removeMessages', { connectionId, messageIds: ids }, 30_000);
+        },
+      );
+    } finally {
+      await client.closeQuietly();
+    }
+  }
+
+  async live(connectionIds: string[], schedule: ScheduleOptions): Promise<OpenLoopResult> {
+    const run = ++this.liveRuns;
+    const holder = await JsonRpcWsClient.connect(this.ctx.wsUrl, BENCH_CLIENT);
+    const sender = await JsonRpcWsClient.connect(this.ctx.wsUrl, BENCH_CLIENT);
+    try {
+      await holdLiveSessions(holder, connectionIds);
+      let eventLoop: EventLoopDelay | undefined;
+      const result = await runOpenLoop(this.ctx, holder, sender, {
+        ...schedule,
+        connectionIds,
+        messageId: (i) => `${this.ctx.runId}-live${run}-${i}`,
+        onMeasuredStart: () => void startEventLoopWindow(this.ctx.httpBase),
+        beforeAcks: async () => {
+          eventLoop = await readEventLoopWindow(this.ctx.httpBase);
+        },
+      });
+      if (eventLoop) this.ctx.report.note(`server live run ${run}: the server's event-loop delay (prom-client, 10 ms ticks) p99 ${formatMs(eventLoop.p99Ms)} / max ${formatMs(eventLoop.maxMs)}`);
+      return result;
+    } finally {
+      await releaseLiveSessions(holder, sender, connectionIds);
+    }
+  }
+
+  async close(): Promise<void> {
+    // The server child is stopped by run.ts's cleanup, with the rest of what it started.
+  }
+}
+
+/** Sends one JSON-RPC batch frame and waits for its (array) reply; fails if any entry failed. */
+async function sendBatch(client: JsonRpcWsClient, frame: string): Promise<void> {
+  const reply = await client.sendRaw(frame, 60_000);
+  if (!Array.isArray(reply)) throw new Error(`not a batch reply: ${JSON.stringify(reply).slice(0, 200)}`);
+  const failed = (reply as { error?: { message: string } }[]).find((entry) => entry.error);
+  if (failed?.error) throw new Error(failed.error.message);
+}
