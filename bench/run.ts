@@ -83,7 +83,7 @@ const threeWayScale: ThreeWayScale = {
   addConnections: 1_000,
   backlog: quick ? 5_000 : 100_000,
   otherConnections: 1_000,
-  drainMaxMs: quick ? 20_000 : 60_000,
+  drainMaxMs: quick ? 20_000 : 45_000,
   liveConnections: 100,
   liveRate: 1_000,
   liveWarmupMs: quick ? 500 : 1_000,
@@ -104,6 +104,10 @@ const otherScale = {
   restartSessions: quick ? 2_000 : 10_000,
 };
 
+const report = new Report();
+let machine: MachineInfo | undefined;
+/** Set by a signal or the watchdog: no further step starts. */
+let stopping = false;
 let server: ServerProcess | undefined;
 let database: CreatedDatabase | undefined;
 const contenderDatabases: CreatedDatabase[] = [];
@@ -124,7 +128,8 @@ function cleanup(): Promise<void> {
   return cleaning;
 }
 
-async function step(report: Report, name: string, run: () => Promise<unknown>): Promise<boolean> {
+async function step(name: string, run: () => Promise<unknown>): Promise<boolean> {
+  if (stopping) return false;
   console.log(`[bench] — ${name}`);
   try {
     await run();
@@ -137,11 +142,8 @@ async function step(report: Report, name: string, run: () => Promise<unknown>): 
 }
 
 async function main(): Promise<number> {
-  const started = Date.now();
-  const report = new Report();
   const runId = `bench-${randomBytes(4).toString('hex')}`;
   const payloads = new PayloadPool();
-  let machine: MachineInfo | undefined;
   let failures = 0;
   try {
     const adminUrl = process.env.BENCH_DATABASE_URL?.trim();
@@ -188,10 +190,11 @@ async function main(): Promise<number> {
       report.threeWayHow =
         `${rounds} round${rounds > 1 ? 's' : ''}, each raw → peer → server through the same steps, each contender on a database of its own created for this run ` +
         `(its table emptied between figures and rounds). A cell: the median of the rounds (lowest–highest); ` +
-        `latencies in ms. The ratios are taken within each round, then summarised the same way; for latencies a ratio below 1 favours the server.`;
+        `latencies in ms. The ratios are taken within each round, then summarised the same way; for latencies a ratio below 1 favours the server. ` +
+        `† a drain stopped at its ${threeWayScale.drainMaxMs / 1000} s bound in a round: its figure is the rate over what it drained (the notes say how much).`;
       const threeWay = new ThreeWayRun(report, contenders, threeWayScale, steps, server.pid);
       for (let round = 1; round <= rounds; round++) {
-        if (!(await step(report, `side by side, round ${round}`, () => threeWay.round(round)))) {
+        if (!(await step(`side by side, round ${round}`, () => threeWay.round(round)))) {
           failures++;
           break;
         }
@@ -203,13 +206,13 @@ async function main(): Promise<number> {
 
     if (selected.has('fleet')) {
       const options = { adminUrl: postgresAdminUrl, rounds, connections: 100, ratePerSecond: 1_000, warmupMs: threeWayScale.liveWarmupMs, durationMs: threeWayScale.liveDurationMs };
-      const ok = await step(report, 'fleet (two instances, Redis Cluster) against a single instance', () =>
+      const ok = await step('fleet (two instances, Redis Cluster) against a single instance', () =>
         fleet(ctx, { ...options, restartSessions: otherScale.restartSessions, restartConcurrency: 64 }, fleetRig, serverContender),
       );
       if (!ok) failures++;
     }
     if (selected.has('expiry')) {
-      const ok = await step(report, 'expiry sweep', async () => {
+      const ok = await step('expiry sweep', async () => {
         await serverContender.empty();
         await expirySweep(ctx, {
           backlog: otherScale.expiryBacklog,
@@ -225,7 +228,7 @@ async function main(): Promise<number> {
     }
     if (selected.has('memory')) {
       const gc = new ForcedGc(server.pid, server.inspectorPort);
-      const ok = await step(report, 'memory', () =>
+      const ok = await step('memory', () =>
         memory(ctx, { sockets: otherScale.sockets, sessionsOnOneSocket: otherScale.sessionsOnOneSocket, targetKiBPerSession: 20, settleMs: otherScale.settleMs }, gc),
       );
       if (!ok) failures++;
@@ -241,20 +244,32 @@ async function main(): Promise<number> {
   } finally {
     await cleanup();
   }
+  saveReport(false);
+  return failures === 0 ? 0 : 1;
+}
+
+const startedAt = Date.now();
+
+/**
+ * Prints and saves the report. Only a complete run of this tree's build replaces latest.md; a quick, partial,
+ * interrupted, profiled or other-build run goes beside it.
+ */
+let saved = false;
+function saveReport(interrupted: boolean): void {
+  if (saved) return;
+  saved = true;
+  interrupted ||= stopping;
   report.note(
-    `the whole run took ${((Date.now() - started) / 60_000).toFixed(1)} min; load average at the end ${os
+    `the whole run took ${((Date.now() - startedAt) / 60_000).toFixed(1)} min${interrupted ? ' (INTERRUPTED)' : ''}; load average at the end ${os
       .loadavg()
       .map((value) => value.toFixed(2))
       .join(' / ')}`,
   );
-  const table = report.render(machine);
-  console.log(`\n${table}`);
-  // Only a complete run of this tree's build replaces latest.md; a quick, partial, profiled or other-build run
-  // goes beside it.
-  const partial = quick || rounds !== 3 || ['BENCH_ONLY', 'BENCH_SERVER_ENTRY', 'BENCH_SERVER_NODE_ARGS'].some((name) => Boolean(process.env[name]?.trim()));
+  console.log(`\n${report.render(machine)}`);
+  const partial =
+    interrupted || quick || rounds !== 3 || ['BENCH_ONLY', 'BENCH_SERVER_ENTRY', 'BENCH_SERVER_NODE_ARGS'].some((name) => Boolean(process.env[name]?.trim()));
   const file = path.join(__dirname, 'results', partial ? 'latest-partial.md' : 'latest.md');
   console.log(`[bench] saved to ${report.save(machine, file)}`);
-  return failures === 0 ? 0 : 1;
 }
 
 process.on('exit', () => {
@@ -265,12 +280,20 @@ process.on('exit', () => {
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     console.error(`[bench] ${signal}: stopping what the bench started and exiting`);
-    void cleanup().finally(() => process.exit(130));
+    stopping = true;
+    void cleanup().finally(() => {
+      saveReport(true);
+      process.exit(130);
+    });
   });
 }
 const watchdog = setTimeout(() => {
   console.error(`[bench] watchdog: still running after ${WATCHDOG_MS / 60_000} min; stopping`);
-  void cleanup().finally(() => process.exit(2));
+  stopping = true;
+  void cleanup().finally(() => {
+    saveReport(true);
+    process.exit(2);
+  });
 }, WATCHDOG_MS);
 watchdog.unref();
 

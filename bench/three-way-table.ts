@@ -17,8 +17,10 @@ export interface RowSpec {
 export interface Sample {
   value: number;
   p50?: number;
-  /** False when the run fell short (not all drained, not all delivered): the cell is flagged. */
+  /** False when the run fell short (an error, not all delivered): the cell is flagged and no target is met with it. */
   complete?: boolean;
+  /** The run stopped at its time bound (a drain): the figure is the rate over what it did; the cell is marked †. */
+  bounded?: boolean;
 }
 
 export interface Spread {
@@ -120,6 +122,7 @@ export class ThreeWayTable {
           text = `p99 ${text}${p50.count ? `; p50 ${formatValue('latency', p50.median)}` : ''}`;
         }
         if (name === 'raw' && spec.rawNote) text += ` (${spec.rawNote})`;
+        if (values.some((sample) => sample.bounded)) text += ' †';
         if (values.some((sample) => sample.complete === false)) text += ' **incomplete**';
         return text;
       });

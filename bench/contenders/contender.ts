@@ -45,6 +45,13 @@ export interface Contender {
   add(callers: number, connectionIds: string[], warmupMs: number, measureMs: number): Promise<ClosedLoopResult>;
   /** The backlog arrives through the contender's add path (raw: 100-row INSERTs); no ANALYZE. */
   load(spec: BacklogSpec): Promise<LoadResult>;
+  /**
+   * Writes `messages` pending messages for one connection straight into the table by SQL, in the contender's own row
+   * format: for a figure that does not measure how they arrived (raw: its 100-row INSERTs).
+   */
+  seed(connectionId: string, messages: number): Promise<LoadResult>;
+  /** Removes whatever the connection still holds (what a drain stopped by its time bound left). */
+  removeConnection(connectionId: string): Promise<void>;
   /** Take 100 and remove them, until the connection's queue is empty or `maxMs` has passed (raw: DELETE … RETURNING 100). */
   drain(connectionId: string, expected: number, maxMs: number): Promise<DrainResult>;
   /** Live delivery to held sessions, the holder acknowledging; undefined where the contender has no live mode (raw). */

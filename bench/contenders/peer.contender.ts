@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as readline from 'node:readline';
 import { REPO_ROOT, sql } from '@didcomm-mpr/test-kit';
-import { withTimeout } from '../async-utils';
+import { nowMs, withTimeout } from '../async-utils';
 import { BacklogSpec } from '../backlog';
 import { ClosedLoopResult, DrainResult, OpenLoopResult, ScheduleOptions } from '../load-loops';
 import { BENCH_RECIPIENT_DID, PayloadPool } from '../payload';
@@ -63,6 +63,7 @@ export class PeerContender implements Contender {
   private constructor(
     private readonly child: ChildProcess,
     readonly databaseUrl: string,
+    private readonly payloads: PayloadPool,
   ) {
     this.description =
       `${peerVersions()}, in-process in a child Node process (pid ${child.pid}) on the real DependencyManager, AgentConfig, EventEmitter, AgentContext and ` +
@@ -107,7 +108,7 @@ export class PeerContender implements Contender {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     for (const stream of [child.stdout!, child.stderr!]) readline.createInterface({ input: stream }).on('line', (line) => console.log(`[peer] ${line}`));
-    const peer = new PeerContender(child, databaseUrl);
+    const peer = new PeerContender(child, databaseUrl, payloads);
     try {
       await peer.request({ op: 'init', database, payloads: payloads.texts, recipientDid: BENCH_RECIPIENT_DID }, 120_000);
     } catch (error) {
@@ -132,6 +133,24 @@ export class PeerContender implements Contender {
 
   load(spec: BacklogSpec): Promise<LoadResult> {
     return this.request({ op: 'load', spec, inFlight: LOAD_IN_FLIGHT }, 30 * 60_000) as Promise<LoadResult>;
+  }
+
+  /** The library's own row format (its addMessage's INSERT), many rows a statement, in arrival order. */
+  async seed(connectionId: string, messages: number): Promise<LoadResult> {
+    const started = nowMs();
+    await sql(
+      this.databaseUrl,
+      `INSERT INTO queued_message (connection_id, recipient_dids, encrypted_message, state, created_at)
+       SELECT $1::uuid, ARRAY[$2]::text[], ($3::jsonb[])[1 + g % $4], 'pending', clock_timestamp()
+       FROM generate_series(0, $5::int - 1) AS g`,
+      [connectionId, BENCH_RECIPIENT_DID, this.payloads.texts, this.payloads.texts.length, messages],
+    );
+    const seconds = (nowMs() - started) / 1000;
+    return { rows: messages, seconds, rate: messages / seconds, how: "SQL in the library's row format" };
+  }
+
+  async removeConnection(connectionId: string): Promise<void> {
+    await sql(this.databaseUrl, 'DELETE FROM queued_message WHERE connection_id = $1', [connectionId]);
   }
 
   drain(connectionId: string, expected: number, maxMs: number): Promise<DrainResult> {

@@ -122,6 +122,14 @@ export class RawPostgresContender implements Contender {
     return { rows: order.length, seconds, rate: order.length / seconds, how: `${LOAD_BATCH}-row INSERTs, ${LOAD_CLIENTS} clients` };
   }
 
+  seed(connectionId: string, messages: number): Promise<LoadResult> {
+    return this.load({ targetConnectionId: connectionId, targetMessages: messages, otherConnectionIds: [], otherMessages: 0 });
+  }
+
+  async removeConnection(connectionId: string): Promise<void> {
+    await sql(this.databaseUrl, `DELETE FROM ${TABLE} WHERE connection_id = $1`, [connectionId]);
+  }
+
   async drain(connectionId: string, expected: number, maxMs: number): Promise<DrainResult> {
     const [client] = await this.connect(1);
     try {

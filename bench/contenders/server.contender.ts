@@ -4,7 +4,7 @@ import { backlogArrivalOrder, BacklogSpec } from '../backlog';
 import { BENCH_CLIENT, BenchContext } from '../bench-context';
 import { holdLiveSessions, releaseLiveSessions, runOpenLoop } from '../live-latency-recorder';
 import { closedLoop, ClosedLoopResult, drainLoop, DrainResult, OpenLoopResult, ScheduleOptions } from '../load-loops';
-import { BENCH_RECIPIENT_DIDS_JSON } from '../payload';
+import { BENCH_RECIPIENT_DID, BENCH_RECIPIENT_DIDS_JSON } from '../payload';
 import { EventLoopDelay, readEventLoopWindow, startEventLoopWindow } from '../server-metrics';
 import { formatMs } from '../stats';
 import { Contender, LoadResult } from './contender';
@@ -97,6 +97,40 @@ export class ServerContender implements Contender {
     }
     const seconds = (nowMs() - started) / 1000;
     return { rows: order.length, seconds, rate: order.length / seconds, how: `JSON-RPC batches of ${LOAD_BATCH} addMessage, ${LOAD_SOCKETS} sockets` };
+  }
+
+  /**
+   * The columns the server's insert writes (state, seq and received_at by their defaults, the expiry MESSAGE_TTL_MS's
+   * default would give), and the connection's counters beside the queue, which its quota check reads.
+   */
+  async seed(connectionId: string, messages: number): Promise<LoadResult> {
+    const started = nowMs();
+    const texts = this.ctx.payloads.texts;
+    await sql(
+      this.databaseUrl,
+      `INSERT INTO queued_message (connection_id, id, recipient_dids, payload, payload_bytes, expires_at)
+       SELECT $1, gen_random_uuid()::text, ARRAY[$2]::text[], ($3::text[])[1 + g % $4], octet_length(($3::text[])[1 + g % $4]), now() + interval '7 days'
+       FROM generate_series(0, $5::int - 1) AS g`,
+      [connectionId, BENCH_RECIPIENT_DID, texts, texts.length, messages],
+    );
+    await sql(
+      this.databaseUrl,
+      `INSERT INTO queue_usage (connection_id, messages, bytes)
+       SELECT connection_id, count(*), sum(payload_bytes) FROM queued_message WHERE connection_id = $1 GROUP BY connection_id
+       ON CONFLICT (connection_id) DO UPDATE SET messages = excluded.messages, bytes = excluded.bytes`,
+      [connectionId],
+    );
+    const seconds = (nowMs() - started) / 1000;
+    return { rows: messages, seconds, rate: messages / seconds, how: "SQL in the server's row format, its queue counters set" };
+  }
+
+  async removeConnection(connectionId: string): Promise<void> {
+    const client = await JsonRpcWsClient.connect(this.ctx.wsUrl, BENCH_CLIENT);
+    try {
+      await client.call('removeAllMessages', { connectionId }, 60_000);
+    } finally {
+      await client.closeQuietly();
+    }
   }
 
   async drain(connectionId: string, expected: number, maxMs: number): Promise<DrainResult> {
