@@ -88,14 +88,14 @@ export class ThreeWayRun {
         figure: `drain ${backlog} of one connection, take 100 + remove: msg/s`,
         table: `beside ${others}, all just arrived through the add path; statistics of the empty table (no ANALYZE since; autovacuum off for the table during the load and the drain)`,
         unit: 'rate',
-        rawNote: 'DELETE … RETURNING 100',
+        rawNote: 'DELETE … RETURNING 100 in index order',
       });
       table.define({
         key: 'drain-analyzed',
         figure: `drain ${backlog} of one connection, take 100 + remove: msg/s`,
         table: `beside the same ${others}; after a VACUUM the ${backlog} written again for the drained connection (by SQL, in the contender's own row format), then VACUUM ANALYZE`,
         unit: 'rate',
-        rawNote: 'DELETE … RETURNING 100',
+        rawNote: 'DELETE … RETURNING 100 in index order',
       });
     }
     const rate = formatInt(s.liveRate);
