@@ -46,10 +46,10 @@ export interface Contender {
   /** The backlog arrives through the contender's add path (raw: 100-row INSERTs); no ANALYZE. */
   load(spec: BacklogSpec): Promise<LoadResult>;
   /**
-   * Writes `messages` pending messages for one connection straight into the table by SQL, in the contender's own row
-   * format: for a figure that does not measure how they arrived (raw: its 100-row INSERTs).
+   * The same backlog in the same arrival order as `load`, written straight into the table by SQL in the contender's
+   * own row format: for a figure that does not measure how it arrived (raw: its 100-row INSERTs); no ANALYZE.
    */
-  seed(connectionId: string, messages: number): Promise<LoadResult>;
+  seed(spec: BacklogSpec): Promise<LoadResult>;
   /** Removes whatever the connection still holds (what a drain stopped by its time bound left). */
   removeConnection(connectionId: string): Promise<void>;
   /** Take 100 and remove them, until the connection's queue is empty or `maxMs` has passed (raw: DELETE … RETURNING 100). */
@@ -58,6 +58,9 @@ export interface Contender {
   live?(connectionIds: string[], schedule: ScheduleOptions): Promise<OpenLoopResult>;
   close(): Promise<void>;
 }
+
+/** Rows a seeding statement writes: a few tens of MB of payload each. */
+export const SEED_CHUNK = 20_000;
 
 /** The statistics collector's view of `table` (counts are as of its last report, a few hundred ms behind). */
 export async function tableState(databaseUrl: string, table: string): Promise<TableState> {

@@ -4,11 +4,11 @@ import path from 'node:path';
 import * as readline from 'node:readline';
 import { REPO_ROOT, sql } from '@didcomm-mpr/test-kit';
 import { nowMs, withTimeout } from '../async-utils';
-import { BacklogSpec } from '../backlog';
+import { backlogArrivalOrder, BacklogSpec } from '../backlog';
 import { ClosedLoopResult, DrainResult, OpenLoopResult, ScheduleOptions } from '../load-loops';
 import { BENCH_RECIPIENT_DID, PayloadPool } from '../payload';
 import { PeerDatabase, PeerEnvelope, PeerReply, PeerRequest } from '../peer/peer-protocol.types';
-import { Contender, LoadResult } from './contender';
+import { Contender, LoadResult, SEED_CHUNK } from './contender';
 
 export const PEER_DIR = path.join(REPO_ROOT, 'bench', 'peer');
 const PEER_PACKAGE = '@credo-ts/didcomm-transport-queue-postgres';
@@ -136,17 +136,20 @@ export class PeerContender implements Contender {
   }
 
   /** The library's own row format (its addMessage's INSERT), many rows a statement, in arrival order. */
-  async seed(connectionId: string, messages: number): Promise<LoadResult> {
+  async seed(spec: BacklogSpec): Promise<LoadResult> {
+    const order = backlogArrivalOrder(spec);
     const started = nowMs();
-    await sql(
-      this.databaseUrl,
-      `INSERT INTO queued_message (connection_id, recipient_dids, encrypted_message, state, created_at)
-       SELECT $1::uuid, ARRAY[$2]::text[], ($3::jsonb[])[1 + g % $4], 'pending', clock_timestamp()
-       FROM generate_series(0, $5::int - 1) AS g`,
-      [connectionId, BENCH_RECIPIENT_DID, this.payloads.texts, this.payloads.texts.length, messages],
-    );
+    for (let from = 0; from < order.length; from += SEED_CHUNK) {
+      await sql(
+        this.databaseUrl,
+        `INSERT INTO queued_message (connection_id, recipient_dids, encrypted_message, state, created_at)
+         SELECT c::uuid, ARRAY[$2]::text[], ($3::jsonb[])[1 + (g + $5) % $4], 'pending', clock_timestamp()
+         FROM unnest($1::text[]) WITH ORDINALITY AS t(c, g) ORDER BY g`,
+        [order.slice(from, from + SEED_CHUNK), BENCH_RECIPIENT_DID, this.payloads.texts, this.payloads.texts.length, from],
+      );
+    }
     const seconds = (nowMs() - started) / 1000;
-    return { rows: messages, seconds, rate: messages / seconds, how: "SQL in the library's row format" };
+    return { rows: order.length, seconds, rate: order.length / seconds, how: "SQL in the library's row format" };
   }
 
   async removeConnection(connectionId: string): Promise<void> {

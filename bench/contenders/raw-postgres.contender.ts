@@ -130,8 +130,8 @@ export class RawPostgresContender implements Contender {
     return { rows: order.length, seconds, rate: order.length / seconds, how: `${LOAD_BATCH}-row INSERTs, ${LOAD_CLIENTS} clients` };
   }
 
-  seed(connectionId: string, messages: number): Promise<LoadResult> {
-    return this.load({ targetConnectionId: connectionId, targetMessages: messages, otherConnectionIds: [], otherMessages: 0 });
+  seed(spec: BacklogSpec): Promise<LoadResult> {
+    return this.load(spec);
   }
 
   async removeConnection(connectionId: string): Promise<void> {

@@ -7,7 +7,7 @@ import { closedLoop, ClosedLoopResult, drainLoop, DrainResult, OpenLoopResult, S
 import { BENCH_RECIPIENT_DID, BENCH_RECIPIENT_DIDS_JSON } from '../payload';
 import { EventLoopDelay, readEventLoopWindow, startEventLoopWindow } from '../server-metrics';
 import { formatMs } from '../stats';
-import { Contender, LoadResult } from './contender';
+import { Contender, LoadResult, SEED_CHUNK } from './contender';
 
 /** Sockets the backlog arrives on, one JSON-RPC batch of 100 addMessage in flight on each. */
 const LOAD_SOCKETS = 16;
@@ -101,27 +101,29 @@ export class ServerContender implements Contender {
 
   /**
    * The columns the server's insert writes (state, seq and received_at by their defaults, the expiry MESSAGE_TTL_MS's
-   * default would give), and the connection's counters beside the queue, which its quota check reads.
+   * default would give), in arrival order, and the counters beside the queue that its quota check reads.
    */
-  async seed(connectionId: string, messages: number): Promise<LoadResult> {
-    const started = nowMs();
+  async seed(spec: BacklogSpec): Promise<LoadResult> {
+    const order = backlogArrivalOrder(spec);
     const texts = this.ctx.payloads.texts;
-    await sql(
-      this.databaseUrl,
-      `INSERT INTO queued_message (connection_id, id, recipient_dids, payload, payload_bytes, expires_at)
-       SELECT $1, gen_random_uuid()::text, ARRAY[$2]::text[], ($3::text[])[1 + g % $4], octet_length(($3::text[])[1 + g % $4]), now() + interval '7 days'
-       FROM generate_series(0, $5::int - 1) AS g`,
-      [connectionId, BENCH_RECIPIENT_DID, texts, texts.length, messages],
-    );
+    const started = nowMs();
+    for (let from = 0; from < order.length; from += SEED_CHUNK) {
+      await sql(
+        this.databaseUrl,
+        `INSERT INTO queued_message (connection_id, id, recipient_dids, payload, payload_bytes, expires_at)
+         SELECT c, gen_random_uuid()::text, ARRAY[$2]::text[], ($3::text[])[1 + (g + $5) % $4], octet_length(($3::text[])[1 + (g + $5) % $4]), now() + interval '7 days'
+         FROM unnest($1::text[]) WITH ORDINALITY AS t(c, g) ORDER BY g`,
+        [order.slice(from, from + SEED_CHUNK), BENCH_RECIPIENT_DID, texts, texts.length, from],
+      );
+    }
     await sql(
       this.databaseUrl,
       `INSERT INTO queue_usage (connection_id, messages, bytes)
-       SELECT connection_id, count(*), sum(payload_bytes) FROM queued_message WHERE connection_id = $1 GROUP BY connection_id
+       SELECT connection_id, count(*), sum(payload_bytes) FROM queued_message GROUP BY connection_id
        ON CONFLICT (connection_id) DO UPDATE SET messages = excluded.messages, bytes = excluded.bytes`,
-      [connectionId],
     );
     const seconds = (nowMs() - started) / 1000;
-    return { rows: messages, seconds, rate: messages / seconds, how: "SQL in the server's row format, its queue counters set" };
+    return { rows: order.length, seconds, rate: order.length / seconds, how: "SQL in the server's row format, its queue counters set" };
   }
 
   async removeConnection(connectionId: string): Promise<void> {
