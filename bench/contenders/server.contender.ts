@@ -1,4 +1,4 @@
-import { JsonRpcWsClient, ServerProcess, sql } from '@didcomm-mpr/test-kit';
+import { JsonRpcWsClient, RpcCallError, ServerProcess, sql } from '@didcomm-mpr/test-kit';
 import { forEachLimited, nowMs, sleep } from '../async-utils';
 import { backlogArrivalOrder, BacklogSpec } from '../backlog';
 import { BENCH_CLIENT, BenchContext } from '../bench-context';
@@ -44,7 +44,7 @@ export class ServerContender implements Contender {
     const clients = await Promise.all(Array.from({ length: 8 }, () => JsonRpcWsClient.connect(this.ctx.wsUrl, BENCH_CLIENT)));
     try {
       await forEachLimited(rows.length, 16, async (k) => {
-        await clients[k % clients.length].call('removeAllMessages', { connectionId: rows[k].connection_id }, 60_000);
+        await callRetrying(clients[k % clients.length], 'removeAllMessages', { connectionId: rows[k].connection_id });
       });
     } finally {
       await Promise.all(clients.map((client) => client.closeQuietly()));
@@ -129,7 +129,7 @@ export class ServerContender implements Contender {
   async removeConnection(connectionId: string): Promise<void> {
     const client = await JsonRpcWsClient.connect(this.ctx.wsUrl, BENCH_CLIENT);
     try {
-      await client.call('removeAllMessages', { connectionId }, 60_000);
+      await callRetrying(client, 'removeAllMessages', { connectionId });
     } finally {
       await client.closeQuietly();
     }
@@ -176,6 +176,22 @@ export class ServerContender implements Contender {
 
   async close(): Promise<void> {
     // The server child is stopped by run.ts's cleanup, with the rest of what it started.
+  }
+}
+
+/**
+ * A call that the server may answer "retry later" (e.g. storage unavailable while PostgreSQL catches up after a
+ * heavy scenario on a busy machine): retried for up to a minute, as a mediator would, between figures only.
+ */
+async function callRetrying(client: JsonRpcWsClient, method: string, params: unknown): Promise<unknown> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      return await client.call(method, params, 60_000);
+    } catch (error) {
+      if (!(error instanceof RpcCallError && error.retryable) || Date.now() > deadline) throw error;
+      await sleep(1_000);
+    }
   }
 }
 

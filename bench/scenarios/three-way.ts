@@ -86,7 +86,7 @@ export class ThreeWayRun {
       table.define({
         key: 'drain-stale',
         figure: `drain ${backlog} of one connection, take 100 + remove: msg/s`,
-        table: `beside ${others}, all just arrived through the add path; statistics of the empty table (no ANALYZE since; autovacuum off for the table during the load and the drain)`,
+        table: `beside ${others}, all just arrived through the add path into the emptied table; statistics of a new, empty table (column statistics cleared, ANALYZEd empty, no ANALYZE since: autovacuum off for the table during the load and the drain)`,
         unit: 'rate',
         rawNote: 'DELETE … RETURNING 100 in index order',
       });
@@ -178,6 +178,9 @@ export class ThreeWayRun {
     const table = this.report.threeWay;
     const name = contender.name;
     const spec: BacklogSpec = { targetConnectionId: this.targetId, targetMessages: s.backlog, otherConnectionIds: this.otherIds, otherMessages: s.backlog };
+    // The statistics of a new, empty table: an ANALYZE that finds no rows keeps the column statistics of the rows
+    // it saw last (the previous round's backlog, which would describe this one), so those are cleared first.
+    await forgetColumnStatistics(this.report, contender, round);
     // Statistics must stay those of the empty table until the drain ends: autovacuum would analyse a table that
     // grew this much within a minute, sooner or later depending on the contender's speed.
     await setAutovacuum(contender, false);
@@ -254,6 +257,19 @@ function describeLive(result: OpenLoopResult): string {
 
 function liveSample(result: OpenLoopResult) {
   return { value: result.latency.p99, p50: result.latency.p50, complete: result.notified === result.added && result.added === result.expected };
+}
+
+/** Removes the table's column statistics (a superuser's right) and analyses it empty: what a new table's planner sees. */
+async function forgetColumnStatistics(report: Report, contender: Contender, round: number): Promise<void> {
+  try {
+    await sql(contender.databaseUrl, `DELETE FROM pg_statistic WHERE starelid = '${contender.table}'::regclass`);
+  } catch (error) {
+    report.note(
+      `${contender.name} round ${round}: the column statistics of earlier rounds could not be cleared (${(error as Error).message}): ` +
+        'this round\'s drain after the backlog arrived ran on them, not on those of a new table',
+    );
+  }
+  await sql(contender.databaseUrl, `ANALYZE ${contender.table}`);
 }
 
 async function setAutovacuum(contender: Contender, enabled: boolean): Promise<void> {
