@@ -26,9 +26,9 @@ export interface BenchContext {
  */
 export const BENCH_CLIENT: JsonRpcWsClientOptions = { record: false, callTimeoutMs: 30_000 };
 
-/** GET /health and return its liveSessions field (the server's count of held live sessions). */
-export async function liveSessionCount(ctx: BenchContext): Promise<number> {
-  const response = await fetch(`${ctx.httpBase}/health`, { signal: AbortSignal.timeout(5_000) });
+/** GET /health of the server at `httpBase` and return its liveSessions field (its count of held live sessions). */
+export async function liveSessionCount(httpBase: string): Promise<number> {
+  const response = await fetch(`${httpBase}/health`, { signal: AbortSignal.timeout(5_000) });
   const body = (await response.json()) as { liveSessions?: number };
   return body.liveSessions ?? Number.NaN;
 }

@@ -52,7 +52,7 @@ export async function memory(ctx: BenchContext, options: MemoryOptions, gc: Forc
       if (ok !== true) throw new Error(`addLiveSession returned ${String(ok)}`);
     });
     const openSeconds = (nowMs() - started) / 1000;
-    const held = await liveSessionCount(ctx);
+    const held = await liveSessionCount(ctx.httpBase);
     const withSockets = await reading();
     const perSession = (withSockets - baseline) / sockets;
     ctx.report.add({ name: `Server RSS, ${formatInt(sockets)} sockets × 1 live session`, value: formatMiB(withSockets) });
@@ -66,7 +66,7 @@ export async function memory(ctx: BenchContext, options: MemoryOptions, gc: Forc
   } finally {
     await forEachLimited(opened.length, 256, (i) => opened[i].closeQuietly());
   }
-  await waitUntil(async () => (await liveSessionCount(ctx)) === 0, 60_000, 'sessions ended after closing the sockets', 250);
+  await waitUntil(async () => (await liveSessionCount(ctx.httpBase)) === 0, 60_000, 'sessions ended after closing the sockets', 250);
 
   const baseline2 = await reading();
   ctx.report.add({ name: 'Server RSS, baseline again (sockets closed)', value: formatMiB(baseline2) });
@@ -78,7 +78,7 @@ export async function memory(ctx: BenchContext, options: MemoryOptions, gc: Forc
       if (ok !== true) throw new Error(`addLiveSession returned ${String(ok)}`);
     });
     const registerSeconds = (nowMs() - started2) / 1000;
-    const held = await liveSessionCount(ctx);
+    const held = await liveSessionCount(ctx.httpBase);
     const withSessions = await reading();
     const perSession = (withSessions - baseline2) / options.sessionsOnOneSocket;
     ctx.report.add({ name: `Server RSS, 1 socket × ${formatInt(options.sessionsOnOneSocket)} live sessions`, value: formatMiB(withSessions) });
@@ -95,7 +95,7 @@ export async function memory(ctx: BenchContext, options: MemoryOptions, gc: Forc
   } finally {
     await client.closeQuietly();
   }
-  await waitUntil(async () => (await liveSessionCount(ctx)) === 0, 60_000, 'sessions ended after closing the socket', 250).catch((error: unknown) =>
+  await waitUntil(async () => (await liveSessionCount(ctx.httpBase)) === 0, 60_000, 'sessions ended after closing the socket', 250).catch((error: unknown) =>
     ctx.report.note(`memory: ${(error as Error).message}`),
   );
   ctx.report.note(

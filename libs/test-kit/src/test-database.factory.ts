@@ -8,7 +8,8 @@ export interface CreatedDatabase {
   drop: () => Promise<void>;
 }
 
-function withDatabase(url: string, database: string): string {
+/** `url` naming another database of the same server, with the same credentials. */
+export function withDatabase(url: string, database: string): string {
   const parsed = new URL(url);
   parsed.pathname = `/${database}`;
   return parsed.toString();
