@@ -34,7 +34,13 @@ export class InProcessSessionRegistry extends SessionRegistryPort {
     }
   }
 
-  async renewLease(): Promise<void> {}
+  async renewLease(): Promise<number> {
+    return Number.POSITIVE_INFINITY;
+  }
+
+  async confirm(sessions: { connectionId: string; token: number }[]): Promise<string[]> {
+    return sessions.filter(({ connectionId, token }) => this.owners.get(connectionId)?.token === token).map(({ connectionId }) => connectionId);
+  }
 
   async retire(): Promise<void> {}
 
