@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { Pool, PoolClient, QueryConfig } from 'pg';
 import { Semaphore } from './concurrency.semaphore';
-import { StorageException } from './storage.exception';
+import { StorageException, StorageExceptionCode } from './storage.exception';
 
 /** While PostgreSQL is unreachable, how often a probe checks whether it is back. */
 const OUTAGE_PROBE_INTERVAL_MS = 250;
@@ -29,8 +29,9 @@ export interface StatementRunner {
  * The one way to PostgreSQL at run time: a `pg` pool of our own (TypeORM only runs the migrations at boot), with the
  * same rules for every repository:
  *
- * - every statement has a DATABASE_QUERY_TIMEOUT_MS deadline; a timed-out statement's connection is destroyed, so a
- *   stalled socket is never reused;
+ * - every call has a DATABASE_QUERY_TIMEOUT_MS deadline, from the moment it is made: the wait for a pooled connection
+ *   (behind statements stalled on the others) and the statement together; a timed-out statement's connection is
+ *   destroyed, so a stalled socket is never reused;
  * - every driver error leaves as a `StorageException` (retryable "unavailable" or a statement failure);
  * - outages fail fast: once a statement fails because PostgreSQL cannot be reached (refused, reset, or no answer
  *   in time), every later call fails at once with the same retryable error instead of each waiting for its own
@@ -42,6 +43,10 @@ export class DatabaseExecutor implements StatementRunner {
   private readonly pool: Pool;
   private readonly queryTimeoutMs: number;
   private outage: { error: StorageException; since: number; probe: NodeJS.Timeout; probing: boolean } | undefined;
+  /** Calls waiting for a pooled connection: an outage fails them at once instead of at their deadlines. */
+  private readonly waiting = new Set<(error: StorageException) => void>();
+  /** Pooled connections that have our error listener (see `acquire`). */
+  private readonly listened = new WeakSet<PoolClient>();
   private closed = false;
 
   constructor(options: DatabaseExecutorOptions) {
@@ -50,8 +55,8 @@ export class DatabaseExecutor implements StatementRunner {
       connectionString: options.url,
       max: options.poolSize,
       application_name: options.applicationName ?? 'message-pickup-repository',
-      // Fail a call fast when PostgreSQL is gone instead of letting it hang until the client times out.
-      connectionTimeoutMillis: 5_000,
+      // A new connection that PostgreSQL does not answer is given up (a caller's own deadline may end its wait earlier).
+      connectionTimeoutMillis: Math.min(5_000, options.queryTimeoutMs),
       idleTimeoutMillis: 30_000,
       keepAlive: true,
     });
@@ -85,12 +90,7 @@ export class DatabaseExecutor implements StatementRunner {
    */
   async withConnection<T>(work: (runner: StatementRunner) => Promise<T>, cleanup?: (runner: StatementRunner) => Promise<void>): Promise<T> {
     if (this.outage) throw this.outage.error;
-    let client: PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (error) {
-      throw this.classify(error);
-    }
+    const client = await this.acquire(Date.now() + this.queryTimeoutMs, false);
     const runner: StatementRunner = { query: (name, text, values) => this.runOn(client, name, text, values) };
     let failure: Error | undefined;
     try {
@@ -118,28 +118,77 @@ export class DatabaseExecutor implements StatementRunner {
 
   private async run<T extends Row>(name: string, text: string, values: unknown[], probe: boolean): Promise<T[]> {
     if (this.outage && !probe) throw this.outage.error;
+    const deadline = Date.now() + this.queryTimeoutMs;
+    const client = await this.acquire(deadline, probe);
+    let failure: Error | undefined;
     try {
-      // A timed-out query rejects and pool.query destroys its connection, so a stalled socket is never reused.
-      const rows = (await this.pool.query<T>(this.statement(name, text, values))).rows;
+      // What is left of the call's deadline after the wait for a connection.
+      const rows = (await client.query<T>(this.statement(name, text, values, Math.max(1, deadline - Date.now())))).rows;
       if (probe) this.endOutage();
       return rows;
     } catch (error) {
+      failure = error as Error;
       throw this.classify(error);
+    } finally {
+      // A failed statement's connection is destroyed (as pool.query does): after a timeout its socket may still
+      // carry the late answer, or be stalled.
+      client.release(failure);
     }
+  }
+
+  /**
+   * A pooled connection by `deadline`. A caller behind statements that stalled on every pooled connection gets its
+   * retryable error at its deadline (or at once when an outage begins meanwhile), not after theirs; a connection
+   * that arrives after the caller gave up goes straight back to the pool. The deadline alone is no outage: a busy
+   * pool is load, not PostgreSQL gone.
+   */
+  private acquire(deadline: number, probe: boolean): Promise<PoolClient> {
+    return new Promise<PoolClient>((resolve, reject) => {
+      let settled = false;
+      const fail = (error: StorageException) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.waiting.delete(fail);
+        reject(error);
+      };
+      const timer = setTimeout(
+        () => fail(new StorageException(StorageExceptionCode.Unavailable, `Storage unavailable: no database connection within ${this.queryTimeoutMs} ms`)),
+        Math.max(0, deadline - Date.now()),
+      );
+      // The outage probe is the one call that must still try during an outage.
+      if (!probe) this.waiting.add(fail);
+      this.pool.connect().then(
+        (client) => {
+          // A checked-out connection that PostgreSQL drops emits 'error' (its statement fails on its own); without
+          // a listener that event would end the process.
+          if (!this.listened.has(client)) {
+            this.listened.add(client);
+            client.on('error', (error: Error) => this.logger.debug(`Database connection closed: ${error.message}`));
+          }
+          if (settled) return client.release();
+          settled = true;
+          clearTimeout(timer);
+          this.waiting.delete(fail);
+          resolve(client);
+        },
+        (error: unknown) => fail(this.classify(error)),
+      );
+    });
   }
 
   private async runOn<T extends Row>(client: PoolClient, name: string, text: string, values: unknown[]): Promise<T[]> {
     if (this.outage) throw this.outage.error;
     try {
-      return (await client.query<T>(this.statement(name, text, values))).rows;
+      return (await client.query<T>(this.statement(name, text, values, this.queryTimeoutMs))).rows;
     } catch (error) {
       throw this.classify(error);
     }
   }
 
-  private statement(name: string, text: string, values: unknown[]): QueryConfig {
+  private statement(name: string, text: string, values: unknown[], timeoutMs: number): QueryConfig {
     // node-postgres reads query_timeout per query too; its typings list it on the client config only.
-    const config: QueryConfig & { query_timeout: number } = { name, text, values, query_timeout: this.queryTimeoutMs };
+    const config: QueryConfig & { query_timeout: number } = { name, text, values, query_timeout: timeoutMs };
     return config;
   }
 
@@ -170,6 +219,8 @@ export class DatabaseExecutor implements StatementRunner {
     };
     outage.probe.unref();
     this.outage = outage;
+    // Calls still waiting for a pooled connection would each wait out their deadline for nothing.
+    for (const fail of [...this.waiting]) fail(error);
   }
 
   private endOutage(): void {
