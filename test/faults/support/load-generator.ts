@@ -99,6 +99,8 @@ export interface LoadGeneratorOptions {
   holderErrors?: (index: number) => ErrorTally | undefined;
   /** Adds in flight over all senders above which the generator stops issuing (and counts the shortfall). */
   maxInFlight?: number;
+  /** Connections that no holder holds: adds go to them too, and a taker drains them (take, then remove). */
+  unheldConnections?: string[];
 }
 
 /** Something that talks to the server through a socket it reopens when the socket dies. */
@@ -364,6 +366,53 @@ export class Holder extends ReconnectingClient {
   }
 }
 
+/**
+ * A mediator picking up for wallets that hold no live session: takes each connection's backlog and acknowledges it
+ * with removeMessages, round after round, retrying retryable failures (so a fault meets takes and acknowledgements
+ * in flight, not only adds).
+ */
+export class Taker extends ReconnectingClient {
+  private loop: Promise<void> | undefined;
+
+  constructor(
+    name: string,
+    pool: InstancePool,
+    preferred: number,
+    errors: ErrorTally,
+    private readonly ledger: DeliveryLedger,
+    readonly connections: string[],
+  ) {
+    super(name, pool, preferred, errors);
+  }
+
+  start(): void {
+    this.loop ??= this.run().catch((error: unknown) => {
+      if (!(error instanceof ClientStopped)) throw error;
+    });
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      for (const connectionId of this.connections) {
+        if (this.stopped) return;
+        const batch = await this.callUntilDone<{ id: string }[]>('takeFromQueue', { connectionId, limit: TAKE_LIMIT });
+        if (batch.length === 0) continue;
+        const ids = batch.map((message) => message.id);
+        this.ledger.delivered(ids, this.name, 'take');
+        await this.callUntilDone('removeMessages', { connectionId, messageIds: ids });
+        this.ledger.removed(ids);
+      }
+      await sleep(20);
+    }
+  }
+
+  /** Stops after the current call; resolves once the loop has ended. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+  }
+}
+
 export function makePayload(bytes: number): Record<string, string> {
   // Incompressible, like the encrypted messages a mediator stores.
   return { protected: 'eyJ0eXAiOiJKV00ifQ', iv: 'aXY', tag: 'dGFn', ciphertext: randomBytes(Math.ceil((bytes * 3) / 4)).toString('base64') };
@@ -376,11 +425,14 @@ export function makePayload(bytes: number): Record<string, string> {
 export class LoadGenerator {
   readonly senders: Sender[];
   readonly holders: Holder[];
+  readonly taker: Taker | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private adds = new Set<Promise<void>>();
   private issued = 0;
   private startedAt = 0;
   private nextSender = 0;
+  /** Where adds go: the held connections and the unheld ones. */
+  private readonly targets: string[];
   /** Adds not issued on time because too many were in flight (the server could not keep up). */
   shortfall = 0;
   ratePerSecond: number;
@@ -401,10 +453,14 @@ export class LoadGenerator {
           options.connections.filter((_, c) => c % options.holderSockets === i),
         ),
     );
+    const unheld = options.unheldConnections ?? [];
+    this.taker = unheld.length > 0 ? new Taker('taker', pool, 0, errors, ledger, unheld) : undefined;
+    this.targets = [...options.connections, ...unheld];
   }
 
   async connect(): Promise<void> {
     await Promise.all([...this.holders.map((holder) => holder.start()), ...this.senders.map((sender) => sender.connect())]);
+    this.taker?.start();
   }
 
   start(): void {
@@ -421,7 +477,7 @@ export class LoadGenerator {
           continue;
         }
         const sender = this.senders[this.nextSender++ % this.senders.length];
-        const connectionId = this.options.connections[Math.floor(Math.random() * this.options.connections.length)];
+        const connectionId = this.targets[Math.floor(Math.random() * this.targets.length)];
         // One payload object for all adds: the generator must not be the CPU hog on these two cores.
         const add = sender.add(connectionId, payload);
         this.adds.add(add);
@@ -435,12 +491,13 @@ export class LoadGenerator {
     if (this.ticker) clearInterval(this.ticker);
     this.ticker = undefined;
     while (this.adds.size > 0) await Promise.all([...this.adds]);
+    await this.taker?.stop();
     await Promise.all(this.holders.map((holder) => holder.settled()));
   }
 
   async close(): Promise<void> {
     if (this.ticker) clearInterval(this.ticker);
-    await Promise.all([...this.senders, ...this.holders].map((client) => client.close()));
+    await Promise.all([...this.senders, ...this.holders, ...(this.taker ? [this.taker] : [])].map((client) => client.close()));
   }
 }
 
