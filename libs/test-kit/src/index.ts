@@ -21,6 +21,7 @@ export { findFreePort } from '@didcomm-mpr/embedded-postgres';
 // PostgreSQL and Redis for tests
 export * from './test-database.factory';
 export * from './tcp.proxy';
+export * from './replicated-postgres.launcher';
 export * from './redis-servers.launcher';
 export * from './redis-cluster.slots';
 
