@@ -25,7 +25,7 @@ const modes: [string, boolean][] = faultsProfile() === 'full' ? [['synchronous',
 jest.setTimeout(byProfile({ short: 180_000, full: 300_000 }));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe.each(modes)('fault 9: PostgreSQL failover to a %s replica under load', (mode, synchronous) => {
+describe.each(modes)('fault 9: PostgreSQL failover to the %s replica under load', (_mode, synchronous) => {
   let pair: ReplicatedPostgres | undefined;
   let proxy: TcpProxy | undefined;
   let fleet: FaultFleet | undefined;
@@ -83,7 +83,7 @@ describe.each(modes)('fault 9: PostgreSQL failover to a %s replica under load', 
     reportFault(
       rowFromVerdict(
         synchronous ? 9 : 10,
-        `PostgreSQL failover to a ${mode} replica at ${profile.rate} msg/s: primary crashed (immediate shutdown), replica promoted and the endpoint switched ${((switchedAt - crashedAt) / 1000).toFixed(1)} s later`,
+        `PostgreSQL failover to ${synchronous ? 'a synchronous' : 'an asynchronous'} replica at ${profile.rate} msg/s: primary crashed (immediate shutdown), replica promoted and the endpoint switched ${((switchedAt - crashedAt) / 1000).toFixed(1)} s later`,
         verdict,
         errors,
         `/health 200 ${seconds(healthyMs)}; add ${seconds(recovery.addMs)}; live ${seconds(recovery.liveMs)} (after the switch)`,
