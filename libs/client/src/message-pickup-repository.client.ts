@@ -61,8 +61,9 @@ export interface MessagePickupRepositoryClientOptions {
   maxFrameBytes?: number;
   /**
    * Told of failures that have no caller to reject: exceptions thrown by (or promises rejected by) the
-   * listeners given to `onMessagesReceived`, `onLiveSessionReclaim`, `onConnect`, `onDisconnect`, and live
-   * session removals retried in the background that were given up. Default: `console.error`.
+   * listeners given to `onMessagesReceived`, `onLiveSessionReclaim`, `onConnect`, `onDisconnect`, live
+   * session removals retried in the background that were given up, and `messagesReceived` notifications
+   * dropped because their params were not the protocol's. Default: `console.error`.
    */
   onError?: (error: unknown, context: string) => void;
 }
