@@ -1,27 +1,35 @@
 import { createTestDatabase, JsonRpcWsClient, RpcCallError, TcpProxy } from '@didcomm-mpr/test-kit';
 import { startTestServer, TestServer } from '../support/test-server';
 
+/** A server on a fresh database that it reaches through a proxy the test can cut or stall. */
+async function serverBehindProxy(env: Record<string, string>) {
+  const database = await createTestDatabase();
+  const target = new URL(database.url);
+  const proxy = await TcpProxy.start(target.hostname, Number(target.port || 5432));
+  target.host = `127.0.0.1:${proxy.port}`;
+  const server = await startTestServer(env, target.toString());
+  const client = await JsonRpcWsClient.connect(server.wsUrl);
+  const close = async () => {
+    await client.close();
+    await proxy.restore();
+    await server.stop();
+    await proxy.close();
+    await database.drop();
+  };
+  return { proxy, server, client, close };
+}
+
 describe('PostgreSQL outage', () => {
   let proxy: TcpProxy;
   let server: TestServer;
   let client: JsonRpcWsClient;
-  let dropDatabase: () => Promise<void>;
+  let close: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    const database = await createTestDatabase();
-    dropDatabase = database.drop;
-    const target = new URL(database.url);
-    proxy = await TcpProxy.start(target.hostname, Number(target.port || 5432));
-    target.host = `127.0.0.1:${proxy.port}`;
-    server = await startTestServer({ DATABASE_QUERY_TIMEOUT_MS: '1000' }, target.toString());
-    client = await JsonRpcWsClient.connect(server.wsUrl);
+    ({ proxy, server, client, close } = await serverBehindProxy({ DATABASE_QUERY_TIMEOUT_MS: '1000' }));
   });
   afterAll(async () => {
-    await client?.close();
-    await proxy?.restore();
-    await server?.stop();
-    await proxy?.close();
-    await dropDatabase?.();
+    await close?.();
   });
 
   it('fails calls at once with the retryable storage-unavailable error, answers 503, and recovers by itself', async () => {
@@ -84,26 +92,15 @@ describe('PostgreSQL outage', () => {
 
 describe('PostgreSQL stalled under concurrent calls', () => {
   let proxy: TcpProxy;
-  let server: TestServer;
   let client: JsonRpcWsClient;
-  let dropDatabase: () => Promise<void>;
+  let close: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    const database = await createTestDatabase();
-    dropDatabase = database.drop;
-    const target = new URL(database.url);
-    proxy = await TcpProxy.start(target.hostname, Number(target.port || 5432));
-    target.host = `127.0.0.1:${proxy.port}`;
     // Two pooled connections: most calls of the burst wait for one, behind the two that stall.
-    server = await startTestServer({ DATABASE_QUERY_TIMEOUT_MS: '1000', DATABASE_POOL_SIZE: '2' }, target.toString());
-    client = await JsonRpcWsClient.connect(server.wsUrl);
+    ({ proxy, client, close } = await serverBehindProxy({ DATABASE_QUERY_TIMEOUT_MS: '1000', DATABASE_POOL_SIZE: '2' }));
   });
   afterAll(async () => {
-    await client?.close();
-    await proxy?.restore();
-    await server?.stop();
-    await proxy?.close();
-    await dropDatabase?.();
+    await close?.();
   });
 
   it('answers every caller within DATABASE_QUERY_TIMEOUT_MS, also those waiting for a pooled connection', async () => {

@@ -155,6 +155,17 @@ abstract class ReconnectingClient {
     }
   }
 
+  /** One take (retried until done) and the acknowledgement of what it returned; resolves with how many it took. */
+  protected async takeAndAcknowledge(ledger: DeliveryLedger, connectionId: string): Promise<number> {
+    const batch = await this.callUntilDone<{ id: string }[]>('takeFromQueue', { connectionId, limit: TAKE_LIMIT });
+    if (batch.length === 0) return 0;
+    const ids = batch.map((message) => message.id);
+    ledger.delivered(ids, this.name, 'take');
+    await this.callUntilDone('removeMessages', { connectionId, messageIds: ids });
+    ledger.removed(ids);
+    return ids.length;
+  }
+
   private notified(client: JsonRpcWsClient, notification: RpcNotification): void {
     // The server sends no other notification: anything else is a bug worth a crash.
     if (notification.method !== 'messagesReceived') throw new Error(`unexpected notification from the server: ${notification.method}`);
@@ -334,12 +345,8 @@ export class Holder extends ReconnectingClient {
 
   /** Takes and acknowledges one connection's backlog until it is empty. */
   private async drain(connectionId: string): Promise<void> {
-    for (;;) {
-      const batch = await this.callUntilDone<{ id: string }[]>('takeFromQueue', { connectionId, limit: TAKE_LIMIT });
-      if (batch.length === 0) return;
-      const ids = batch.map((message) => message.id);
-      this.ledger.delivered(ids, this.name, 'take');
-      await this.ack(connectionId, ids);
+    while ((await this.takeAndAcknowledge(this.ledger, connectionId)) > 0) {
+      // until the backlog is empty
     }
   }
 
@@ -395,12 +402,7 @@ export class Taker extends ReconnectingClient {
     while (!this.stopped) {
       for (const connectionId of this.connections) {
         if (this.stopped) return;
-        const batch = await this.callUntilDone<{ id: string }[]>('takeFromQueue', { connectionId, limit: TAKE_LIMIT });
-        if (batch.length === 0) continue;
-        const ids = batch.map((message) => message.id);
-        this.ledger.delivered(ids, this.name, 'take');
-        await this.callUntilDone('removeMessages', { connectionId, messageIds: ids });
-        this.ledger.removed(ids);
+        await this.takeAndAcknowledge(this.ledger, connectionId);
       }
       await sleep(20);
     }

@@ -1,3 +1,4 @@
+import { RpcMethod, RpcNotification } from '@didcomm-mpr/protocol';
 import { Logger } from '@nestjs/common';
 import { loadConfig } from '../../../apps/server/src/config/config.loader';
 import type { DeliveryService, SessionHolder } from '../../../apps/server/src/delivery';
@@ -38,43 +39,9 @@ export class RpcDispatcherHarness {
 
 /** Method and member names of the protocol, and its literals, for the mutator's dictionary. */
 export const RPC_DICTIONARY = [
-  'jsonrpc',
-  '2.0',
-  'id',
-  'method',
-  'params',
-  'result',
-  'error',
-  'addMessage',
-  'takeFromQueue',
-  'getAvailableMessageCount',
-  'removeMessages',
-  'removeAllMessages',
-  'addLiveSession',
-  'getLiveSession',
-  'removeLiveSession',
-  'getQueueStats',
-  'ping',
-  'rpc.on',
-  'rpc.off',
-  'messagesReceived',
-  'connectionId',
-  'recipientDids',
-  'recipientDid',
-  'payload',
-  'messageId',
-  'messageIds',
-  'pushNotificationToken',
-  'type',
-  'token',
-  'appId',
-  'ttlMs',
-  'limit',
-  'limitBytes',
-  'deleteMessages',
-  'sessionId',
-  'reclaim',
-  'fcm',
-  'apns',
-  'did:example:alice',
+  ...['jsonrpc', '2.0', 'id', 'method', 'params', 'result', 'error'],
+  ...Object.values(RpcMethod),
+  ...Object.values(RpcNotification),
+  ...['connectionId', 'recipientDids', 'recipientDid', 'payload', 'messageId', 'messageIds', 'pushNotificationToken', 'type', 'token', 'appId'],
+  ...['ttlMs', 'limit', 'limitBytes', 'deleteMessages', 'sessionId', 'reclaim', 'fcm', 'apns', 'did:example:alice'],
 ];
