@@ -213,8 +213,13 @@ export class Sender extends ReconnectingClient {
       for (let attempt = 0; ; attempt++) {
         try {
           const client = await this.socket();
-          this.ledger.attempt(messageId, connectionId);
-          await client.call('addMessage', { connectionId, recipientDids: ['did:example:faults'], payload, messageId });
+          const sentAt = Date.now();
+          this.ledger.attempt(messageId, connectionId, sentAt);
+          try {
+            await client.call('addMessage', { connectionId, recipientDids: ['did:example:faults'], payload, messageId });
+          } finally {
+            this.ledger.attemptSettled(messageId, sentAt);
+          }
           this.ledger.acknowledged(messageId);
           return;
         } catch (error) {

@@ -18,9 +18,11 @@ const retryStrategy = (attempt: number): number => Math.min(50 * attempt, 2000);
  * SSUBSCRIBE; its subscriptions are restored by `RedisPubSubAdapter`, not by ioredis' offline queue.
  *
  * Every command's deadline is `RedisConnections`' guard (`commandTimeoutMs`). `socketTimeout` is its counterpart for
- * the connection: one that stays silent for that long while commands wait on it is dropped and made again, so a
- * stalled TCP connection (a partition: no answer, no reset) does not outlive the stall, and what waited on it is
- * released at once; while it reconnects, commands on a single node fail at once (no offline queue).
+ * the connection: one that stays silent for twice that long while commands wait on it is dropped and made again, so
+ * a stalled TCP connection (a partition: no answer, no reset) does not outlive the stall, and what waited on it is
+ * released; while it reconnects, commands on a single node fail at once (no offline queue). Twice, so that the
+ * callers get their deadline's answer first, and so that a busy event loop that reads late is not taken for a
+ * silent network.
  */
 export function createRedisClient(config: Exclude<RedisConfig, { mode: 'none' }>, role: RedisRole, connectionName: string, commandTimeoutMs: number): RedisClient {
   const common: RedisOptions = {
@@ -30,7 +32,7 @@ export function createRedisClient(config: Exclude<RedisConfig, { mode: 'none' }>
     // Single node: a publish while disconnected rejects at once; subscriptions are re-sent on `ready`.
     enableOfflineQueue: false,
     autoResubscribe: false,
-    socketTimeout: commandTimeoutMs,
+    socketTimeout: 2 * commandTimeoutMs,
     connectTimeout: Math.max(commandTimeoutMs, 2000),
   };
   if (config.mode === 'single') return new Redis(config.url, common);
