@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   if (!entry) throw new Error(`unknown fuzz target "${name}"; known: ${Object.keys(TARGETS).join(', ')}`);
   // First the hook, then the target: its imports are what gets instrumented.
   const coverage = new SourceCoverage(REPO_ROOT, entry.coverage);
-  const target = (require(entry.module) as { target: FuzzTarget }).target;
+  const target = ((await import(entry.module)) as { target: FuzzTarget }).target;
   const harness = await target.setup();
   const started = Date.now();
   const fuzzer = new CoverageGuidedFuzzer({
