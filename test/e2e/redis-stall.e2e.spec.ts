@@ -1,4 +1,13 @@
-import { createTestDatabase, FakeWebhookServer, JsonRpcWsClient, metricValue, RedisSingle, RpcCallError, startRedisSingle, TcpProxy } from '@didcomm-mpr/test-kit';
+import {
+  createTestDatabase,
+  FakeWebhookServer,
+  JsonRpcWsClient,
+  metricValue,
+  RedisSingle,
+  RpcCallError,
+  startRedisSingle,
+  TcpProxy,
+} from '@didcomm-mpr/test-kit';
 import { sleep, waitUntil } from '../support/client-waits';
 import { startTestServer, TestServer } from '../support/test-server';
 
@@ -53,7 +62,11 @@ describe('Redis behind a stalled network', () => {
     dropDatabase = database.drop;
     // B first: Nest's logger is one per process, the last server's; A's lines are the ones read here.
     b = await startTestServer({ ...env, REDIS_URL: redis.url, INSTANCE_ID: 'stall-b' }, database.url);
-    a = await startTestServer({ ...env, REDIS_URL: `redis://127.0.0.1:${proxy.port}`, INSTANCE_ID: 'stall-a', PUSH_WEBHOOK_URL: webhook.url }, database.url, { logs: logsA });
+    a = await startTestServer(
+      { ...env, REDIS_URL: `redis://127.0.0.1:${proxy.port}`, INSTANCE_ID: 'stall-a', PUSH_WEBHOOK_URL: webhook.url },
+      database.url,
+      { logs: logsA },
+    );
   });
   afterAll(async () => {
     await Promise.all(clients.map((client) => client.closeQuietly()));
@@ -112,18 +125,29 @@ describe('Redis behind a stalled network', () => {
 
     // Fencing: A cannot renew its lease, so before it ends A stops delivering to the sessions it can no longer prove
     // it holds, and says so; B, which reaches Redis, sees the session gone with A's lease.
-    await waitUntil('A fences its session', async () => (await metricValue(a.httpUrl, 'mpr_live_sessions_fenced')) === 1, LEASE_MS + 10_000);
+    await waitUntil(
+      'A fences its session',
+      async () => (await metricValue(a.httpUrl, 'mpr_live_sessions_fenced')) === 1,
+      LEASE_MS + 10_000,
+    );
     expect(Date.now() - stalledAt).toBeLessThan(LEASE_MS + 5_000);
     expect(logsA.some((line) => line.startsWith('error') && line.includes('Session lease not renewed in time'))).toBe(true);
     const whileFenced = await add(sender, 'held', 1);
     await sleep(1_500);
     expect(holder.notifiedIds('held')).not.toContain(whileFenced);
-    await waitUntil('B sees the session gone with the lease', async () => (await senderB.call<boolean>('getLiveSession', { connectionId: 'held' })) === false);
+    await waitUntil(
+      'B sees the session gone with the lease',
+      async () => (await senderB.call<boolean>('getLiveSession', { connectionId: 'held' })) === false,
+    );
 
     await proxy.restore();
     const healedAt = Date.now();
     await waitUntil('A is healthy again', async () => (await health(a)).body.status === 'ok', 20_000);
-    await waitUntil('A serves its confirmed session again', async () => (await metricValue(a.httpUrl, 'mpr_live_sessions_fenced')) === 0, 20_000);
+    await waitUntil(
+      'A serves its confirmed session again',
+      async () => (await metricValue(a.httpUrl, 'mpr_live_sessions_fenced')) === 0,
+      20_000,
+    );
     expect(logsA.some((line) => line.includes('Session lease renewed after a lapse: 1 sessions confirmed'))).toBe(true);
     console.log(`Redis stall: healthy and serving again ${Date.now() - healedAt} ms after the network healed`);
 
@@ -131,7 +155,11 @@ describe('Redis behind a stalled network', () => {
     expect(await senderB.call('getLiveSession', { connectionId: 'held' })).toBe(true);
     const fromA = await add(sender, 'held', 2);
     const fromB = await add(senderB, 'held', 3);
-    await holder.waitFor(() => holder.notifiedIds('held').includes(fromA) && holder.notifiedIds('held').includes(fromB), 10_000, 'live delivery after healing');
+    await holder.waitFor(
+      () => holder.notifiedIds('held').includes(fromA) && holder.notifiedIds('held').includes(fromB),
+      10_000,
+      'live delivery after healing',
+    );
     // What was added while fenced stayed pending: the next take finds it.
     const taken = (await holder.call<{ id: string }[]>('takeFromQueue', { connectionId: 'held' })).map((message) => message.id);
     expect(taken).toContain(whileFenced);

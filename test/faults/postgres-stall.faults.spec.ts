@@ -47,7 +47,12 @@ describe('fault 8: PostgreSQL stalled under load', () => {
     const target = new URL(database.url);
     proxy = await TcpProxy.start(target.hostname, Number(target.port || 5432));
     target.host = `127.0.0.1:${proxy.port}`;
-    fleet = await startFaultFleet({ instances: 1, redisCluster: false, databaseUrl: target.toString(), env: { DATABASE_QUERY_TIMEOUT_MS: String(QUERY_TIMEOUT_MS) } });
+    fleet = await startFaultFleet({
+      instances: 1,
+      redisCluster: false,
+      databaseUrl: target.toString(),
+      env: { DATABASE_QUERY_TIMEOUT_MS: String(QUERY_TIMEOUT_MS) },
+    });
   });
   afterAll(async () => {
     await probe?.closeQuietly();
@@ -81,8 +86,11 @@ describe('fault 8: PostgreSQL stalled under load', () => {
     probe = await JsonRpcWsClient.connect(server.wsUrl, { record: false });
     // A backlog for the probe's takes, taken (sending) messages for its acknowledgements.
     const probeConnection = `pgs-${run}-probe`;
-    for (let i = 0; i < 20; i++) await probe.call('addMessage', { connectionId: probeConnection, recipientDids: ['did:example:probe'], payload: makePayload(64) });
-    const taken = (await probe.call<{ id: string }[]>('takeFromQueue', { connectionId: probeConnection, limit: 10 })).map((message) => message.id);
+    for (let i = 0; i < 20; i++)
+      await probe.call('addMessage', { connectionId: probeConnection, recipientDids: ['did:example:probe'], payload: makePayload(64) });
+    const taken = (await probe.call<{ id: string }[]>('takeFromQueue', { connectionId: probeConnection, limit: 10 })).map(
+      (message) => message.id,
+    );
     load.start();
     await sleep(profile.beforeMs);
 
@@ -91,14 +99,22 @@ describe('fault 8: PostgreSQL stalled under load', () => {
       const started = Date.now();
       return probe!.call(method, params, 30_000).then(
         () => probes.push({ method, outcome: 'answered', ms: Date.now() - started }),
-        (error: RpcCallError | RpcTransportError) => probes.push({ method, outcome: `${error.code}${error.retryable ? ' retryable' : ''}`, ms: Date.now() - started }),
+        (error: RpcCallError | RpcTransportError) =>
+          probes.push({ method, outcome: `${error.code}${error.retryable ? ' retryable' : ''}`, ms: Date.now() - started }),
       );
     };
     // The burst leaves in the same tick as the stall: group commits, takes and acknowledgements are in flight when
     // the network goes silent, with the load's own statements on every pooled connection.
     ledger.causeEverywhere();
     const burst = [
-      ...Array.from({ length: 10 }, (_, i) => timed('addMessage', { connectionId: probeConnection, recipientDids: ['did:example:probe'], payload: makePayload(64), messageId: `${run}-burst-${i}` })),
+      ...Array.from({ length: 10 }, (_, i) =>
+        timed('addMessage', {
+          connectionId: probeConnection,
+          recipientDids: ['did:example:probe'],
+          payload: makePayload(64),
+          messageId: `${run}-burst-${i}`,
+        }),
+      ),
       ...Array.from({ length: 3 }, () => timed('takeFromQueue', { connectionId: probeConnection, limit: 2 })),
       timed('removeMessages', { connectionId: probeConnection, messageIds: taken }),
     ];
@@ -124,12 +140,22 @@ describe('fault 8: PostgreSQL stalled under load', () => {
     }
     await sleep(profile.afterMs);
     await load.finish();
-    await auditDelivery({ ledger, pool, connections: [...connections, ...unheld], holders: load.holders, patienceMs: FAULTS_REDELIVERY_TIMEOUT_MS + 5_000 });
+    await auditDelivery({
+      ledger,
+      pool,
+      connections: [...connections, ...unheld],
+      holders: load.holders,
+      patienceMs: FAULTS_REDELIVERY_TIMEOUT_MS + 5_000,
+    });
 
     // Not half-applied: every burst add the server did not answer is stored once or not at all, and the per-connection
     // quota bound (raised by the insert statement itself) never understates what is stored.
     const burstIds = Array.from({ length: 10 }, (_, i) => `${run}-burst-${i}`);
-    const stored = await sql<{ id: string; n: string }>(directUrl, 'SELECT id, count(*) AS n FROM queued_message WHERE id = ANY($1) GROUP BY id', [burstIds]);
+    const stored = await sql<{ id: string; n: string }>(
+      directUrl,
+      'SELECT id, count(*) AS n FROM queued_message WHERE id = ANY($1) GROUP BY id',
+      [burstIds],
+    );
     expect(stored.every((row) => row.n === '1')).toBe(true);
     const understated = await sql<{ connection_id: string }>(
       directUrl,

@@ -62,7 +62,16 @@ describe('fault 7: the network to Redis stalls under load for one of two instanc
     const ledger = new DeliveryLedger(FAULTS_REDELIVERY_TIMEOUT_MS);
     const errors = new ErrorTally();
     const pool = new InstancePool([a.wsUrl, b.wsUrl]);
-    load = new LoadGenerator({ ledger, errors, pool, connections, holderSockets: 4, senderSockets: 4, ratePerSecond: profile.rate, payloadBytes: 1024 });
+    load = new LoadGenerator({
+      ledger,
+      errors,
+      pool,
+      connections,
+      holderSockets: 4,
+      senderSockets: 4,
+      ratePerSecond: profile.rate,
+      payloadBytes: 1024,
+    });
     await load.connect();
     probe = await JsonRpcWsClient.connect(a.wsUrl, { record: false });
     load.start();
@@ -89,11 +98,16 @@ describe('fault 7: the network to Redis stalls under load for one of two instanc
         sessionCalls.push({ outcome, ms: Date.now() - started });
       }
       const started = Date.now();
-      await probe.call('addMessage', { connectionId: `rs-${run}-probe-add`, recipientDids: ['did:example:probe'], payload: { at: started } });
+      await probe.call('addMessage', {
+        connectionId: `rs-${run}-probe-add`,
+        recipientDids: ['did:example:probe'],
+        payload: { at: started },
+      });
       addLatencies.push(Date.now() - started);
       const response = await fetch(`${a.httpUrl}/health`);
       healthSeen.add(`${response.status} ${((await response.json()) as { status: string }).status}`);
-      if (fencedAfterMs === undefined && (await metricValue(a.httpUrl, 'mpr_live_sessions_fenced')) > 0) fencedAfterMs = Date.now() - stalledAt;
+      if (fencedAfterMs === undefined && (await metricValue(a.httpUrl, 'mpr_live_sessions_fenced')) > 0)
+        fencedAfterMs = Date.now() - stalledAt;
       await sleep(200);
     }
 
@@ -101,7 +115,9 @@ describe('fault 7: the network to Redis stalls under load for one of two instanc
     const healedAt = Date.now();
     let healthyMs: number | undefined;
     while (healthyMs === undefined && Date.now() - healedAt < 30_000) {
-      const states = await Promise.all([a, b].map(async (server) => ((await (await fetch(`${server.httpUrl}/health`)).json()) as { status: string }).status));
+      const states = await Promise.all(
+        [a, b].map(async (server) => ((await (await fetch(`${server.httpUrl}/health`)).json()) as { status: string }).status),
+      );
       const fenced = await metricValue(a.httpUrl, 'mpr_live_sessions_fenced');
       if (states.every((state) => state === 'ok') && fenced === 0) healthyMs = Date.now() - healedAt;
       else await sleep(50);

@@ -18,7 +18,8 @@ describe('fuzz corpora replayed', () => {
       for (const { name: file, input } of inputs) {
         await harness.run(input).catch((error: unknown) => failures.push(`${file}: ${(error as Error)?.message ?? String(error)}`));
         await new Promise((resolve) => setImmediate(resolve));
-        for (const reason of unhandled.splice(0)) failures.push(`${file}: unhandled rejection ${(reason as Error)?.message ?? String(reason)}`);
+        for (const reason of unhandled.splice(0))
+          failures.push(`${file}: unhandled rejection ${(reason as Error)?.message ?? String(reason)}`);
       }
     } finally {
       process.off('unhandledRejection', onUnhandled);

@@ -23,7 +23,8 @@ describe('coverage-guided fuzzing', () => {
   afterAll(() => {
     if (faultsProfile() !== 'full' || summaries.length === 0) return;
     const rows = summaries.map(
-      (s) => `| ${s.target} | ${(s.durationMs / 1000).toFixed(0)} s | ${s.executions.toLocaleString('en-US')} (${s.execsPerSecond.toLocaleString('en-US')}/s) | ${s.seeds} → ${s.corpus} | ${s.coverage.statements} | ${s.coverage.branches} | ${s.coverage.sources.join(', ')} | ${s.findings.length} |`,
+      (s) =>
+        `| ${s.target} | ${(s.durationMs / 1000).toFixed(0)} s | ${s.executions.toLocaleString('en-US')} (${s.execsPerSecond.toLocaleString('en-US')}/s) | ${s.seeds} → ${s.corpus} | ${s.coverage.statements} | ${s.coverage.branches} | ${s.coverage.sources.join(', ')} | ${s.findings.length} |`,
     );
     mkdirSync(path.dirname(REPORT_PATH), { recursive: true });
     writeFileSync(
@@ -47,7 +48,9 @@ describe('coverage-guided fuzzing', () => {
     if (outcome.summary) {
       summaries.push(outcome.summary);
       const { executions, execsPerSecond, corpus, coverage } = outcome.summary;
-      console.log(`fuzz ${target}: ${executions} executions (${execsPerSecond}/s), corpus ${corpus}, statements ${coverage.statements}, branches ${coverage.branches}`);
+      console.log(
+        `fuzz ${target}: ${executions} executions (${execsPerSecond}/s), corpus ${corpus}, statements ${coverage.statements}, branches ${coverage.branches}`,
+      );
     }
     if (outcome.saved.length > 0) {
       throw new Error(

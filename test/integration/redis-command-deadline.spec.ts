@@ -80,7 +80,9 @@ describe('Redis command deadline and in-flight bound', () => {
 
       // A script (defineCommand: EVALSHA, then EVAL) and a publish are bounded the same way.
       connections.commands.defineCommand('deadlineTestScript', { numberOfKeys: 1, lua: "return redis.call('GET', KEYS[1])" });
-      const script = await outcome((connections.commands as unknown as { deadlineTestScript(key: string): Promise<unknown> }).deadlineTestScript('k'));
+      const script = await outcome(
+        (connections.commands as unknown as { deadlineTestScript(key: string): Promise<unknown> }).deadlineTestScript('k'),
+      );
       const publish = await outcome(connections.commands.publish('channel', 'x'));
       for (const result of [script, publish]) {
         expect(result.ok).toBe(false);

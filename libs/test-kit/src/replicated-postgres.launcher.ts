@@ -48,7 +48,9 @@ export class ReplicatedPostgres {
     const bin = process.env.PG_BIN_DIR ?? DEBIAN_PG_BIN_DIR;
     for (const tool of ['initdb', 'pg_ctl', 'pg_basebackup']) {
       if (!existsSync(path.join(bin, tool))) {
-        throw new Error(`${path.join(bin, tool)} is missing: the failover tests need PostgreSQL's server binaries (Debian: apt-get install postgresql-15), or PG_BIN_DIR`);
+        throw new Error(
+          `${path.join(bin, tool)} is missing: the failover tests need PostgreSQL's server binaries (Debian: apt-get install postgresql-15), or PG_BIN_DIR`,
+        );
       }
     }
     const root = await fs.mkdtemp(path.join(os.tmpdir(), 'mpr-replicated-pg-'));
@@ -66,7 +68,21 @@ export class ReplicatedPostgres {
       await pair.initPrimary();
       await pair.startMember(pair.primary);
       await sql(pair.urlOf(pair.primary, 'postgres'), `CREATE DATABASE ${options.database}`);
-      await pair.run('pg_basebackup', ['-h', '127.0.0.1', '-p', String(pair.primary.port), '-U', 'postgres', '-D', pair.replica.dataDir, '-X', 'stream', '-R', '-c', 'fast']);
+      await pair.run('pg_basebackup', [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(pair.primary.port),
+        '-U',
+        'postgres',
+        '-D',
+        pair.replica.dataDir,
+        '-X',
+        'stream',
+        '-R',
+        '-c',
+        'fast',
+      ]);
       // -R wrote standby.signal and a primary_conninfo; this one names the replica, as synchronous_standby_names does.
       await pair.appendConf(pair.replica, [
         `port = ${pair.replica.port}`,
@@ -155,7 +171,8 @@ export class ReplicatedPostgres {
     for (;;) {
       const state = await this.replicationState();
       if (state?.state === 'streaming' && state.sync_state === wanted) return;
-      if (Date.now() > deadline) throw new Error(`the replica is not streaming (${wanted}) after 60 s: ${JSON.stringify(state)}; see ${this.root}/replica.log`);
+      if (Date.now() > deadline)
+        throw new Error(`the replica is not streaming (${wanted}) after 60 s: ${JSON.stringify(state)}; see ${this.root}/replica.log`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
@@ -176,7 +193,11 @@ export class ReplicatedPostgres {
 async function postgresUser(): Promise<{ uid: number; gid: number }> {
   const id = (flag: string) =>
     new Promise<number>((resolve, reject) =>
-      execFile('id', [flag, 'postgres'], (error, stdout) => (error ? reject(new Error(`no "postgres" system user to run PostgreSQL as: ${error.message}`)) : resolve(Number(String(stdout).trim())))),
+      execFile('id', [flag, 'postgres'], (error, stdout) =>
+        error
+          ? reject(new Error(`no "postgres" system user to run PostgreSQL as: ${error.message}`))
+          : resolve(Number(String(stdout).trim())),
+      ),
     );
   return { uid: await id('-u'), gid: await id('-g') };
 }

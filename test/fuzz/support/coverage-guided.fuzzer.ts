@@ -100,7 +100,10 @@ export class CoverageGuidedFuzzer {
     try {
       await Promise.race([
         this.options.harness.run(input),
-        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Hang(`no answer within ${this.options.execTimeoutMs} ms`)), this.options.execTimeoutMs))),
+        new Promise<never>(
+          (_, reject) =>
+            (timer = setTimeout(() => reject(new Hang(`no answer within ${this.options.execTimeoutMs} ms`)), this.options.execTimeoutMs)),
+        ),
       ]);
     } catch (error) {
       return { input, kind: error instanceof Hang ? 'hang' : 'crash', message: describe(error) };
@@ -115,7 +118,13 @@ export class CoverageGuidedFuzzer {
   }
 
   private stats(started: number, findings: FuzzFindingRecord[]): FuzzRunStats {
-    return { executions: this.executions, corpus: this.corpus.length, seeds: this.options.seeds.length, durationMs: Date.now() - started, findings };
+    return {
+      executions: this.executions,
+      corpus: this.corpus.length,
+      seeds: this.options.seeds.length,
+      durationMs: Date.now() - started,
+      findings,
+    };
   }
 }
 

@@ -30,7 +30,8 @@ export function corpusOf(target: string): { name: string; input: Buffer }[] {
   for (const kind of ['seeds', 'regressions']) {
     const dir = path.join(CORPUS_ROOT, target, kind);
     if (!fs.existsSync(dir)) continue;
-    for (const file of fs.readdirSync(dir).sort()) inputs.push({ name: `${target}/${kind}/${file}`, input: fs.readFileSync(path.join(dir, file)) });
+    for (const file of fs.readdirSync(dir).sort())
+      inputs.push({ name: `${target}/${kind}/${file}`, input: fs.readFileSync(path.join(dir, file)) });
   }
   return inputs;
 }

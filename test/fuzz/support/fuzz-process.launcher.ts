@@ -37,12 +37,17 @@ const START_AND_STOP_MS = 90_000;
 export async function runFuzzTarget(target: string, seconds: number, seed = Date.now() % 2 ** 31): Promise<FuzzOutcome> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), `mpr-fuzz-${target}-`));
   const { args, env } = typeScriptProgram(path.join(__dirname, 'fuzz.runner.ts'), [target, String(seconds), String(seed), work]);
-  const child = spawn(process.execPath, ['--max-old-space-size=1024', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--max-old-space-size=1024', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const killer = setTimeout(() => child.kill('SIGKILL'), seconds * 1000 + START_AND_STOP_MS);
-  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   clearTimeout(killer);
   const line = output.split('\n').find((candidate) => candidate.startsWith('FUZZ-SUMMARY '));
   const summary = line ? (JSON.parse(line.slice('FUZZ-SUMMARY '.length)) as FuzzSummary) : undefined;
@@ -52,7 +57,9 @@ export async function runFuzzTarget(target: string, seconds: number, seed = Date
   for (const finding of summary?.findings ?? []) save(Buffer.from(finding.input, 'base64'), finding.kind, finding.message);
   if (!summary) {
     const current = path.join(work, 'current-input');
-    const why = exit.signal ? `killed by ${exit.signal} (a hang past the budget, or memory)` : `exited with code ${exit.code} without a summary`;
+    const why = exit.signal
+      ? `killed by ${exit.signal} (a hang past the budget, or memory)`
+      : `exited with code ${exit.code} without a summary`;
     if (fs.existsSync(current) && exit.code !== 2) save(fs.readFileSync(current), 'process', why);
     else saved.push({ file: '(none)', kind: 'process', message: `${why}\n${output.slice(-4000)}` });
   }

@@ -29,8 +29,43 @@ export class Random {
 }
 
 const INTERESTING_BYTES = [0x00, 0x01, 0x7f, 0x80, 0xff, 0x22, 0x5c, 0x7b, 0x7d, 0x5b, 0x5d, 0x2c, 0x3a, 0x20, 0x0a];
-const INTERESTING_NUMBERS = [0, -0, 1, -1, 0.5, 1e308, -1e308, 2 ** 31, 2 ** 32, 2 ** 53, 2 ** 53 + 2, -(2 ** 53), 1e-7, 100, 1001, 4_194_305, 604_800_001];
-const INTERESTING_STRINGS = ['', ' ', '\u0000', 'a'.repeat(513), 'é'.repeat(300), '😀', '\uD800', '2.0', '1.0', 'null', '__proto__', 'constructor', 'toString', '{', '"', '\\'];
+const INTERESTING_NUMBERS = [
+  0,
+  -0,
+  1,
+  -1,
+  0.5,
+  1e308,
+  -1e308,
+  2 ** 31,
+  2 ** 32,
+  2 ** 53,
+  2 ** 53 + 2,
+  -(2 ** 53),
+  1e-7,
+  100,
+  1001,
+  4_194_305,
+  604_800_001,
+];
+const INTERESTING_STRINGS = [
+  '',
+  ' ',
+  '\u0000',
+  'a'.repeat(513),
+  'é'.repeat(300),
+  '😀',
+  '\uD800',
+  '2.0',
+  '1.0',
+  'null',
+  '__proto__',
+  'constructor',
+  'toString',
+  '{',
+  '"',
+  '\\',
+];
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -75,7 +110,9 @@ export class JsonAwareMutator {
       }
       case 2: {
         const position = at(input.length);
-        const inserted = Buffer.from(Array.from({ length: 1 + r.below(8) }, () => (r.chance(0.5) ? r.pick(INTERESTING_BYTES) : r.below(256))));
+        const inserted = Buffer.from(
+          Array.from({ length: 1 + r.below(8) }, () => (r.chance(0.5) ? r.pick(INTERESTING_BYTES) : r.below(256))),
+        );
         return Buffer.concat([input.subarray(0, position), inserted, input.subarray(position)]);
       }
       case 3: {
@@ -94,7 +131,11 @@ export class JsonAwareMutator {
       case 5: {
         const position = at(input.length);
         const word = r.pick(this.dictionary);
-        return Buffer.concat([input.subarray(0, position), Buffer.from(r.chance(0.5) ? JSON.stringify(word) : word), input.subarray(position)]);
+        return Buffer.concat([
+          input.subarray(0, position),
+          Buffer.from(r.chance(0.5) ? JSON.stringify(word) : word),
+          input.subarray(position),
+        ]);
       }
       case 6: {
         // Crossover: the head of this input, the tail of another.

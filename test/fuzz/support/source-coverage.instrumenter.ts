@@ -34,14 +34,17 @@ export class SourceCoverage {
   private indexedFiles = 0;
 
   /** Instruments, from now on, the `.ts` files under `roots` (repository-relative files or directories). */
-  constructor(
-    repoRoot: string,
-    roots: string[],
-  ) {
+  constructor(repoRoot: string, roots: string[]) {
     const prefixes = roots.map((root) => path.join(repoRoot, root));
-    const wanted = (filename: string) => !filename.endsWith('.spec.ts') && prefixes.some((prefix) => filename === prefix || filename.startsWith(`${prefix}${path.sep}`));
+    const wanted = (filename: string) =>
+      !filename.endsWith('.spec.ts') && prefixes.some((prefix) => filename === prefix || filename.startsWith(`${prefix}${path.sep}`));
     const compilerOptions = loadCompilerOptions(path.join(repoRoot, 'tsconfig.json'));
-    const instrumenter = createInstrumenter({ coverageVariable: COVERAGE_VARIABLE, compact: true, esModules: false, produceSourceMap: false });
+    const instrumenter = createInstrumenter({
+      coverageVariable: COVERAGE_VARIABLE,
+      compact: true,
+      esModules: false,
+      produceSourceMap: false,
+    });
     const extensions = require.extensions as NodeJS.RequireExtensions;
     const previous = extensions['.ts'];
     if (!previous) throw new Error('no loader for .ts files: run this under ts-node');
@@ -49,7 +52,10 @@ export class SourceCoverage {
       if (!wanted(filename)) return previous(module, filename);
       const js = ts.transpileModule(fs.readFileSync(filename, 'utf8'), { compilerOptions, fileName: filename }).outputText;
       this.files.push(filename);
-      (module as unknown as { _compile(code: string, filename: string): void })._compile(instrumenter.instrumentSync(js, filename), filename);
+      (module as unknown as { _compile(code: string, filename: string): void })._compile(
+        instrumenter.instrumentSync(js, filename),
+        filename,
+      );
     };
   }
 
@@ -107,7 +113,8 @@ export class SourceCoverage {
       if (!coverage) continue;
       for (const key of Object.keys(coverage.s)) this.counters.push({ record: coverage.s, key, kind: 's' });
       for (const key of Object.keys(coverage.f)) this.counters.push({ record: coverage.f, key, kind: 'f' });
-      for (const key of Object.keys(coverage.b)) coverage.b[key].forEach((_, arm) => this.counters.push({ record: coverage.b[key], key: arm, kind: 'b' }));
+      for (const key of Object.keys(coverage.b))
+        coverage.b[key].forEach((_, arm) => this.counters.push({ record: coverage.b[key], key: arm, kind: 'b' }));
     }
     this.indexedFiles = this.files.length;
     const seen = new Uint8Array(this.counters.length);

@@ -1,5 +1,11 @@
 import { AddressInfo } from 'node:net';
-import { MessagePickupRepositoryClient, MessagesReceivedParams, PickupConnectionLostError, PickupRpcError, PickupTimeoutError } from '@didcomm-mpr/client';
+import {
+  MessagePickupRepositoryClient,
+  MessagesReceivedParams,
+  PickupConnectionLostError,
+  PickupRpcError,
+  PickupTimeoutError,
+} from '@didcomm-mpr/client';
 import { WebSocketServer } from 'ws';
 import { FuzzFinding, FuzzTarget } from '../support/fuzz-target';
 
@@ -15,7 +21,12 @@ function checkNotification(params: MessagesReceivedParams): void {
     throw new FuzzFinding(`a messagesReceived listener got params that are not {connectionId, messages}: ${show(value)}`);
   }
   for (const message of value.messages) {
-    if (!isObject(message) || typeof message.id !== 'string' || typeof message.receivedAt !== 'string' || !('encryptedMessage' in message)) {
+    if (
+      !isObject(message) ||
+      typeof message.id !== 'string' ||
+      typeof message.receivedAt !== 'string' ||
+      !('encryptedMessage' in message)
+    ) {
       throw new FuzzFinding(`a messagesReceived listener got a message that is not {id, receivedAt, encryptedMessage}: ${show(message)}`);
     }
   }
@@ -32,7 +43,28 @@ function checkNotification(params: MessagesReceivedParams): void {
 export const target: FuzzTarget = {
   name: 'client-frames',
   description: 'client: a server frame answering a pending call (MessagePickupRepositoryClient over a loopback WebSocket)',
-  dictionary: ['jsonrpc', '2.0', 'id', '"$ID"', 'result', 'error', 'code', 'message', 'data', 'retryable', 'method', 'params', 'messagesReceived', 'connectionId', 'messages', 'receivedAt', 'encryptedMessage', '-32000', '-32002', '-32602'],
+  dictionary: [
+    'jsonrpc',
+    '2.0',
+    'id',
+    '"$ID"',
+    'result',
+    'error',
+    'code',
+    'message',
+    'data',
+    'retryable',
+    'method',
+    'params',
+    'messagesReceived',
+    'connectionId',
+    'messages',
+    'receivedAt',
+    'encryptedMessage',
+    '-32000',
+    '-32002',
+    '-32602',
+  ],
   async setup() {
     const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     await new Promise<void>((resolve) => server.once('listening', () => resolve()));
@@ -75,7 +107,10 @@ export const target: FuzzTarget = {
         const { error } = outcome;
         if (error === undefined) return;
         if (error instanceof PickupRpcError) {
-          if (!Number.isInteger(error.code) || typeof error.rpcMessage !== 'string') throw new FuzzFinding(`a JSON-RPC error without a numeric code and a message: ${show({ code: error.code, message: error.rpcMessage })}`);
+          if (!Number.isInteger(error.code) || typeof error.rpcMessage !== 'string')
+            throw new FuzzFinding(
+              `a JSON-RPC error without a numeric code and a message: ${show({ code: error.code, message: error.rpcMessage })}`,
+            );
           return;
         }
         if (error instanceof PickupTimeoutError || error instanceof PickupConnectionLostError) return;

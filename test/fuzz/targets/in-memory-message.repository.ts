@@ -1,4 +1,11 @@
-import type { ConnectionQueueStats, InsertOutcome, NewMessage, QueueQuota, StoredMessage, TakeQuery } from '../../../apps/server/src/database';
+import type {
+  ConnectionQueueStats,
+  InsertOutcome,
+  NewMessage,
+  QueueQuota,
+  StoredMessage,
+  TakeQuery,
+} from '../../../apps/server/src/database';
 
 interface Row {
   connectionId: string;
@@ -59,7 +66,8 @@ export class InMemoryMessageRepository {
   }
 
   async countPending(connectionId: string, recipientDid?: string): Promise<number> {
-    return this.of(connectionId).filter((row) => !row.sending && (recipientDid === undefined || row.recipientDids.includes(recipientDid))).length;
+    return this.of(connectionId).filter((row) => !row.sending && (recipientDid === undefined || row.recipientDids.includes(recipientDid)))
+      .length;
   }
 
   async remove(connectionId: string, ids: string[]): Promise<number> {

@@ -30,11 +30,14 @@ function expectedId(entry: unknown): unknown {
 function checkResponse(response: unknown, where: string): Obj {
   if (!isObject(response)) throw new FuzzFinding(`${where}: a response must be an object, got ${show(response)}`);
   for (const key of Object.keys(response)) {
-    if (!['jsonrpc', 'id', 'result', 'error'].includes(key)) throw new FuzzFinding(`${where}: unexpected member "${key}" in ${show(response)}`);
+    if (!['jsonrpc', 'id', 'result', 'error'].includes(key))
+      throw new FuzzFinding(`${where}: unexpected member "${key}" in ${show(response)}`);
   }
   if (response.jsonrpc !== '2.0') throw new FuzzFinding(`${where}: jsonrpc must be "2.0" in ${show(response)}`);
-  if (!('id' in response) || !isId(response.id)) throw new FuzzFinding(`${where}: id must be a string, a number or null in ${show(response)}`);
-  if ('result' in response === 'error' in response) throw new FuzzFinding(`${where}: exactly one of result and error, got ${show(response)}`);
+  if (!('id' in response) || !isId(response.id))
+    throw new FuzzFinding(`${where}: id must be a string, a number or null in ${show(response)}`);
+  if ('result' in response === 'error' in response)
+    throw new FuzzFinding(`${where}: exactly one of result and error, got ${show(response)}`);
   if ('error' in response) {
     const error = response.error;
     if (!isObject(error) || !Number.isInteger(error.code) || typeof error.message !== 'string' || error.message === '') {
@@ -44,8 +47,10 @@ function checkResponse(response: unknown, where: string): Obj {
     if (!KNOWN_CODES.has(code)) throw new FuzzFinding(`${where}: undocumented error code ${code}`);
     // -32603 is the server's own "this is a bug": input must never cause it.
     if (code === RpcErrorCode.InternalError) throw new FuzzFinding(`${where}: internal error for client input: ${show(error)}`);
-    if (!isObject(error.data) || typeof error.data.retryable !== 'boolean') throw new FuzzFinding(`${where}: error without data.retryable: ${show(error)}`);
-    if (error.data.retryable !== RETRYABLE_ERROR_CODES.has(code)) throw new FuzzFinding(`${where}: data.retryable disagrees with code ${code}`);
+    if (!isObject(error.data) || typeof error.data.retryable !== 'boolean')
+      throw new FuzzFinding(`${where}: error without data.retryable: ${show(error)}`);
+    if (error.data.retryable !== RETRYABLE_ERROR_CODES.has(code))
+      throw new FuzzFinding(`${where}: data.retryable disagrees with code ${code}`);
   }
   return response;
 }
@@ -93,7 +98,8 @@ export function checkJsonRpcAnswer(frame: string, answer: string | undefined): u
   if (!batch) {
     if (isNotification(request)) throw new FuzzFinding(`a notification was answered: ${answer.slice(0, 300)}`);
     const response = checkResponse(parsed, 'response');
-    if (response.id !== expectedId(request)) throw new FuzzFinding(`response id ${show(response.id)} for request id ${show(expectedId(request))}`);
+    if (response.id !== expectedId(request))
+      throw new FuzzFinding(`response id ${show(response.id)} for request id ${show(expectedId(request))}`);
     return parsed;
   }
   if (!Array.isArray(parsed)) throw new FuzzFinding(`a batch must be answered with an array, got ${answer.slice(0, 300)}`);

@@ -25,9 +25,19 @@ export class RpcDispatcherHarness {
   constructor() {
     // The dispatcher logs unexpected errors; the oracle reports them instead.
     Logger.overrideLogger(false);
-    const config = loadConfig({ MAX_PAYLOAD_BYTES: '2048', MAX_QUEUE_MESSAGES: '20', MAX_QUEUE_BYTES: '16384', MAX_TAKE_MESSAGES: '10', LOG_LEVEL: 'error' });
+    const config = loadConfig({
+      MAX_PAYLOAD_BYTES: '2048',
+      MAX_QUEUE_MESSAGES: '20',
+      MAX_QUEUE_BYTES: '16384',
+      MAX_TAKE_MESSAGES: '10',
+      LOG_LEVEL: 'error',
+    });
     const metrics = new MetricsService();
-    const delivery = { preclaimToken: () => undefined, committed: () => undefined, localSession: () => undefined } as unknown as DeliveryService;
+    const delivery = {
+      preclaimToken: () => undefined,
+      committed: () => undefined,
+      localSession: () => undefined,
+    } as unknown as DeliveryService;
     const queue = new QueueService(config, new InMemoryMessageRepository() as unknown as MessageRepository, delivery, metrics);
     this.dispatcher = new RpcDispatcher(queue, new InMemoryLiveSessions() as unknown as LiveSessionService, metrics);
   }
@@ -42,6 +52,17 @@ export const RPC_DICTIONARY = [
   ...['jsonrpc', '2.0', 'id', 'method', 'params', 'result', 'error'],
   ...Object.values(RpcMethod),
   ...Object.values(RpcNotification),
-  ...['connectionId', 'recipientDids', 'recipientDid', 'payload', 'messageId', 'messageIds', 'pushNotificationToken', 'type', 'token', 'appId'],
+  ...[
+    'connectionId',
+    'recipientDids',
+    'recipientDid',
+    'payload',
+    'messageId',
+    'messageIds',
+    'pushNotificationToken',
+    'type',
+    'token',
+    'appId',
+  ],
   ...['ttlMs', 'limit', 'limitBytes', 'deleteMessages', 'sessionId', 'reclaim', 'fcm', 'apns', 'did:example:alice'],
 ];

@@ -23,14 +23,16 @@ function checkResult(method: string, params: unknown, result: unknown): void {
     case RpcMethod.TakeFromQueue:
       if (!Array.isArray(result)) return fail('expected an array');
       for (const message of result) {
-        if (!isObject(message) || typeof message.id !== 'string' || !isIsoDate(message.receivedAt) || !('encryptedMessage' in message)) fail('expected {id, receivedAt, encryptedMessage} entries');
+        if (!isObject(message) || typeof message.id !== 'string' || !isIsoDate(message.receivedAt) || !('encryptedMessage' in message))
+          fail('expected {id, receivedAt, encryptedMessage} entries');
       }
       return;
     case RpcMethod.GetAvailableMessageCount:
       if (!Number.isInteger(result) || (result as number) < 0) fail('expected a count');
       return;
     case RpcMethod.GetQueueStats:
-      if (!isObject(result) || ![result.pending, result.sending, result.bytes].every((n) => Number.isInteger(n) && (n as number) >= 0)) fail('expected stats');
+      if (!isObject(result) || ![result.pending, result.sending, result.bytes].every((n) => Number.isInteger(n) && (n as number) >= 0))
+        fail('expected stats');
       return;
     case RpcMethod.RemoveMessages:
     case RpcMethod.RemoveAllMessages:
