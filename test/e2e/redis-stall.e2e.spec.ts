@@ -104,12 +104,15 @@ describe('Redis behind a stalled network', () => {
       expect({ method, error }).toMatchObject({ method, error: { code: -32000, data: { retryable: true } } });
       expect(ms).toBeLessThan(WITHIN_DEADLINE_MS);
     }
-    // Adds do not wait for Redis: they commit and answer.
+    // Adds do not wait for Redis: they commit and answer. (Were they waiting for it, none would take less than the
+    // deadline; the fastest is compared, so that one slow commit on a busy machine says nothing.)
+    const addLatencies: number[] = [];
     for (let i = 0; i < 5; i++) {
       const started = Date.now();
       await add(sender, 'unheld', i);
-      expect(Date.now() - started).toBeLessThan(DEADLINE_MS);
+      addLatencies.push(Date.now() - started);
     }
+    expect(Math.min(...addLatencies)).toBeLessThan(DEADLINE_MS / 2);
     // /health: degraded, still 200 (PostgreSQL answers).
     await waitUntil('A reports degraded', async () => (await health(a)).body.status === 'degraded');
     expect(await health(a)).toMatchObject({ http: 200, body: { status: 'degraded', checks: { pubsub: { status: 'degraded' } } } });

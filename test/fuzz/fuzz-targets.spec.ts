@@ -35,7 +35,7 @@ describe('coverage-guided fuzzing', () => {
         `Run: ${new Date().toISOString()}, \`npm run test:faults\` (test/fuzz/fuzz-targets.spec.ts, ${SECONDS} s per target).`,
         `Machine: ${machineDescription()}.`,
         '',
-        '| target | time | executions | corpus (seeds → kept) | statements reached | branch arms reached | sources measured | findings |',
+        '| target | time | executions | corpus (committed inputs → kept) | statements reached | branch arms reached | sources measured | findings |',
         '|---|---|---|---|---|---|---|---|',
         ...rows,
         '',
