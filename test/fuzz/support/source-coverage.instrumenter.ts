@@ -29,7 +29,8 @@ export class SourceCoverage {
   private readonly files: string[] = [];
   /** Every counter, flattened: its record (a file's statement or function map, or a branch's arms) and key. */
   private readonly counters: { record: Record<string, number> | number[]; key: string | number; kind: 's' | 'f' | 'b' }[] = [];
-  private seen = new Uint8Array(0);
+  /** Per counter, one bit per hit-count class seen (nine classes: 16 bits). */
+  private seen = new Uint16Array(0);
   private ever = new Uint8Array(0);
   private indexedFiles = 0;
 
@@ -117,7 +118,7 @@ export class SourceCoverage {
         coverage.b[key].forEach((_, arm) => this.counters.push({ record: coverage.b[key], key: arm, kind: 'b' }));
     }
     this.indexedFiles = this.files.length;
-    const seen = new Uint8Array(this.counters.length);
+    const seen = new Uint16Array(this.counters.length);
     seen.set(this.seen);
     this.seen = seen;
     const ever = new Uint8Array(this.counters.length);
