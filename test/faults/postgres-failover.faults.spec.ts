@@ -1,11 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { ReplicatedPostgres, TcpProxy } from '@didcomm-mpr/test-kit';
-import { DeliveryLedger } from './support/delivery-ledger';
 import { expectNoLossNoDuplicate } from './support/fault-assertions';
 import { FaultFleet, startFaultFleet } from './support/fault-fleet';
 import { reportFault, rowFromVerdict, seconds } from './support/fault-report';
 import { byProfile, faultsProfile, FAULTS_REDELIVERY_TIMEOUT_MS, MIN_LOAD_SHARE } from './support/faults-profile';
-import { auditDelivery, ErrorTally, InstancePool, LoadGenerator } from './support/load-generator';
+import { auditDelivery, LoadGenerator, singleInstanceLoad } from './support/load-generator';
 
 /**
  * Fault 9: PostgreSQL fails over under load. A primary with a streaming replica (the machine's PostgreSQL 15
@@ -62,24 +60,13 @@ describe.each(modes)('fault 9: PostgreSQL failover to the %s replica under load'
       : 'serves again without a restart; reports what was lost',
     async () => {
       const server = fleet!.servers[0];
-      const run = randomBytes(3).toString('hex');
-      const connections = Array.from({ length: profile.connections }, (_, i) => `fo-${run}-${i}`);
-      const unheld = Array.from({ length: profile.unheld }, (_, i) => `fo-${run}-unheld-${i}`);
-      const ledger = new DeliveryLedger(FAULTS_REDELIVERY_TIMEOUT_MS);
-      const errors = new ErrorTally();
-      const pool = new InstancePool([server.wsUrl]);
-      load = new LoadGenerator({
-        ledger,
-        errors,
-        pool,
-        connections,
-        unheldConnections: unheld,
-        holderSockets: 2,
-        senderSockets: 2,
+      const setup = await singleInstanceLoad(server.wsUrl, 'fo', {
+        connections: profile.connections,
+        unheld: profile.unheld,
         ratePerSecond: profile.rate,
-        payloadBytes: 1024,
       });
-      await load.connect();
+      const { ledger, errors, pool, connections, unheld } = setup;
+      load = setup.load;
       load.start();
       await sleep(profile.beforeMs);
 

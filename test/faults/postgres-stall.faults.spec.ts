@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { createTestDatabase, JsonRpcWsClient, RpcCallError, RpcTransportError, sql, TcpProxy } from '@didcomm-mpr/test-kit';
-import { DeliveryLedger } from './support/delivery-ledger';
 import { expectNoLossNoDuplicate } from './support/fault-assertions';
 import { FaultFleet, startFaultFleet } from './support/fault-fleet';
 import { reportFault, rowFromVerdict, seconds } from './support/fault-report';
 import { byProfile, FAULTS_REDELIVERY_TIMEOUT_MS, MIN_LOAD_SHARE } from './support/faults-profile';
-import { auditDelivery, ErrorTally, InstancePool, LoadGenerator, makePayload } from './support/load-generator';
+import { auditDelivery, LoadGenerator, makePayload, singleInstanceLoad } from './support/load-generator';
 
 /**
  * Fault 8: the network to PostgreSQL stalls under load (a proxy in front of the suite's PostgreSQL keeps every
@@ -65,24 +64,14 @@ describe('fault 8: PostgreSQL stalled under load', () => {
 
   it('answers every caller with -32000 within the deadline, keeps what was acknowledged, and resumes by itself', async () => {
     const server = fleet!.servers[0];
-    const run = randomBytes(3).toString('hex');
-    const connections = Array.from({ length: profile.connections }, (_, i) => `pgs-${run}-${i}`);
-    const unheld = Array.from({ length: profile.unheld }, (_, i) => `pgs-${run}-unheld-${i}`);
-    const ledger = new DeliveryLedger(FAULTS_REDELIVERY_TIMEOUT_MS);
-    const errors = new ErrorTally();
-    const pool = new InstancePool([server.wsUrl]);
-    load = new LoadGenerator({
-      ledger,
-      errors,
-      pool,
-      connections,
-      unheldConnections: unheld,
-      holderSockets: 2,
-      senderSockets: 2,
+    const setup = await singleInstanceLoad(server.wsUrl, 'pgs', {
+      connections: profile.connections,
+      unheld: profile.unheld,
       ratePerSecond: profile.rate,
-      payloadBytes: 1024,
     });
-    await load.connect();
+    const { ledger, errors, pool, connections, unheld } = setup;
+    load = setup.load;
+    const run = randomBytes(3).toString('hex');
     probe = await JsonRpcWsClient.connect(server.wsUrl, { record: false });
     // A backlog for the probe's takes, taken (sending) messages for its acknowledgements.
     const probeConnection = `pgs-${run}-probe`;

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { JsonRpcWsClient, JsonRpcWsClientOptions, MessagesReceivedParams, NotifiedMessage, RpcCallError, RpcNotification, RpcTransportError } from '@didcomm-mpr/test-kit';
 import { DeliveryLedger } from './delivery-ledger';
+import { FAULTS_REDELIVERY_TIMEOUT_MS } from './faults-profile';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const RETRY_DELAY_MS = 100;
@@ -506,6 +507,36 @@ export class LoadGenerator {
     if (this.ticker) clearInterval(this.ticker);
     await Promise.all([...this.senders, ...this.holders, ...(this.taker ? [this.taker] : [])].map((client) => client.close()));
   }
+}
+
+/**
+ * The load of the single-instance faults that also meet takes: `connections` held live by two holders,
+ * `unheldConnections` drained by a taker, two senders at `ratePerSecond` with 1 KiB payloads; connected, not started.
+ */
+export async function singleInstanceLoad(
+  wsUrl: string,
+  prefix: string,
+  sizes: { connections: number; unheld: number; ratePerSecond: number },
+): Promise<{ load: LoadGenerator; ledger: DeliveryLedger; errors: ErrorTally; pool: InstancePool; connections: string[]; unheld: string[] }> {
+  const run = randomBytes(3).toString('hex');
+  const connections = Array.from({ length: sizes.connections }, (_, i) => `${prefix}-${run}-${i}`);
+  const unheld = Array.from({ length: sizes.unheld }, (_, i) => `${prefix}-${run}-unheld-${i}`);
+  const ledger = new DeliveryLedger(FAULTS_REDELIVERY_TIMEOUT_MS);
+  const errors = new ErrorTally();
+  const pool = new InstancePool([wsUrl]);
+  const load = new LoadGenerator({
+    ledger,
+    errors,
+    pool,
+    connections,
+    unheldConnections: unheld,
+    holderSockets: 2,
+    senderSockets: 2,
+    ratePerSecond: sizes.ratePerSecond,
+    payloadBytes: 1024,
+  });
+  await load.connect();
+  return { load, ledger, errors, pool, connections, unheld };
 }
 
 export interface AuditOptions {
