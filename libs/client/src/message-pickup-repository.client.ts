@@ -71,8 +71,9 @@ export interface MessagePickupRepositoryClientOptions {
   maxFrameBytes?: number;
   /**
    * Told of failures that have no caller to reject: exceptions thrown by (or promises rejected by) the
-   * listeners given to `onMessagesReceived`, `onLiveSessionReclaim`, `onConnect`, `onDisconnect`, and live
-   * session removals retried in the background that were given up. Default: `console.error`.
+   * listeners given to `onMessagesReceived`, `onLiveSessionReclaim`, `onConnect`, `onDisconnect`, live
+   * session removals retried in the background that were given up, and `messagesReceived` notifications
+   * dropped because their params were not the protocol's. Default: `console.error`.
    */
   onError?: (error: unknown, context: string) => void;
 }
@@ -217,7 +218,12 @@ export class MessagePickupRepositoryClient {
     // notification reach a listener twice.
     this.socket.onNotification((notification) => {
       if (notification.method !== RpcNotification.MessagesReceived) return;
-      const params = notification.params as MessagesReceivedParams;
+      // Listeners rely on the protocol's types: a notification that does not have them is reported, not passed on.
+      if (!isMessagesReceivedParams(notification.params)) {
+        this.onError(new Error('A messagesReceived notification without {connectionId, messages: [{id, receivedAt, encryptedMessage}]} was dropped'), 'a messagesReceived notification');
+        return;
+      }
+      const params = notification.params;
       for (const listener of this.messageListeners) this.runListener(() => listener(params), 'a messagesReceived listener');
     });
     // Every open, the first included: a registration that failed while the client was still connecting
@@ -522,4 +528,19 @@ export class MessagePickupRepositoryClient {
       this.onError(error, context);
     }
   }
+}
+
+/** The params of `messagesReceived` as the protocol defines them. */
+function isMessagesReceivedParams(params: unknown): params is MessagesReceivedParams {
+  if (typeof params !== 'object' || params === null) return false;
+  const { connectionId, messages } = params as Record<string, unknown>;
+  if (typeof connectionId !== 'string' || !Array.isArray(messages)) return false;
+  return messages.every(
+    (message: unknown) =>
+      typeof message === 'object' &&
+      message !== null &&
+      typeof (message as Record<string, unknown>).id === 'string' &&
+      typeof (message as Record<string, unknown>).receivedAt === 'string' &&
+      'encryptedMessage' in message,
+  );
 }

@@ -25,6 +25,7 @@ export * from './tokens-file.writer';
 // PostgreSQL and Redis for tests
 export * from './test-database.factory';
 export * from './tcp.proxy';
+export * from './replicated-postgres.launcher';
 export * from './redis-servers.launcher';
 export * from './redis-cluster.slots';
 

@@ -1,20 +1,32 @@
 import * as net from 'node:net';
 
 /**
- * A loopback TCP proxy that a test can cut and restore, to take PostgreSQL away from a server under test
- * without stopping the shared test PostgreSQL.
+ * How a stalled network treats the bytes. `drop`: read and thrown away, as a black-holed route (the connections
+ * are reset when the network comes back: their streams lost bytes). `hold`: as TCP in a partition: nothing moves
+ * either way, senders' bytes wait in the socket buffers, and everything flows on once the network heals.
+ */
+export type StallMode = 'drop' | 'hold';
+
+/**
+ * A loopback TCP proxy that a test can cut, stall, switch to another target and restore: to take PostgreSQL or
+ * Redis away from a server under test without stopping the shared ones, or to move clients to a promoted replica
+ * as a virtual IP, a DNS switch or a pooler would.
  */
 export class TcpProxy {
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
-  /** Connections accepted while stalled: held open, never answered. */
+  /** Connections accepted while stalled in `drop` mode: held open, never answered. */
   private readonly stalled = new Set<net.Socket>();
-  private stalling = false;
+  /** Relayed connections, client side → its upstream (for `hold`). */
+  private readonly pairs = new Map<net.Socket, net.Socket>();
+  /** Connections accepted while stalled in `hold` mode: relayed once the network heals. */
+  private readonly waiting = new Set<net.Socket>();
+  private stalling: StallMode | undefined;
   port = 0;
 
   private constructor(
-    private readonly targetHost: string,
-    private readonly targetPort: number,
+    private targetHost: string,
+    private targetPort: number,
   ) {}
 
   static async start(targetHost: string, targetPort: number): Promise<TcpProxy> {
@@ -25,11 +37,18 @@ export class TcpProxy {
 
   private listen(port: number): Promise<void> {
     const server = net.createServer((client) => {
-      if (this.stalling) {
+      if (this.stalling === 'drop') {
         this.holdSilently(client);
         return;
       }
-      relay(client, net.connect(this.targetPort, this.targetHost), this.sockets);
+      if (this.stalling === 'hold') {
+        client.pause();
+        this.waiting.add(client);
+        client.on('error', () => client.destroy());
+        client.on('close', () => this.waiting.delete(client));
+        return;
+      }
+      this.connect(client);
     });
     this.server = server;
     return new Promise((resolve, reject) => {
@@ -50,15 +69,43 @@ export class TcpProxy {
   }
 
   /**
-   * A network that drops every packet: open connections stop carrying data either way and new ones are accepted
-   * but never answered, so the server sees no error, only silence (unlike `cut`, which it notices at once).
+   * A network that carries nothing: open connections stop carrying data either way and new ones are accepted but
+   * never answered, so the peers see no error, only silence (unlike `cut`, which they notice at once). See
+   * `StallMode` for what happens to the bytes.
    */
-  stall(): void {
-    this.stalling = true;
+  stall(mode: StallMode = 'drop'): void {
+    this.stalling = mode;
+    if (mode === 'hold') {
+      for (const [client, upstream] of this.pairs) {
+        for (const socket of [client, upstream]) {
+          socket.unpipe();
+          socket.pause();
+        }
+      }
+      return;
+    }
     for (const socket of this.sockets) {
       socket.unpipe();
       this.holdSilently(socket);
     }
+  }
+
+  /** New connections go to this target from now on; open ones stay where they are (a moved virtual IP, a DNS switch). */
+  switchTo(targetHost: string, targetPort: number): void {
+    this.targetHost = targetHost;
+    this.targetPort = targetPort;
+  }
+
+  /** Drops the open connections but keeps accepting new ones (the old target died under them). */
+  reset(): void {
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  private connect(client: net.Socket): void {
+    const upstream = net.connect(this.targetPort, this.targetHost);
+    this.pairs.set(client, upstream);
+    client.on('close', () => this.pairs.delete(client));
+    relay(client, upstream, this.sockets);
   }
 
   private holdSilently(socket: net.Socket): void {
@@ -69,15 +116,32 @@ export class TcpProxy {
     socket.on('close', () => this.stalled.delete(socket));
   }
 
-  /** Accepts connections again on the same port; connections held through a stall are reset. */
+  /**
+   * The network heals: connections accepted again on the same port. Connections stalled in `drop` mode are reset;
+   * in `hold` mode every byte that waited is delivered and the connections carry on.
+   */
   async restore(): Promise<void> {
-    this.stalling = false;
+    const held = this.stalling === 'hold';
+    this.stalling = undefined;
     for (const socket of this.stalled) socket.destroy();
     this.stalled.clear();
+    if (held) {
+      for (const [client, upstream] of this.pairs) {
+        client.pipe(upstream).pipe(client);
+        client.resume();
+        upstream.resume();
+      }
+      for (const client of this.waiting) {
+        this.connect(client);
+        client.resume();
+      }
+      this.waiting.clear();
+    }
     if (!this.server) await this.listen(this.port);
   }
 
   close(): Promise<void> {
+    for (const socket of this.waiting) socket.destroy();
     return this.cut();
   }
 }

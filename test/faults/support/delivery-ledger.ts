@@ -11,7 +11,8 @@
  *   that the README names as a cause of redelivery happened on its connection since the previous delivery:
  *   a session (re-)registration, the end of the holder's socket or session, a server crash, or the redelivery
  *   timeout (possible once REDELIVERY_TIMEOUT_MS has passed since the first add attempt); also a delivery after removal when the client itself re-added the id afterwards (an add retried
- *   after a lost answer);
+ *   after a lost answer), or had a re-add of it in flight when the removal was answered (the server applies an add
+ *   when it gets to it: one that lands after the removal queues the id anew, as a new message);
  * - duplicated: any other second delivery, that is one after `removeMessages` for that id had been answered
  *   (and no re-add was sent since; for a take, answered before the take was sent), or a second delivery while the first was still unacknowledged with no
  *   cause in between (the same message in flight to two holders, or notified twice to one).
@@ -34,6 +35,8 @@ interface MessageRecord {
   connectionId: string;
   /** Times each add attempt of this id was sent. */
   attempts: number[];
+  /** Add attempts that went out, from sending to their answer (or failure). */
+  sends: { sentAt: number; settledAt: number }[];
   firstAttemptAt: number;
   acknowledgedAt?: number;
   failedWith?: string;
@@ -77,7 +80,12 @@ export class DeliveryLedger {
   attempt(id: string, connectionId: string, at = Date.now()): void {
     const record = this.messages.get(id);
     if (record) record.attempts.push(at);
-    else this.messages.set(id, { connectionId, attempts: [at], firstAttemptAt: at, deliveries: [] });
+    else this.messages.set(id, { connectionId, attempts: [at], sends: [], firstAttemptAt: at, deliveries: [] });
+  }
+
+  /** The add attempt sent at `sentAt` got its answer, or failed, now. */
+  attemptSettled(id: string, sentAt: number, at = Date.now()): void {
+    this.require(id).sends.push({ sentAt, settledAt: at });
   }
 
   acknowledged(id: string, at = Date.now()): void {
@@ -206,7 +214,8 @@ export class DeliveryLedger {
   private isLegitimateRedelivery(record: MessageRecord, previous: Delivery, current: Delivery): boolean {
     if (record.removedAt !== undefined && record.removedAt <= (current.askedAt ?? current.at)) {
       // Removed before this delivery was asked for: only a re-add by the client since then explains it.
-      return record.attempts.some((sentAt) => sentAt >= record.removedAt!);
+      const removedAt = record.removedAt;
+      return record.attempts.some((sentAt) => sentAt >= removedAt) || record.sends.some((send) => send.sentAt <= removedAt && send.settledAt >= removedAt);
     }
     // The server marked the message sending at some time after its first add attempt; a consumer that reads
     // late (slow, paused) sees the first delivery long after that, so the timeout is measured from the only

@@ -15,6 +15,8 @@ export interface FaultFleetOptions {
   /** An existing database (e.g. on our own PostgreSQL); otherwise a fresh one on the test PostgreSQL. */
   databaseUrl?: string;
   env?: Record<string, string>;
+  /** More environment for one instance (e.g. reaching Redis through proxies of its own), given the cluster. */
+  instanceEnv?: (index: number, cluster: RedisClusterProcesses | undefined) => Promise<Record<string, string>>;
 }
 
 /**
@@ -44,6 +46,7 @@ export async function startFaultFleet(options: FaultFleetOptions): Promise<Fault
             LOG_LEVEL: 'warn',
             ...(cluster ? { REDIS_CLUSTER_NODES: cluster.seeds } : {}),
             ...options.env,
+            ...(await options.instanceEnv?.(i, cluster)),
           },
           readyTimeoutMs: 120_000,
         }),

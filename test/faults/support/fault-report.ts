@@ -95,14 +95,15 @@ export function reportFault(row: FaultRow): void {
   const text = [
     '# Fault-injection suite, full profile',
     '',
-    `Run: ${new Date().toISOString()}, \`npm run test:faults\` (FAULTS_PROFILE=full jest test/faults --runInBand).`,
+    `Run: ${new Date().toISOString()}, \`npm run test:faults\` (FAULTS_PROFILE=full jest test/faults test/fuzz --runInBand).`,
     `Machine: ${machineDescription()}.`,
     'Servers, PostgreSQL, Redis and the load generator share these cores (and other work on the machine).',
     '',
     markdownTable(merged),
     '',
     'lost: acknowledged by addMessage, never notified nor taken, and not takeable at the end. duplicated: delivered again after',
-    'removeMessages had been answered, or twice with no redelivery cause in between. redelivered: delivered again before removal',
+    'removeMessages had been answered (unless the client re-sent the add then or later), or twice with no redelivery cause in',
+    'between. redelivered: delivered again before removal',
     'after a legitimate cause (crash, session re-registration, socket end, redelivery timeout). See test/faults/support/delivery-ledger.ts.',
     '',
   ].join('\n');

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { JsonRpcWsClient, JsonRpcWsClientOptions, MessagesReceivedParams, NotifiedMessage, RpcCallError, RpcNotification, RpcTransportError } from '@didcomm-mpr/test-kit';
 import { DeliveryLedger } from './delivery-ledger';
+import { FAULTS_REDELIVERY_TIMEOUT_MS } from './faults-profile';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const RETRY_DELAY_MS = 100;
@@ -99,6 +100,8 @@ export interface LoadGeneratorOptions {
   holderErrors?: (index: number) => ErrorTally | undefined;
   /** Adds in flight over all senders above which the generator stops issuing (and counts the shortfall). */
   maxInFlight?: number;
+  /** Connections that no holder holds: adds go to them too, and a taker drains them (take, then remove). */
+  unheldConnections?: string[];
 }
 
 /** Something that talks to the server through a socket it reopens when the socket dies. */
@@ -153,6 +156,18 @@ abstract class ReconnectingClient {
     }
   }
 
+  /** One take (retried until done) and the acknowledgement of what it returned; resolves with how many it took. */
+  protected async takeAndAcknowledge(ledger: DeliveryLedger, connectionId: string): Promise<number> {
+    const askedAt = Date.now();
+    const batch = await this.callUntilDone<{ id: string }[]>('takeFromQueue', { connectionId, limit: TAKE_LIMIT });
+    if (batch.length === 0) return 0;
+    const ids = batch.map((message) => message.id);
+    ledger.delivered(ids, this.name, 'take', Date.now(), askedAt);
+    await this.callUntilDone('removeMessages', { connectionId, messageIds: ids });
+    ledger.removed(ids);
+    return ids.length;
+  }
+
   private notified(client: JsonRpcWsClient, notification: RpcNotification): void {
     // The server sends no other notification: anything else is a bug worth a crash.
     if (notification.method !== 'messagesReceived') throw new Error(`unexpected notification from the server: ${notification.method}`);
@@ -200,8 +215,13 @@ export class Sender extends ReconnectingClient {
       for (let attempt = 0; ; attempt++) {
         try {
           const client = await this.socket();
-          this.ledger.attempt(messageId, connectionId);
-          await client.call('addMessage', { connectionId, recipientDids: ['did:example:faults'], payload, messageId });
+          const sentAt = Date.now();
+          this.ledger.attempt(messageId, connectionId, sentAt);
+          try {
+            await client.call('addMessage', { connectionId, recipientDids: ['did:example:faults'], payload, messageId });
+          } finally {
+            this.ledger.attemptSettled(messageId, sentAt);
+          }
           this.ledger.acknowledged(messageId);
           return;
         } catch (error) {
@@ -332,13 +352,8 @@ export class Holder extends ReconnectingClient {
 
   /** Takes and acknowledges one connection's backlog until it is empty. */
   private async drain(connectionId: string): Promise<void> {
-    for (;;) {
-      const askedAt = Date.now();
-      const batch = await this.callUntilDone<{ id: string }[]>('takeFromQueue', { connectionId, limit: TAKE_LIMIT });
-      if (batch.length === 0) return;
-      const ids = batch.map((message) => message.id);
-      this.ledger.delivered(ids, this.name, 'take', Date.now(), askedAt);
-      await this.ack(connectionId, ids);
+    while ((await this.takeAndAcknowledge(this.ledger, connectionId)) > 0) {
+      // until the backlog is empty
     }
   }
 
@@ -365,6 +380,48 @@ export class Holder extends ReconnectingClient {
   }
 }
 
+/**
+ * A mediator picking up for wallets that hold no live session: takes each connection's backlog and acknowledges it
+ * with removeMessages, round after round, retrying retryable failures (so a fault meets takes and acknowledgements
+ * in flight, not only adds).
+ */
+export class Taker extends ReconnectingClient {
+  private loop: Promise<void> | undefined;
+
+  constructor(
+    name: string,
+    pool: InstancePool,
+    preferred: number,
+    errors: ErrorTally,
+    private readonly ledger: DeliveryLedger,
+    readonly connections: string[],
+  ) {
+    super(name, pool, preferred, errors);
+  }
+
+  start(): void {
+    this.loop ??= this.run().catch((error: unknown) => {
+      if (!(error instanceof ClientStopped)) throw error;
+    });
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      for (const connectionId of this.connections) {
+        if (this.stopped) return;
+        await this.takeAndAcknowledge(this.ledger, connectionId);
+      }
+      await sleep(20);
+    }
+  }
+
+  /** Stops after the current call; resolves once the loop has ended. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+  }
+}
+
 export function makePayload(bytes: number): Record<string, string> {
   // Incompressible, like the encrypted messages a mediator stores.
   return { protected: 'eyJ0eXAiOiJKV00ifQ', iv: 'aXY', tag: 'dGFn', ciphertext: randomBytes(Math.ceil((bytes * 3) / 4)).toString('base64') };
@@ -377,11 +434,14 @@ export function makePayload(bytes: number): Record<string, string> {
 export class LoadGenerator {
   readonly senders: Sender[];
   readonly holders: Holder[];
+  readonly taker: Taker | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private adds = new Set<Promise<void>>();
   private issued = 0;
   private startedAt = 0;
   private nextSender = 0;
+  /** Where adds go: the held connections and the unheld ones. */
+  private readonly targets: string[];
   /** Adds not issued on time because too many were in flight (the server could not keep up). */
   shortfall = 0;
   ratePerSecond: number;
@@ -402,10 +462,14 @@ export class LoadGenerator {
           options.connections.filter((_, c) => c % options.holderSockets === i),
         ),
     );
+    const unheld = options.unheldConnections ?? [];
+    this.taker = unheld.length > 0 ? new Taker('taker', pool, 0, errors, ledger, unheld) : undefined;
+    this.targets = [...options.connections, ...unheld];
   }
 
   async connect(): Promise<void> {
     await Promise.all([...this.holders.map((holder) => holder.start()), ...this.senders.map((sender) => sender.connect())]);
+    this.taker?.start();
   }
 
   start(): void {
@@ -422,7 +486,7 @@ export class LoadGenerator {
           continue;
         }
         const sender = this.senders[this.nextSender++ % this.senders.length];
-        const connectionId = this.options.connections[Math.floor(Math.random() * this.options.connections.length)];
+        const connectionId = this.targets[Math.floor(Math.random() * this.targets.length)];
         // One payload object for all adds: the generator must not be the CPU hog on these two cores.
         const add = sender.add(connectionId, payload);
         this.adds.add(add);
@@ -436,13 +500,44 @@ export class LoadGenerator {
     if (this.ticker) clearInterval(this.ticker);
     this.ticker = undefined;
     while (this.adds.size > 0) await Promise.all([...this.adds]);
+    await this.taker?.stop();
     await Promise.all(this.holders.map((holder) => holder.settled()));
   }
 
   async close(): Promise<void> {
     if (this.ticker) clearInterval(this.ticker);
-    await Promise.all([...this.senders, ...this.holders].map((client) => client.close()));
+    await Promise.all([...this.senders, ...this.holders, ...(this.taker ? [this.taker] : [])].map((client) => client.close()));
   }
+}
+
+/**
+ * The load of the single-instance faults that also meet takes: `connections` held live by two holders,
+ * `unheldConnections` drained by a taker, two senders at `ratePerSecond` with 1 KiB payloads; connected, not started.
+ */
+export async function singleInstanceLoad(
+  wsUrl: string,
+  prefix: string,
+  sizes: { connections: number; unheld: number; ratePerSecond: number },
+): Promise<{ load: LoadGenerator; ledger: DeliveryLedger; errors: ErrorTally; pool: InstancePool; connections: string[]; unheld: string[] }> {
+  const run = randomBytes(3).toString('hex');
+  const connections = Array.from({ length: sizes.connections }, (_, i) => `${prefix}-${run}-${i}`);
+  const unheld = Array.from({ length: sizes.unheld }, (_, i) => `${prefix}-${run}-unheld-${i}`);
+  const ledger = new DeliveryLedger(FAULTS_REDELIVERY_TIMEOUT_MS);
+  const errors = new ErrorTally();
+  const pool = new InstancePool([wsUrl]);
+  const load = new LoadGenerator({
+    ledger,
+    errors,
+    pool,
+    connections,
+    unheldConnections: unheld,
+    holderSockets: 2,
+    senderSockets: 2,
+    ratePerSecond: sizes.ratePerSecond,
+    payloadBytes: 1024,
+  });
+  await load.connect();
+  return { load, ledger, errors, pool, connections, unheld };
 }
 
 export interface AuditOptions {

@@ -121,6 +121,11 @@ export interface AppConfig {
   shutdownTimeoutMs: number;
   logLevel: LogLevel;
   redis: RedisConfig;
+  /**
+   * Deadline of every Redis command (session registry, publishes, push windows, subscriptions): a stalled network
+   * answers nothing, and a command unanswered this long fails as "Redis unavailable".
+   */
+  redisCommandTimeoutMs: number;
   /** Lease of this instance's live sessions; after a crash they are gone fleet-wide within it. */
   sessionLeaseMs: number;
   /** Names this process in the fleet (INSTANCE_ID, or random at each start). */

@@ -57,6 +57,7 @@ describe('loadConfig', () => {
       shutdownTimeoutMs: 10_000,
       logLevel: 'info',
       redis: { mode: 'none' },
+      redisCommandTimeoutMs: 2_000,
       sessionLeaseMs: expect.any(Number),
       instanceId: expect.any(String),
       push: {
@@ -144,6 +145,7 @@ describe('loadConfig', () => {
       shutdownTimeoutMs: 0,
       logLevel: 'debug',
       redis: { mode: 'none' },
+      redisCommandTimeoutMs: 2_000,
       sessionLeaseMs: expect.any(Number),
       instanceId: expect.any(String),
       databaseQueryTimeoutMs: 2_500,
@@ -191,11 +193,17 @@ describe('loadConfig', () => {
       REDIS_URL: '',
       REDIS_CLUSTER_NODES: ' ',
       REDIS_NAT_MAP: '',
+      REDIS_COMMAND_TIMEOUT_MS: '',
       SESSION_LEASE_MS: '',
       INSTANCE_ID: ' ',
     };
     expect({ ...loadConfig(blank), instanceId: 'x' }).toEqual({ ...loadConfig({}), instanceId: 'x' });
     expect(loadConfig({ AUTH_TOKENS: ' , ,' }).auth.tokens).toEqual([]);
+  });
+
+  it('reads REDIS_COMMAND_TIMEOUT_MS, 2 s by default', () => {
+    expect(loadConfig({}).redisCommandTimeoutMs).toBe(2_000);
+    expect(loadConfig({ REDIS_COMMAND_TIMEOUT_MS: '500' }).redisCommandTimeoutMs).toBe(500);
   });
 
   it('reads SESSION_LEASE_MS and INSTANCE_ID, with a random instance id by default', () => {
@@ -222,6 +230,7 @@ describe('loadConfig', () => {
       'MAX_FRAME_BYTES',
       'MAX_SOCKET_BUFFER_BYTES',
       'SHUTDOWN_TIMEOUT_MS',
+      'REDIS_COMMAND_TIMEOUT_MS',
     ];
 
     it.each(integers)('%s must be an integer', (variable) => {
@@ -244,6 +253,8 @@ describe('loadConfig', () => {
       ['MAX_PAYLOAD_BYTES', '1023'],
       ['MAX_PAYLOAD_BYTES', String(512 * MiB + 1)],
       ['MAX_FRAME_BYTES', String(1024 * MiB + 1)],
+      ['REDIS_COMMAND_TIMEOUT_MS', '9'],
+      ['REDIS_COMMAND_TIMEOUT_MS', '600001'],
       ['PORT', '99999999999999999999999'],
     ])('%s refuses out-of-range %s', (variable, value) => {
       expectRejected(variable, value);

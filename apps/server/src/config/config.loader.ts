@@ -258,6 +258,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0),
     logLevel: logLevel as LogLevel,
     redis: redisConfig(env),
+    redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 2_000, 10, 600_000),
     sessionLeaseMs: int(env, 'SESSION_LEASE_MS', 30_000, 300),
     instanceId: raw(env, 'INSTANCE_ID') ?? randomUUID(),
     push: pushConfig(env),

@@ -21,6 +21,7 @@ describe('StorageException.from', () => {
     ['a serialization failure (40001)', '40001'],
     ['a full disk (53100)', '53100'],
     ['too many connections (53300)', '53300'],
+    ['a write on a standby (25006, read-only transaction)', '25006'],
     ['every pooled connection busy for the whole connect timeout', ''],
   ])('%s: retryable, but only this statement failed', (_name, code) => {
     const mapped = StorageException.from(code ? pgError(code) : new Error('timeout exceeded when trying to connect'));

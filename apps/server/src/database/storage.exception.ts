@@ -5,8 +5,12 @@ export enum StorageExceptionCode {
   QueryFailed = 'STORAGE_QUERY_FAILED',
 }
 
-/** SQLSTATE classes that describe the server's condition rather than the statement. */
-const UNAVAILABLE_SQLSTATE_PREFIXES = ['08', '53', '57', '58', '40'];
+/**
+ * SQLSTATE classes (and codes) that describe the server's condition rather than the statement. 25006 (read-only
+ * transaction): the connection reached a standby, e.g. a former primary demoted by a failover that a DNS name or a
+ * pooler still points at; the failed statement's connection is dropped, and a retry gets a new one.
+ */
+const UNAVAILABLE_SQLSTATE_PREFIXES = ['08', '53', '57', '58', '40', '25006'];
 /**
  * Of those, the ones that mean PostgreSQL itself cannot be reached (connection exceptions, shutting down or
  * starting up); a deadlock or a full disk is retryable too, but says nothing about the next statement.

@@ -58,6 +58,11 @@ export class DeliveryService implements OnModuleInit {
   private readonly sessions: LocalSessionTable;
   private readonly claims: GroupCommitter<ClaimItem, StoredMessage[]>;
   private publishFailing = false;
+  /**
+   * Fencing: this instance's session lease lapsed, so it cannot prove that it still holds any of its sessions (the
+   * fleet may have handed them to others). Nothing is sent to local holders meanwhile; messages stay pending.
+   */
+  private suspended = false;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -86,6 +91,27 @@ export class DeliveryService implements OnModuleInit {
     return this.sessions.size;
   }
 
+  /** Every live session held by this instance's sockets. */
+  localSessions(): LiveSession[] {
+    return this.sessions.all();
+  }
+
+  /**
+   * Stops every send to this instance's holders (the lease lapsed: see `suspended`); returns how many sessions that
+   * concerns. Sessions stay attached, so that those the registry still confirms resume without a new registration.
+   */
+  suspend(): number {
+    this.suspended = true;
+    this.metrics.suspendedSessions.set(this.sessions.size);
+    return this.sessions.size;
+  }
+
+  /** Sends to this instance's holders again (the lease was renewed and the sessions still held were confirmed). */
+  resume(): void {
+    this.suspended = false;
+    this.metrics.suspendedSessions.set(0);
+  }
+
   /** The connection's live session on this instance, if one is held here. */
   localSession(ref: ConnectionRef): LiveSession | undefined {
     return this.sessions.get(ref);
@@ -96,7 +122,7 @@ export class DeliveryService implements OnModuleInit {
    * socket is draining: the holder then sends it without a claim statement of its own.
    */
   preclaimToken(ref: ConnectionRef, payloadBytes: number): number | undefined {
-    if (payloadBytes > INLINE_PAYLOAD_BYTES) return undefined;
+    if (payloadBytes > INLINE_PAYLOAD_BYTES || this.suspended) return undefined;
     const session = this.sessions.get(ref);
     return session && this.sessions.writable(session) ? session.token : undefined;
   }
@@ -215,7 +241,7 @@ export class DeliveryService implements OnModuleInit {
    * is woken. A publish failure (Redis away) loses only the instant notification: the messages stay takeable.
    */
   private offer(event: MessagesAvailableEvent, unheld: Unheld): void {
-    if (this.sessions.get(event.ref)) {
+    if (!this.suspended && this.sessions.get(event.ref)) {
       unheld.held?.();
       // On a later tick, as a network transport would: the caller's replies must not wait for the send.
       setImmediate(() => void this.deliver(event));
@@ -256,7 +282,8 @@ export class DeliveryService implements OnModuleInit {
    */
   private async deliver(event: MessagesAvailableEvent): Promise<void> {
     const session = this.sessions.get(event.ref);
-    const writable = session !== undefined && this.sessions.writable(session);
+    // While suspended (fencing) nothing is sent: what was claimed for the session goes back to pending below.
+    const writable = !this.suspended && session !== undefined && this.sessions.writable(session);
     const preclaimed = event.messages.filter((message) => message.claimedFor !== undefined && writable && message.claimedFor === session.token);
     const stale = event.messages.filter((message) => message.claimedFor !== undefined && !preclaimed.includes(message));
     const unclaimed = event.messages.filter((message) => message.claimedFor === undefined);
@@ -281,7 +308,7 @@ export class DeliveryService implements OnModuleInit {
     // The notification names the connectionId only: the socket's tenant is implicit.
     for (const { frame, messageCount } of buildNotificationFrames(event.ref.connectionId, messages, this.config.maxFrameBytes)) {
       // Checked at each send, not once: many deliveries to one holder can be in flight at the same time.
-      if (this.sessions.get(event.ref) !== session || !this.sessions.writable(session)) break;
+      if (this.suspended || this.sessions.get(event.ref) !== session || !this.sessions.writable(session)) break;
       try {
         await session.holder.send(frame);
       } catch {

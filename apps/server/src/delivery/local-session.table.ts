@@ -56,6 +56,11 @@ export class LocalSessionTable {
     return true;
   }
 
+  /** Every session held here now. */
+  all(): LiveSession[] {
+    return [...this.sessions.values()];
+  }
+
   /** The sessions `holder` holds now. */
   heldBy(holder: SessionHolder): LiveSession[] {
     const held = [...(this.byHolder.get(holder) ?? [])].map((key) => this.sessions.get(key));

@@ -4,11 +4,20 @@ import { DeliveryService, LiveSession, SessionHolder } from '../delivery';
 import { PushPort } from '../push';
 import { SessionRegistryPort } from '../session-registry';
 
+/** Fencing starts this share of the lease before it ends: room for a clock that runs a little behind others'. */
+const FENCE_MARGIN_SHARE = 0.1;
+
 /**
  * Who holds each connection's live session: one holder per connection (of a tenant) across the fleet (the registry decides); a
  * newer session replaces an older one, whichever socket and instance held it. The sessions this instance's sockets
  * hold are handed to the delivery module, which sends them their messages. This service also keeps this instance's
  * lease alive and releases what instances that stopped renewing theirs had in flight.
+ *
+ * Fencing: the fleet counts this instance's sessions as live only while its lease is; once it has lapsed, others may
+ * release their messages and hand the sessions to new holders. So when no renewal succeeded in time (Redis away, or
+ * silent: a renewal that times out is a failure), this instance stops delivering to all its sessions shortly before
+ * the lease ends, and logs it. After the next successful renewal it asks the registry which sessions are still its
+ * own: those are served again, the others end here.
  */
 @Injectable()
 export class LiveSessionService implements OnModuleInit, OnApplicationShutdown {
@@ -18,6 +27,9 @@ export class LiveSessionService implements OnModuleInit, OnApplicationShutdown {
   private leaseTimer: NodeJS.Timeout | undefined;
   private leaseWork: Promise<void> | undefined;
   private leaseFailing = false;
+  /** Fires when the lease is about to end with no renewal since: then delivery stops (see fencing above). */
+  private fenceTimer: NodeJS.Timeout | undefined;
+  private fenced = false;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -37,6 +49,7 @@ export class LiveSessionService implements OnModuleInit, OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.leaseTimer);
+    clearTimeout(this.fenceTimer);
     await this.leaseWork;
     // The gateway ended every session before this; a failure here only means others wait out the lease.
     await this.registry.retire().catch((error: unknown) => this.logger.warn(`Leaving the session registry failed: ${(error as Error).message}`));
@@ -123,7 +136,7 @@ export class LiveSessionService implements OnModuleInit, OnApplicationShutdown {
   /** Lease renewal, registry releases that failed earlier, and the claims of instances that died. */
   private async maintainLease(): Promise<void> {
     try {
-      await this.registry.renewLease();
+      await this.leaseRenewed(await this.registry.renewLease());
       if (this.unreleased.size > 0) {
         const retry = [...this.unreleased].map(([key, token]) => ({ key, ref: refOfKey(key), token }));
         await this.registry.release(retry);
@@ -136,10 +149,48 @@ export class LiveSessionService implements OnModuleInit, OnApplicationShutdown {
       if (this.leaseFailing) this.logger.log('Session lease maintenance works again');
       this.leaseFailing = false;
     } catch (error) {
-      // Retried at the next tick; while Redis is away the lease may lapse, which other instances see as a crash.
-      // Logged once per outage, not at every tick.
+      // Retried at the next tick; while Redis is away the lease may lapse, which other instances see as a crash
+      // (and this one answers by fencing itself, see `fence`). Logged once per outage, not at every tick.
       if (!this.leaseFailing) this.logger.warn(`Session lease maintenance failed (retried until it works): ${(error as Error).message}`);
       this.leaseFailing = true;
     }
+  }
+
+  /** A renewal succeeded: the fence moves to the new end of the lease, and a fenced instance confirms its sessions. */
+  private async leaseRenewed(expiresAt: number): Promise<void> {
+    clearTimeout(this.fenceTimer);
+    this.fenceTimer = undefined;
+    if (Number.isFinite(expiresAt)) {
+      const fenceAt = expiresAt - Math.floor(this.config.sessionLeaseMs * FENCE_MARGIN_SHARE);
+      this.fenceTimer = setTimeout(() => this.fence(expiresAt), Math.max(0, fenceAt - Date.now()));
+      this.fenceTimer.unref();
+    }
+    if (this.fenced) await this.unfence();
+  }
+
+  /** The lease is about to end unrenewed: this instance can no longer prove it holds its sessions. */
+  private fence(expiresAt: number): void {
+    if (this.fenced) return;
+    this.fenced = true;
+    const sessions = this.delivery.suspend();
+    this.logger.error(
+      `Session lease not renewed in time (it ends at ${new Date(expiresAt).toISOString()}): live delivery to the ${sessions} sessions held here stops ` +
+        'until a renewal succeeds and the registry confirms them; their messages stay pending (takeable, and woken by push from other instances)',
+    );
+  }
+
+  /**
+   * The lease is renewed after a lapse. Sessions the registry still records as this instance's (same token) are served
+   * again; the others were taken over or ended meanwhile and end here too (their registry records belong to others).
+   * If the registry cannot answer, delivery stays stopped and the next renewal tries again.
+   */
+  private async unfence(): Promise<void> {
+    const sessions = this.delivery.localSessions();
+    const confirmed = new Set((await this.registry.confirm(sessions)).map(refKey));
+    const lost = sessions.filter((session) => !confirmed.has(refKey(session.ref)));
+    await this.end(lost, false);
+    this.fenced = false;
+    this.delivery.resume();
+    this.logger.warn(`Session lease renewed after a lapse: ${sessions.length - lost.length} sessions confirmed and served again, ${lost.length} held elsewhere now ended here`);
   }
 }

@@ -45,6 +45,11 @@ export class MetricsService {
     registers: [this.registry],
   });
   readonly liveSessions = new Gauge({ name: 'mpr_live_sessions', help: 'Live sessions held by this instance', registers: [this.registry] });
+  readonly suspendedSessions = new Gauge({
+    name: 'mpr_live_sessions_fenced',
+    help: 'Live sessions held here whose delivery is stopped because this instance could not renew its session lease in time (0 normally)',
+    registers: [this.registry],
+  });
   readonly openSockets = new Gauge({ name: 'mpr_open_sockets', help: 'Open WebSocket connections', labelNames: ['tenant'] as const, registers: [this.registry] });
   // Access control. `token` is the token's name in the tokens file (for AUTH_TOKENS, `token-` and a digest prefix).
   readonly accessDenied = new Counter({
@@ -103,6 +108,24 @@ export class MetricsService {
     name: 'mpr_push_failed_total',
     help: 'Pushes given up, per transport and reason (dead-token, a provider code or HTTP status, overloaded, storage)',
     labelNames: ['transport', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly redisCommandsInFlight = new Gauge({
+    name: 'mpr_redis_commands_in_flight',
+    help: 'Redis commands waiting for an answer, per connection (commands, subscriber); bounded, beyond the bound they are refused',
+    labelNames: ['connection'] as const,
+    registers: [this.registry],
+  });
+  readonly redisCommandTimeouts = new Counter({
+    name: 'mpr_redis_command_timeouts_total',
+    help: 'Redis commands unanswered within REDIS_COMMAND_TIMEOUT_MS, per connection',
+    labelNames: ['connection'] as const,
+    registers: [this.registry],
+  });
+  readonly redisCommandsRefused = new Counter({
+    name: 'mpr_redis_commands_refused_total',
+    help: 'Redis commands refused without being sent because too many were waiting for an answer, per connection',
+    labelNames: ['connection'] as const,
     registers: [this.registry],
   });
 

@@ -7,8 +7,6 @@ import { MessagesAvailableEvent, MessagesAvailableHandler, PubSubPort } from './
 export type ResubscribedHandler = (refs: ConnectionRef[]) => void;
 
 export interface RedisPubSubOptions {
-  /** A publish not answered within this time rejects (Redis unreachable). */
-  publishTimeoutMs?: number;
   /** How often the connection state is checked for degraded → up transitions. */
   healthCheckIntervalMs?: number;
 }
@@ -19,8 +17,6 @@ export function channelOf(ref: ConnectionRef): string {
 }
 /** Channels per SUBSCRIBE/UNSUBSCRIBE command on a single node. */
 const CHUNK = 1000;
-/** A batch of (S)SUBSCRIBEs not answered within this time is left to the restore on reconnection. */
-const SUBSCRIBE_WAIT_MS = 2000;
 
 /**
  * Redis transport between server instances: one channel per connection (a tenant's connectionId), subscribed only by
@@ -31,13 +27,15 @@ const SUBSCRIBE_WAIT_MS = 2000;
  * back they are restored (single node: by this class on `ready`; cluster: by ioredis' sharded subscriber group, plus
  * the ones that failed meanwhile by this class) and `onResubscribed` handlers are told, so that the live-session layer
  * can catch up on messages committed while Redis was unreachable.
+ *
+ * Every command here has the Redis module's deadline (REDIS_COMMAND_TIMEOUT_MS): a publish or a batch of
+ * subscriptions during a stalled network fails after it instead of waiting for the network.
  */
 export class RedisPubSubAdapter extends PubSubPort implements OnApplicationShutdown {
   private readonly logger = new Logger(RedisPubSubAdapter.name);
   private readonly publisher: RedisClient;
   private readonly subscriber: RedisClient;
   private readonly isCluster: boolean;
-  private readonly publishTimeoutMs: number;
   private handler: MessagesAvailableHandler | undefined;
   private readonly resubscribedHandlers: ResubscribedHandler[] = [];
   /** The channels this instance wants to receive, and the connection of each. */
@@ -61,7 +59,6 @@ export class RedisPubSubAdapter extends PubSubPort implements OnApplicationShutd
   ) {
     super();
     this.isCluster = redis.isCluster;
-    this.publishTimeoutMs = options.publishTimeoutMs ?? 2000;
     this.publisher = redis.commands;
     this.subscriber = redis.subscriber;
     if (this.isCluster) {
@@ -84,12 +81,11 @@ export class RedisPubSubAdapter extends PubSubPort implements OnApplicationShutd
     this.resubscribedHandlers.push(handler);
   }
 
-  /** One PUBLISH (single node) or SPUBLISH (cluster); rejects at once or after `publishTimeoutMs` if Redis is down. */
+  /** One PUBLISH (single node) or SPUBLISH (cluster); rejects at once, or at the command deadline, if Redis is away. */
   async publish(event: MessagesAvailableEvent): Promise<number> {
     const channel = channelOf(event.ref);
     const message = JSON.stringify(event);
-    const reply = this.isCluster ? (this.publisher as Cluster).spublish(channel, message) : this.publisher.publish(channel, message);
-    return Number(await withTimeout(reply, this.publishTimeoutMs, 'Redis publish timed out'));
+    return Number(await (this.isCluster ? (this.publisher as Cluster).spublish(channel, message) : this.publisher.publish(channel, message)));
   }
 
   /**
@@ -186,9 +182,8 @@ export class RedisPubSubAdapter extends PubSubPort implements OnApplicationShutd
     };
     for (const channel of add) send(channel, 'ssubscribe');
     for (const channel of remove) send(channel, 'sunsubscribe');
-    await withTimeout(Promise.all(replies), SUBSCRIBE_WAIT_MS, 'subscribe batch still waiting for Redis').catch((error: Error) =>
-      this.logger.debug(error.message),
-    );
+    // Each settles by its deadline at the latest; a failed one is retried once every shard is back.
+    await Promise.all(replies);
   }
 
   /** Single node: after a (re)connection the server has no subscription of ours; subscribe everything wanted. */
@@ -271,13 +266,4 @@ export class RedisPubSubAdapter extends PubSubPort implements OnApplicationShutd
       this.logger.error(`messages-available handler failed: ${(error as Error).message}`);
     }
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  promise.catch(() => undefined); // a late rejection after the timeout is not unhandled
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -16,8 +16,15 @@ const retryStrategy = (attempt: number): number => Math.min(50 * attempt, 2000);
  * already committed in PostgreSQL; the caller logs the rejection). The subscriber keeps its own connections: on a
  * single node one connection in subscriber mode, on a cluster one connection per master (`shardedSubscribers`) for
  * SSUBSCRIBE; its subscriptions are restored by `RedisPubSubAdapter`, not by ioredis' offline queue.
+ *
+ * Every command's deadline is `RedisConnections`' guard (`commandTimeoutMs`). `socketTimeout` is its counterpart for
+ * the connection: one that stays silent for twice that long while commands wait on it is dropped and made again, so
+ * a stalled TCP connection (a partition: no answer, no reset) does not outlive the stall, and what waited on it is
+ * released; while it reconnects, commands on a single node fail at once (no offline queue). Twice, so that the
+ * callers get their deadline's answer first, and so that a busy event loop that reads late is not taken for a
+ * silent network.
  */
-export function createRedisClient(config: Exclude<RedisConfig, { mode: 'none' }>, role: RedisRole, connectionName: string): RedisClient {
+export function createRedisClient(config: Exclude<RedisConfig, { mode: 'none' }>, role: RedisRole, connectionName: string, commandTimeoutMs: number): RedisClient {
   const common: RedisOptions = {
     connectionName: `${connectionName}-${role}`,
     retryStrategy,
@@ -25,6 +32,8 @@ export function createRedisClient(config: Exclude<RedisConfig, { mode: 'none' }>
     // Single node: a publish while disconnected rejects at once; subscriptions are re-sent on `ready`.
     enableOfflineQueue: false,
     autoResubscribe: false,
+    socketTimeout: 2 * commandTimeoutMs,
+    connectTimeout: Math.max(commandTimeoutMs, 2000),
   };
   if (config.mode === 'single') return new Redis(config.url, common);
 
@@ -32,7 +41,8 @@ export function createRedisClient(config: Exclude<RedisConfig, { mode: 'none' }>
     natMap: config.natMap,
     shardedSubscribers: role === 'subscriber',
     clusterRetryStrategy: retryStrategy,
-    // Cluster: commands wait while the cluster (re)connects; the adapter bounds a publish with its own timeout.
+    // Cluster: commands wait while the cluster (re)connects, within their deadline (the guard's, from the moment they
+    // are issued: ioredis' own `commandTimeout` would not cover this offline queue).
     enableOfflineQueue: true,
     retryDelayOnClusterDown: 100,
     retryDelayOnFailover: 100,
@@ -41,8 +51,8 @@ export function createRedisClient(config: Exclude<RedisConfig, { mode: 'none' }>
       connectionName: common.connectionName,
       maxRetriesPerRequest: common.maxRetriesPerRequest,
       // (The cluster creates node connections lazily, with an offline queue: a first command waits for the connect.)
-      connectTimeout: 2000,
-      commandTimeout: role === 'commands' ? 2000 : undefined,
+      connectTimeout: common.connectTimeout,
+      socketTimeout: common.socketTimeout,
     },
   };
   return new Cluster(config.nodes, options);

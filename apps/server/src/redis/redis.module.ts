@@ -1,5 +1,6 @@
 import { Inject, Module, OnApplicationShutdown, Optional } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '../config';
+import { MetricsService } from '../metrics';
 import { RedisConnections } from './redis-connections';
 
 /**
@@ -10,9 +11,11 @@ import { RedisConnections } from './redis-connections';
   providers: [
     {
       provide: RedisConnections,
-      inject: [APP_CONFIG],
-      useFactory: (config: AppConfig): RedisConnections | null =>
-        config.redis.mode === 'none' ? null : new RedisConnections(config.redis, `mpr-${config.instanceId}`),
+      inject: [APP_CONFIG, MetricsService],
+      useFactory: (config: AppConfig, metrics: MetricsService): RedisConnections | null =>
+        config.redis.mode === 'none'
+          ? null
+          : new RedisConnections(config.redis, `mpr-${config.instanceId}`, { commandTimeoutMs: config.redisCommandTimeoutMs, metrics }),
     },
   ],
   exports: [RedisConnections],

@@ -38,7 +38,13 @@ export class InProcessSessionRegistry extends SessionRegistryPort {
     }
   }
 
-  async renewLease(): Promise<void> {}
+  async renewLease(): Promise<number> {
+    return Number.POSITIVE_INFINITY;
+  }
+
+  async confirm(sessions: { ref: ConnectionRef; token: number }[]): Promise<ConnectionRef[]> {
+    return sessions.filter(({ ref, token }) => this.owners.get(refKey(ref))?.token === token).map(({ ref }) => ref);
+  }
 
   async retire(): Promise<void> {}
 

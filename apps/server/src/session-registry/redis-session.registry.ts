@@ -107,9 +107,29 @@ export class RedisSessionRegistry extends SessionRegistryPort {
     });
   }
 
-  renewLease(): Promise<void> {
+  renewLease(): Promise<number> {
     return this.guard(async () => {
-      await this.redis.zadd(INSTANCES_KEY, Date.now() + this.leaseMs, this.instanceId);
+      // The expiry is fixed before the command leaves: whenever (and whether) the answer comes, the lease the fleet
+      // sees ends then at the latest, so measuring the lease from here never overstates it.
+      const expiresAt = Date.now() + this.leaseMs;
+      await this.redis.zadd(INSTANCES_KEY, expiresAt, this.instanceId);
+      return expiresAt;
+    });
+  }
+
+  confirm(sessions: { ref: ConnectionRef; token: number }[]): Promise<ConnectionRef[]> {
+    return this.guard(async () => {
+      const confirmed: ConnectionRef[] = [];
+      for (let start = 0; start < sessions.length; start += RELEASE_CHUNK) {
+        const chunk = sessions.slice(start, start + RELEASE_CHUNK);
+        const records = await Promise.all(chunk.map(({ ref }) => this.redis.get(sessionKey(ref))));
+        chunk.forEach(({ ref, token }, index) => {
+          const raw = records[index];
+          const owner = raw === null ? undefined : (JSON.parse(raw) as SessionOwner);
+          if (owner?.instanceId === this.instanceId && owner.token === token) confirmed.push(ref);
+        });
+      }
+      return confirmed;
     });
   }
 

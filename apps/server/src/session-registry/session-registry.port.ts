@@ -28,8 +28,17 @@ export abstract class SessionRegistryPort {
   abstract remove(ref: ConnectionRef, sessionId?: string): Promise<SessionOwner | undefined>;
   /** Removes these sessions' records where they are still the recorded ones (their sockets went away). */
   abstract release(sessions: { ref: ConnectionRef; token: number }[]): Promise<void>;
-  /** Renews this instance's lease. */
-  abstract renewLease(): Promise<void>;
+  /**
+   * Renews this instance's lease; resolves with the time (ms since the epoch, this instance's clock) until which the
+   * fleet counts this instance's sessions as live: infinite in-process. A renewal that fails or times out proves
+   * nothing: the lease then ends at the time the last successful one returned.
+   */
+  abstract renewLease(): Promise<number>;
+  /**
+   * Fencing: which of these sessions (held by this instance, with these tokens) are still the recorded ones. After
+   * this instance's lease lapsed, the fleet may have handed any of them to another holder meanwhile.
+   */
+  abstract confirm(sessions: { ref: ConnectionRef; token: number }[]): Promise<ConnectionRef[]>;
   /** Leaves the fleet on a clean shutdown (its sessions have ended), so nobody mistakes it for a crash. */
   abstract retire(): Promise<void>;
   /** Instances whose lease expired; each is handed to exactly one caller fleet-wide. */

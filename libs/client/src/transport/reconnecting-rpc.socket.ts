@@ -386,29 +386,38 @@ export class ReconnectingRpcSocket {
       socket.terminate();
       return;
     }
-    for (const message of Array.isArray(frame) ? frame : [frame]) this.onMessage(socket, message as Record<string, unknown>);
+    for (const message of Array.isArray(frame) ? frame : [frame]) {
+      if (!this.onMessage(socket, message as Record<string, unknown>)) return;
+    }
   }
 
-  private onMessage(socket: WebSocket, message: Record<string, unknown>): void {
-    if (message === null || typeof message !== 'object') return;
+  /** Handles one message of a frame; false when the peer proved broken and the socket is being dropped. */
+  private onMessage(socket: WebSocket, message: Record<string, unknown>): boolean {
+    if (message === null || typeof message !== 'object') return true;
     if (typeof message.method === 'string' && message.id === undefined) {
       const notification = { method: message.method, params: message.params };
       for (const listener of this.notificationListeners) this.runListener(() => listener(notification), `a ${message.method} listener`);
-      return;
+      return true;
     }
-    if (typeof message.id !== 'number') return;
+    if (typeof message.id !== 'number') return true;
     const pending = this.inFlight.get(message.id);
-    if (!pending) return; // answer to a call that timed out meanwhile
+    if (!pending) return true; // answer to a call that timed out meanwhile
+    if (!isResponse(message)) {
+      // An answer to our call that is neither a result nor an error object with a code and a message: a broken peer,
+      // as for a frame that is not JSON. The call stays in flight and goes the way of the others when the socket ends.
+      socket.terminate();
+      return false;
+    }
     this.inFlight.delete(message.id);
     const error = message.error as RpcErrorObject | undefined;
     if (!error) {
       this.settle(pending);
       pending.resolve(message.result);
-      return;
+      return true;
     }
     if (error.data?.retryable === true) {
       this.retryLater(socket, pending, error.code, error.data.retryAfterMs);
-      return;
+      return true;
     }
     this.settle(pending);
     pending.reject(
@@ -416,6 +425,7 @@ export class ReconnectingRpcSocket {
         ? new PickupForbiddenError(pending.method, error.code, error.message, error.data as ForbiddenErrorData)
         : new PickupRpcError(pending.method, error.code, error.message, error.data),
     );
+    return true;
   }
 
   /**
@@ -470,4 +480,13 @@ export class ReconnectingRpcSocket {
       this.options.onListenerError(error, context);
     }
   }
+}
+
+/** A JSON-RPC response: a result, or an error object with an integer code and a message (and an object as data, if any). */
+function isResponse(message: Record<string, unknown>): boolean {
+  if (!('error' in message)) return 'result' in message;
+  const error = message.error as Record<string, unknown> | null;
+  if (typeof error !== 'object' || error === null || Array.isArray(error)) return false;
+  if (!Number.isInteger(error.code) || typeof error.message !== 'string') return false;
+  return error.data === undefined || (typeof error.data === 'object' && error.data !== null && !Array.isArray(error.data));
 }
