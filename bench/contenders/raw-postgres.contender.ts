@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
+import { version as pgVersion } from 'pg/package.json';
 import { sql } from '@didcomm-mpr/test-kit';
 import { nowMs } from '../async-utils';
 import { backlogArrivalOrder, BacklogSpec } from '../backlog';
@@ -73,7 +74,7 @@ export class RawPostgresContender implements Contender {
     readonly databaseUrl: string,
     private readonly payloads: PayloadPool,
   ) {
-    this.description = `\`pg\` ${require('pg/package.json').version} from the bench process, table ${TABLE} (primary key (connection_id, id), pending index (connection_id, seq) WHERE state = 0), named prepared statements, autocommit; the drain: DELETE … WHERE ctid = ANY (ARRAY(SELECT ctid … ORDER BY seq LIMIT 100)) RETURNING, its session with bitmap and sequential scans off`;
+    this.description = `\`pg\` ${pgVersion} from the bench process, table ${TABLE} (primary key (connection_id, id), pending index (connection_id, seq) WHERE state = 0), named prepared statements, autocommit; the drain: DELETE … WHERE ctid = ANY (ARRAY(SELECT ctid … ORDER BY seq LIMIT 100)) RETURNING, its session with bitmap and sequential scans off`;
   }
 
   static async create(databaseUrl: string, payloads: PayloadPool): Promise<RawPostgresContender> {
