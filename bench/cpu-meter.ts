@@ -46,7 +46,13 @@ export class CpuMeter {
     const parts = [
       Number.isFinite(contenderPct) ? `${this.contender!.label} ${contenderPct.toFixed(0)}` : undefined,
       Number.isFinite(serverPct) ? `server ${serverPct.toFixed(0)}` : undefined,
-      this.serverPid === undefined ? undefined : Number.isNaN(postgresPct) ? 'embedded PG n/a (a backend exited)' : postgresPct > 0.5 ? `embedded PG ${postgresPct.toFixed(0)}` : undefined,
+      this.serverPid === undefined
+        ? undefined
+        : Number.isNaN(postgresPct)
+          ? 'embedded PG n/a (a backend exited)'
+          : postgresPct > 0.5
+            ? `embedded PG ${postgresPct.toFixed(0)}`
+            : undefined,
       `bench ${benchPct.toFixed(0)}`,
       `other processes ${Math.max(0, othersPct).toFixed(0)}`,
       `machine ${machinePct.toFixed(0)} of ${cores * 100}`,

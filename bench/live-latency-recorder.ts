@@ -30,7 +30,12 @@ export interface OpenLoopOptions extends ScheduleOptions {
  * Runs the schedule, then waits (bounded) for the adds, the notifications of the added messages and the
  * acknowledgements in flight, and removes the holder's notification handler.
  */
-export async function runOpenLoop(ctx: BenchContext, holder: JsonRpcWsClient, sender: JsonRpcWsClient, options: OpenLoopOptions): Promise<OpenLoopResult> {
+export async function runOpenLoop(
+  ctx: BenchContext,
+  holder: JsonRpcWsClient,
+  sender: JsonRpcWsClient,
+  options: OpenLoopOptions,
+): Promise<OpenLoopResult> {
   const recorder = new DeliveryRecorder<string>();
   holder.onNotification = (notification, receivedAt) => {
     if (notification.method !== 'messagesReceived') return;
@@ -39,7 +44,9 @@ export async function runOpenLoop(ctx: BenchContext, holder: JsonRpcWsClient, se
     for (const id of ids) recorder.delivered(id, receivedAt);
     recorder.acknowledge(holder.call('removeMessages', { connectionId: params.connectionId, messageIds: ids }, 15_000));
   };
-  const prefixes = options.connectionIds.map((id) => `{"connectionId":${JSON.stringify(id)},"recipientDids":${BENCH_RECIPIENT_DIDS_JSON},"payload":`);
+  const prefixes = options.connectionIds.map(
+    (id) => `{"connectionId":${JSON.stringify(id)},"recipientDids":${BENCH_RECIPIENT_DIDS_JSON},"payload":`,
+  );
   const run = await runSchedule(
     options,
     (i, measured, at) => {

@@ -191,7 +191,15 @@ export async function runSchedule(
     };
     tick();
   });
-  return { sent, warmupCount, expected: total - warmupCount, measuredStart, start, sendSeconds: (nowMs() - (measuredStart ?? start)) / 1000, maxLagMs };
+  return {
+    sent,
+    warmupCount,
+    expected: total - warmupCount,
+    measuredStart,
+    start,
+    sendSeconds: (nowMs() - (measuredStart ?? start)) / 1000,
+    maxLagMs,
+  };
 }
 
 /**

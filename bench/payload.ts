@@ -11,7 +11,12 @@ function b64url(bytes: number): string {
 
 /** A JSON object shaped like a DIDComm JWE (authcrypt envelope) whose serialised size is `targetBytes`. */
 export function makeJwePayload(targetBytes = PAYLOAD_TARGET_BYTES): Record<string, unknown> {
-  const header = { alg: 'ECDH-1PU+A256KW', enc: 'A256CBC-HS512', typ: 'application/didcomm-encrypted+json', skid: `${RECIPIENT_DID}#key-1` };
+  const header = {
+    alg: 'ECDH-1PU+A256KW',
+    enc: 'A256CBC-HS512',
+    typ: 'application/didcomm-encrypted+json',
+    skid: `${RECIPIENT_DID}#key-1`,
+  };
   const build = (ciphertext: string) => ({
     protected: Buffer.from(JSON.stringify(header)).toString('base64url'),
     iv: b64url(16),

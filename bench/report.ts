@@ -45,7 +45,11 @@ export class Report {
   render(machine: MachineInfo | undefined): string {
     const lines: string[] = ['# Benchmark results', ''];
     if (machine) {
-      lines.push(`- Date: ${machine.date}`, `- CPU: ${machine.cpuModel}, ${machine.cores} cores; RAM ${machine.ramGiB}`, `- Node ${machine.node}; ${machine.postgres}`);
+      lines.push(
+        `- Date: ${machine.date}`,
+        `- CPU: ${machine.cpuModel}, ${machine.cores} cores; RAM ${machine.ramGiB}`,
+        `- Node ${machine.node}; ${machine.postgres}`,
+      );
     }
     if (this.mode) lines.push(`- Setup: ${this.mode}`);
     for (const contender of this.contenders) lines.push(`- ${contender}`);

@@ -57,12 +57,15 @@ function roundsSetting(): number {
   const text = process.env.BENCH_ROUNDS?.trim();
   if (!text) return quick ? 2 : 3;
   const rounds = Number(text);
-  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new Error(`BENCH_ROUNDS must be an integer from 1 to 20, not "${text}"`);
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20)
+    throw new Error(`BENCH_ROUNDS must be an integer from 1 to 20, not "${text}"`);
   return rounds;
 }
 
 function selectedScenarios(): Set<Scenario> {
-  const only = process.env.BENCH_ONLY?.split(',').map((name) => name.trim()).filter(Boolean);
+  const only = process.env.BENCH_ONLY?.split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
   if (!only?.length) return new Set(SCENARIOS);
   const aliases: Record<string, Scenario> = { cluster: 'fleet' };
   const unknown = only.filter((name) => !SCENARIOS.includes((aliases[name] ?? name) as Scenario));
@@ -125,9 +128,11 @@ function cleanup(): Promise<void> {
     if (peer) await peer.close().catch(quietly('stopping the peer'));
     await fleetRig.close().catch(quietly('stopping the fleet'));
     // Before the server: on the embedded PostgreSQL these databases live in the server's cluster.
-    for (const created of contenderDatabases) await created.drop().then(() => console.log(`[bench] dropped database ${created.name}`), quietly(`dropping ${created.name}`));
+    for (const created of contenderDatabases)
+      await created.drop().then(() => console.log(`[bench] dropped database ${created.name}`), quietly(`dropping ${created.name}`));
     if (server) await server.stop().catch(quietly('stopping the server'));
-    if (database) await database.drop().then(() => console.log(`[bench] dropped database ${database?.name}`), quietly(`dropping ${database.name}`));
+    if (database)
+      await database.drop().then(() => console.log(`[bench] dropped database ${database?.name}`), quietly(`dropping ${database.name}`));
     access.cleanup();
   })();
   return cleaning;
@@ -179,7 +184,9 @@ async function main(): Promise<number> {
       `server ${process.env.DATABASE_POOL_SIZE ? `DATABASE_POOL_SIZE=${process.env.DATABASE_POOL_SIZE}` : 'default pool'} and limits (quotas raised for the backlog)` +
       (quick ? '; BENCH_QUICK=1 (short runs, small counts: not figures to quote)' : '') +
       (process.env.BENCH_ONLY ? `; BENCH_ONLY=${process.env.BENCH_ONLY}` : '') +
-      (access.enabled ? '; BENCH_TOKENS_FILE=1 (AUTH_TOKENS_FILE, one rate-limited mediator token of tenant bench; the fleet runs without)' : '');
+      (access.enabled
+        ? '; BENCH_TOKENS_FILE=1 (AUTH_TOKENS_FILE, one rate-limited mediator token of tenant bench; the fleet runs without)'
+        : '');
 
     const postgres = (await sql<{ version: string }>(serverDatabaseUrl, 'SELECT version()'))[0].version;
     machine = machineInfo(postgres);
@@ -189,8 +196,15 @@ async function main(): Promise<number> {
     const idle = await idleMachineLoad();
     const load =
       `before the first figure (server idle) the machine used ${idle.busyPct.toFixed(0)}% CPU of ${idle.capacityPct.toFixed(0)}% (sum over cores); ` +
-      `load average ${os.loadavg().map((value) => value.toFixed(2)).join(' / ')} (1 / 5 / 15 min)`;
-    report.note(idle.busyPct > 15 ? `${load}: something else is running here, so the figures are noisy; see "other processes" in each CPU line` : load);
+      `load average ${os
+        .loadavg()
+        .map((value) => value.toFixed(2))
+        .join(' / ')} (1 / 5 / 15 min)`;
+    report.note(
+      idle.busyPct > 15
+        ? `${load}: something else is running here, so the figures are noisy; see "other processes" in each CPU line`
+        : load,
+    );
 
     const serverContender = new ServerContender(ctx, server, serverDatabaseUrl, entry);
     if (Object.values(steps).some(Boolean)) {
@@ -220,7 +234,14 @@ async function main(): Promise<number> {
     }
 
     if (selected.has('fleet')) {
-      const options = { adminUrl: postgresAdminUrl, rounds, connections: 100, ratePerSecond: 1_000, warmupMs: threeWayScale.liveWarmupMs, durationMs: threeWayScale.liveDurationMs };
+      const options = {
+        adminUrl: postgresAdminUrl,
+        rounds,
+        connections: 100,
+        ratePerSecond: 1_000,
+        warmupMs: threeWayScale.liveWarmupMs,
+        durationMs: threeWayScale.liveDurationMs,
+      };
       const ok = await step('fleet (two instances, Redis Cluster) against a single instance', () =>
         fleet(ctx, { ...options, restartSessions: otherScale.restartSessions, restartConcurrency: 64 }, fleetRig, serverContender),
       );
@@ -244,7 +265,16 @@ async function main(): Promise<number> {
     if (selected.has('memory')) {
       const gc = new ForcedGc(server.pid, server.inspectorPort);
       const ok = await step('memory', () =>
-        memory(ctx, { sockets: otherScale.sockets, sessionsOnOneSocket: otherScale.sessionsOnOneSocket, targetKiBPerSession: 20, settleMs: otherScale.settleMs }, gc),
+        memory(
+          ctx,
+          {
+            sockets: otherScale.sockets,
+            sessionsOnOneSocket: otherScale.sessionsOnOneSocket,
+            targetKiBPerSession: 20,
+            settleMs: otherScale.settleMs,
+          },
+          gc,
+        ),
       );
       if (!ok) failures++;
     }
@@ -282,7 +312,10 @@ function saveReport(interrupted: boolean): void {
   );
   console.log(`\n${report.render(machine)}`);
   const partial =
-    interrupted || quick || rounds !== 3 || ['BENCH_ONLY', 'BENCH_SERVER_ENTRY', 'BENCH_SERVER_NODE_ARGS', 'BENCH_TOKENS_FILE'].some((name) => Boolean(process.env[name]?.trim()));
+    interrupted ||
+    quick ||
+    rounds !== 3 ||
+    ['BENCH_ONLY', 'BENCH_SERVER_ENTRY', 'BENCH_SERVER_NODE_ARGS', 'BENCH_TOKENS_FILE'].some((name) => Boolean(process.env[name]?.trim()));
   const file = path.join(__dirname, 'results', partial ? 'latest-partial.md' : 'latest.md');
   console.log(`[bench] saved to ${report.save(machine, file)}`);
 }

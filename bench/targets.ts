@@ -26,7 +26,11 @@ export function judgeThreeWayTargets(report: Report): void {
     if (!table.has(key)) return;
     const ratio = table.ratio(key, 'server', versus);
     const complete = table.complete(key, 'server') && table.complete(key, versus);
-    report.target({ name, value: describeRatio(ratio) + (complete ? '' : '; a run was incomplete'), met: ratio.count ? ratioMet(ratio, bound) && complete : undefined });
+    report.target({
+      name,
+      value: describeRatio(ratio) + (complete ? '' : '; a run was incomplete'),
+      met: ratio.count ? ratioMet(ratio, bound) && complete : undefined,
+    });
   };
   check('add, 32 callers ≥ 2.0× the peer', 'add32', 'peer', { atLeast: 2 });
   check('add, 32 callers ≥ 1.0× raw 16-client single-row commits', 'add32', 'raw', { atLeast: 1 });

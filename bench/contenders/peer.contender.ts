@@ -17,7 +17,8 @@ const LOAD_IN_FLIGHT = 32;
 
 /** The versions bench/peer/package.json asks for, against what bench/peer/node_modules holds (undefined: not installed). */
 function installedMismatch(): string | undefined {
-  const wanted = (JSON.parse(readFileSync(path.join(PEER_DIR, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies;
+  const wanted = (JSON.parse(readFileSync(path.join(PEER_DIR, 'package.json'), 'utf8')) as { dependencies: Record<string, string> })
+    .dependencies;
   for (const [name, version] of Object.entries(wanted)) {
     const file = path.join(PEER_DIR, 'node_modules', name, 'package.json');
     if (!existsSync(file)) return `${name} is not installed`;
@@ -43,7 +44,8 @@ export function ensurePeerInstalled(): void {
 
 /** The peer library's version as installed (for the report). */
 function peerVersions(): string {
-  const version = (name: string) => (JSON.parse(readFileSync(path.join(PEER_DIR, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+  const version = (name: string) =>
+    (JSON.parse(readFileSync(path.join(PEER_DIR, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
   return `${PEER_PACKAGE} ${version(PEER_PACKAGE)} with @credo-ts/core ${version('@credo-ts/core')}, @credo-ts/didcomm ${version('@credo-ts/didcomm')}`;
 }
 
@@ -99,7 +101,8 @@ export class PeerContender implements Contender {
       database: url.pathname.slice(1),
     };
     // The library builds its LISTEN connection's URL by hand from user, password and host.
-    if (/[@/:?#%]/.test(database.password)) throw new Error('the peer library puts the password into a URL unescaped: use a database user whose password has no @ / : ? # %');
+    if (/[@/:?#%]/.test(database.password))
+      throw new Error('the peer library puts the password into a URL unescaped: use a database user whose password has no @ / : ? # %');
     const child = fork(path.join(PEER_DIR, 'queue-peer.process.ts'), [], {
       cwd: REPO_ROOT,
       execArgv: ['-r', 'ts-node/register/transpile-only'],
@@ -107,7 +110,8 @@ export class PeerContender implements Contender {
       env: { ...process.env, PGPORT: String(database.port), PGHOST: database.host },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
-    for (const stream of [child.stdout!, child.stderr!]) readline.createInterface({ input: stream }).on('line', (line) => console.log(`[peer] ${line}`));
+    for (const stream of [child.stdout!, child.stderr!])
+      readline.createInterface({ input: stream }).on('line', (line) => console.log(`[peer] ${line}`));
     const peer = new PeerContender(child, databaseUrl, payloads);
     try {
       await peer.request({ op: 'init', database, payloads: payloads.texts, recipientDid: BENCH_RECIPIENT_DID }, 120_000);
@@ -128,7 +132,10 @@ export class PeerContender implements Contender {
   }
 
   add(callers: number, connectionIds: string[], warmupMs: number, measureMs: number): Promise<ClosedLoopResult> {
-    return this.request({ op: 'add', callers, connectionIds, warmupMs, measureMs }, warmupMs + measureMs + 60_000) as Promise<ClosedLoopResult>;
+    return this.request(
+      { op: 'add', callers, connectionIds, warmupMs, measureMs },
+      warmupMs + measureMs + 60_000,
+    ) as Promise<ClosedLoopResult>;
   }
 
   load(spec: BacklogSpec): Promise<LoadResult> {
@@ -161,13 +168,18 @@ export class PeerContender implements Contender {
   }
 
   live(connectionIds: string[], schedule: ScheduleOptions): Promise<OpenLoopResult> {
-    return this.request({ op: 'live', connectionIds, schedule }, schedule.warmupMs + schedule.durationMs + 120_000) as Promise<OpenLoopResult>;
+    return this.request(
+      { op: 'live', connectionIds, schedule },
+      schedule.warmupMs + schedule.durationMs + 120_000,
+    ) as Promise<OpenLoopResult>;
   }
 
   async close(): Promise<void> {
     if (this.exited) return;
     const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    await this.request({ op: 'shutdown' }, 15_000).catch((error: unknown) => console.error(`[bench] stopping the peer: ${(error as Error).message}`));
+    await this.request({ op: 'shutdown' }, 15_000).catch((error: unknown) =>
+      console.error(`[bench] stopping the peer: ${(error as Error).message}`),
+    );
     await withTimeout(exited, 5_000, 'the peer process exit').catch(() => this.killNow());
   }
 

@@ -99,7 +99,10 @@ export class RawPostgresContender implements Contender {
     try {
       return await closedLoop({ callers, warmupMs, measureMs }, (caller, i) => {
         const k = (caller + i) % texts.length;
-        return clients[caller].query({ ...INSERT_ONE, values: [connectionIds[(caller + i) % connectionIds.length], randomUUID(), recipients, texts[k], bytes[k]] });
+        return clients[caller].query({
+          ...INSERT_ONE,
+          values: [connectionIds[(caller + i) % connectionIds.length], randomUUID(), recipients, texts[k], bytes[k]],
+        });
       });
     } finally {
       await this.disconnect(clients);
@@ -119,7 +122,12 @@ export class RawPostgresContender implements Contender {
             const connections = order.slice(b * LOAD_BATCH, (b + 1) * LOAD_BATCH);
             await client.query({
               ...INSERT_BATCH,
-              values: [connections, connections.map(() => randomUUID()), [BENCH_RECIPIENT_DID], connections.map((_, j) => texts[(b * LOAD_BATCH + j) % texts.length])],
+              values: [
+                connections,
+                connections.map(() => randomUUID()),
+                [BENCH_RECIPIENT_DID],
+                connections.map((_, j) => texts[(b * LOAD_BATCH + j) % texts.length]),
+              ],
             });
           }
         }),
@@ -157,7 +165,10 @@ export class RawPostgresContender implements Contender {
   }
 
   private async connect(count: number): Promise<Client[]> {
-    const clients = Array.from({ length: count }, () => new Client({ connectionString: this.databaseUrl, connectionTimeoutMillis: 10_000 }));
+    const clients = Array.from(
+      { length: count },
+      () => new Client({ connectionString: this.databaseUrl, connectionTimeoutMillis: 10_000 }),
+    );
     for (const client of clients) client.on('error', () => undefined);
     await Promise.all(clients.map((client) => client.connect()));
     return clients;

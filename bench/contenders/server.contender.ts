@@ -58,7 +58,9 @@ export class ServerContender implements Contender {
   }
 
   async add(callers: number, connectionIds: string[], warmupMs: number, measureMs: number): Promise<ClosedLoopResult> {
-    const prefixes = connectionIds.map((id) => `{"connectionId":${JSON.stringify(id)},"recipientDids":${BENCH_RECIPIENT_DIDS_JSON},"payload":`);
+    const prefixes = connectionIds.map(
+      (id) => `{"connectionId":${JSON.stringify(id)},"recipientDids":${BENCH_RECIPIENT_DIDS_JSON},"payload":`,
+    );
     const clients = await Promise.all(Array.from({ length: callers }, () => JsonRpcWsClient.connect(this.ctx.wsUrl, BENCH_CLIENT)));
     try {
       return await closedLoop({ callers, warmupMs, measureMs }, async (caller, i) => {
@@ -76,7 +78,9 @@ export class ServerContender implements Contender {
     const order = backlogArrivalOrder(spec);
     const started = nowMs();
     // Recording: each batch's reply (an array, answering no call of the client) is read back from the recorded frames.
-    const clients = await Promise.all(Array.from({ length: LOAD_SOCKETS }, () => JsonRpcWsClient.connect(this.ctx.wsUrl, { ...BENCH_CLIENT, record: true })));
+    const clients = await Promise.all(
+      Array.from({ length: LOAD_SOCKETS }, () => JsonRpcWsClient.connect(this.ctx.wsUrl, { ...BENCH_CLIENT, record: true })),
+    );
     try {
       const batches = Math.ceil(order.length / LOAD_BATCH);
       await Promise.all(
@@ -97,7 +101,12 @@ export class ServerContender implements Contender {
       await Promise.all(clients.map((client) => client.closeQuietly()));
     }
     const seconds = (nowMs() - started) / 1000;
-    return { rows: order.length, seconds, rate: order.length / seconds, how: `JSON-RPC batches of ${LOAD_BATCH} addMessage, ${LOAD_SOCKETS} sockets` };
+    return {
+      rows: order.length,
+      seconds,
+      rate: order.length / seconds,
+      how: `JSON-RPC batches of ${LOAD_BATCH} addMessage, ${LOAD_SOCKETS} sockets`,
+    };
   }
 
   /**
@@ -170,7 +179,10 @@ export class ServerContender implements Contender {
           eventLoop = await readEventLoopWindow(this.ctx.httpBase);
         },
       });
-      if (eventLoop) this.ctx.report.note(`server live run ${run}: the server's event-loop delay (prom-client, 10 ms ticks) p99 ${formatMs(eventLoop.p99Ms)} / max ${formatMs(eventLoop.maxMs)}`);
+      if (eventLoop)
+        this.ctx.report.note(
+          `server live run ${run}: the server's event-loop delay (prom-client, 10 ms ticks) p99 ${formatMs(eventLoop.p99Ms)} / max ${formatMs(eventLoop.maxMs)}`,
+        );
       return result;
     } finally {
       await releaseLiveSessions(holder, sender, connectionIds);

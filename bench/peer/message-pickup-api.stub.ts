@@ -19,7 +19,10 @@ export class MessagePickupApiStub {
     return this.sessions.getLiveSessionByConnectionId(this.agentContext, options);
   }
 
-  async deliverMessages(options: { pickupSessionId: string; messages: { id: string; encryptedMessage: EncryptedMessage }[] }): Promise<void> {
+  async deliverMessages(options: {
+    pickupSessionId: string;
+    messages: { id: string; encryptedMessage: EncryptedMessage }[];
+  }): Promise<void> {
     const session = this.sessions.getLiveSession(this.agentContext, options.pickupSessionId);
     if (!session) throw new Error(`No active live mode session found with id ${options.pickupSessionId}`);
     this.onDeliver?.(session, options.messages);

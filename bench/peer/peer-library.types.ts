@@ -23,7 +23,10 @@ export interface SessionService {
   start(agentContext: AgentContext): void;
   getLiveSession(agentContext: AgentContext, sessionId: string): LiveSession | undefined;
   getLiveSessionByConnectionId(agentContext: AgentContext, options: { connectionId: string; role?: string }): LiveSession | undefined;
-  saveLiveSession(agentContext: AgentContext, options: { connectionId: string; protocolVersion: string; role: string; transportSessionId: string }): void;
+  saveLiveSession(
+    agentContext: AgentContext,
+    options: { connectionId: string; protocolVersion: string; role: string; transportSessionId: string },
+  ): void;
   removeLiveSession(agentContext: AgentContext, options: { connectionId: string }): void;
 }
 
@@ -37,7 +40,10 @@ export interface TransportQueuePostgres {
   messagesCollection: Pool | undefined;
   pubSubInstance: { close(): Promise<void> };
   initialize(agent: { context: AgentContext; events: unknown }): Promise<void>;
-  addMessage(agentContext: AgentContext, options: { connectionId: string; recipientDids: string[]; payload: EncryptedMessage }): Promise<string>;
+  addMessage(
+    agentContext: AgentContext,
+    options: { connectionId: string; recipientDids: string[]; payload: EncryptedMessage },
+  ): Promise<string>;
   takeFromQueue(
     agentContext: AgentContext,
     options: { connectionId: string; limit?: number; deleteMessages?: boolean; recipientDid?: string },
@@ -49,7 +55,11 @@ export interface TransportQueuePostgres {
 export interface CredoCore {
   DependencyManager: new () => DependencyManager;
   AgentConfig: new (init: { label: string }, dependencies: unknown) => unknown;
-  AgentContext: new (options: { dependencyManager: DependencyManager; contextCorrelationId: string; isRootAgentContext?: boolean }) => AgentContext;
+  AgentContext: new (options: {
+    dependencyManager: DependencyManager;
+    contextCorrelationId: string;
+    isRootAgentContext?: boolean;
+  }) => AgentContext;
   EventEmitter: new (dependencies: unknown, stop$: unknown) => unknown;
   InjectionSymbols: { AgentDependencies: symbol; Stop$: symbol; Logger: symbol };
 }

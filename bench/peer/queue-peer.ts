@@ -23,7 +23,15 @@ import { nowMs, sleep } from '../async-utils';
 import { backlogArrivalOrder } from '../backlog';
 import { closedLoop, DeliveryRecorder, drainLoop, runSchedule } from '../load-loops';
 import { MessagePickupApiStub } from './message-pickup-api.stub';
-import type { AgentContext, CredoCore, CredoDidComm, EncryptedMessage, Pool, SessionService, TransportQueuePostgres } from './peer-library.types';
+import type {
+  AgentContext,
+  CredoCore,
+  CredoDidComm,
+  EncryptedMessage,
+  Pool,
+  SessionService,
+  TransportQueuePostgres,
+} from './peer-library.types';
 import { PeerRequest } from './peer-protocol.types';
 
 /** Resolves from bench/peer/node_modules, whatever this file is run from. */
@@ -44,7 +52,12 @@ export class QueuePeer {
     const core = peerRequire('@credo-ts/core') as CredoCore;
     const didcomm = peerRequire('@credo-ts/didcomm') as CredoDidComm;
     const { DidCommTransportQueuePostgres } = peerRequire('@credo-ts/didcomm-transport-queue-postgres') as {
-      DidCommTransportQueuePostgres: new (options: { postgresUser: string; postgresPassword: string; postgresHost: string; postgresDatabaseName: string }) => TransportQueuePostgres;
+      DidCommTransportQueuePostgres: new (options: {
+        postgresUser: string;
+        postgresPassword: string;
+        postgresHost: string;
+        postgresDatabaseName: string;
+      }) => TransportQueuePostgres;
     };
     const { Pool } = peerRequire('pg') as { Pool: new (options: Record<string, unknown>) => Pool };
     const { Subject } = peerRequire('rxjs') as { Subject: new () => { next(value: boolean): void } };
@@ -83,7 +96,9 @@ export class QueuePeer {
     await queue.messagesCollection.query('SELECT 1');
 
     const payloads = request.payloads.map((text) => JSON.parse(text) as EncryptedMessage);
-    return new QueuePeer(queue, agentContext, sessions, api, didcomm.DidCommMessagePickupSessionRole.MessageHolder, payloads, [request.recipientDid]);
+    return new QueuePeer(queue, agentContext, sessions, api, didcomm.DidCommMessagePickupSessionRole.MessageHolder, payloads, [
+      request.recipientDid,
+    ]);
   }
 
   async handle(request: PeerRequest): Promise<unknown> {
@@ -97,7 +112,10 @@ export class QueuePeer {
       case 'drain':
         return drainLoop(
           { expected: request.expected, maxMs: request.maxMs },
-          async () => (await this.queue.takeFromQueue(this.agentContext, { connectionId: request.connectionId, limit: 100, deleteMessages: false })).map((m) => m.id),
+          async () =>
+            (
+              await this.queue.takeFromQueue(this.agentContext, { connectionId: request.connectionId, limit: 100, deleteMessages: false })
+            ).map((m) => m.id),
           (messageIds) => this.queue.removeMessages(this.agentContext, { connectionId: request.connectionId, messageIds }),
         );
       case 'live':
@@ -144,7 +162,9 @@ export class QueuePeer {
     this.api.onDeliver = (session, messages) => {
       const at = nowMs();
       for (const message of messages) recorder.delivered(message.encryptedMessage, at);
-      recorder.acknowledge(this.queue.removeMessages(this.agentContext, { connectionId: session.connectionId, messageIds: messages.map((m) => m.id) }));
+      recorder.acknowledge(
+        this.queue.removeMessages(this.agentContext, { connectionId: session.connectionId, messageIds: messages.map((m) => m.id) }),
+      );
     };
     try {
       const run = await runSchedule(request.schedule, (i, measured, at) => {
@@ -163,7 +183,12 @@ export class QueuePeer {
   /** Saves a live session per connection; the library records each in its live_session table on LiveSessionSaved. */
   private async holdSessions(connectionIds: string[]): Promise<void> {
     for (const connectionId of connectionIds) {
-      this.sessions.saveLiveSession(this.agentContext, { connectionId, protocolVersion: 'v2', role: this.holderRole, transportSessionId: randomUUID() });
+      this.sessions.saveLiveSession(this.agentContext, {
+        connectionId,
+        protocolVersion: 'v2',
+        role: this.holderRole,
+        transportSessionId: randomUUID(),
+      });
     }
     await this.waitForSessionRows(connectionIds, connectionIds.length);
   }
@@ -178,9 +203,12 @@ export class QueuePeer {
     const pool = this.queue.messagesCollection!;
     const deadline = Date.now() + 30_000;
     for (;;) {
-      const rows = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM live_session WHERE connection_id = ANY($1)', [connectionIds]);
+      const rows = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM live_session WHERE connection_id = ANY($1)', [
+        connectionIds,
+      ]);
       if (rows.rows[0].n === expected) return;
-      if (Date.now() > deadline) throw new Error(`live_session holds ${rows.rows[0].n} rows of the ${connectionIds.length} connections, expected ${expected}`);
+      if (Date.now() > deadline)
+        throw new Error(`live_session holds ${rows.rows[0].n} rows of the ${connectionIds.length} connections, expected ${expected}`);
       await sleep(50);
     }
   }

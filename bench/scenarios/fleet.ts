@@ -1,7 +1,15 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
-import { createDatabase, CreatedDatabase, JsonRpcWsClient, RedisClusterProcesses, redisCli, ServerProcess, startRedisCluster } from '@didcomm-mpr/test-kit';
+import {
+  createDatabase,
+  CreatedDatabase,
+  JsonRpcWsClient,
+  RedisClusterProcesses,
+  redisCli,
+  ServerProcess,
+  startRedisCluster,
+} from '@didcomm-mpr/test-kit';
 import { forEachLimited, nowMs, withTimeout } from '../async-utils';
 import { BENCH_CLIENT, BenchContext, liveSessionCount } from '../bench-context';
 import { BenchServerOptions, startBenchServer } from '../bench-server';
@@ -54,11 +62,15 @@ export class FleetRig {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await Promise.all(
-        [...this.servers].map((server) => server.stop().catch((error: unknown) => console.error(`[bench] stopping a fleet server failed: ${(error as Error).message}`))),
+        [...this.servers].map((server) =>
+          server.stop().catch((error: unknown) => console.error(`[bench] stopping a fleet server failed: ${(error as Error).message}`)),
+        ),
       );
       this.servers.clear();
       if (this.cluster) {
-        await withTimeout(this.cluster.close(), 15_000, 'stopping the Redis Cluster').catch((error: unknown) => console.error(`[bench] ${(error as Error).message}`));
+        await withTimeout(this.cluster.close(), 15_000, 'stopping the Redis Cluster').catch((error: unknown) =>
+          console.error(`[bench] ${(error as Error).message}`),
+        );
         console.log('[bench] Redis Cluster nodes stopped');
       }
       if (this.database) {
@@ -130,7 +142,11 @@ export async function fleet(ctx: BenchContext, options: FleetOptions, rig: Fleet
     rig.cluster = await withTimeout(startRedisCluster(3), 60_000, 'starting the Redis Cluster');
     const seeds = rig.cluster.seeds;
     console.log(`[bench] fleet: Redis Cluster of 3 masters at ${seeds} in ${((nowMs() - clusterStarted) / 1000).toFixed(1)} s`);
-    const redisVersion = (await execFileAsync('redis-server', ['--version'], { timeout: 5_000 })).stdout.trim().split(' ').find((part) => part.startsWith('v=')) ?? '';
+    const redisVersion =
+      (await execFileAsync('redis-server', ['--version'], { timeout: 5_000 })).stdout
+        .trim()
+        .split(' ')
+        .find((part) => part.startsWith('v=')) ?? '';
 
     const optionsOf = (instance: 'A' | 'B', port?: number): BenchServerOptions => ({
       databaseUrl: rig.database?.url,
@@ -159,7 +175,12 @@ export async function fleet(ctx: BenchContext, options: FleetOptions, rig: Fleet
     try {
       await holdLiveSessions(holder, connectionIds, ' on A');
       // The fleet has just started: the first messages it ever carries are measured, with no warm-up.
-      cold = await runOpenLoop(ctx, holder, sender, { ...schedule, warmupMs: 0, connectionIds, messageId: (i) => `${ctx.runId}-cold-${i}` });
+      cold = await runOpenLoop(ctx, holder, sender, {
+        ...schedule,
+        warmupMs: 0,
+        connectionIds,
+        messageId: (i) => `${ctx.runId}-cold-${i}`,
+      });
       ctx.report.note(`fleet, just started, at ${rate} msg/s: ${describe(cold)}`);
 
       for (let round = 1; round <= options.rounds; round++) {
@@ -185,12 +206,26 @@ export async function fleet(ctx: BenchContext, options: FleetOptions, rig: Fleet
     const singleP99 = p99(singles);
     const coldRatio = spreadOf([cold.latency.p99 / singleP99.median]);
     const everyOne = [...cross, cold].every(allNotified);
-    ctx.report.add({ name: `single instance (no Redis; its table empty), live at ${rate} msg/s: p99 / p50`, value: `${range(singleP99)} / ${range(p50(singles))}` });
-    ctx.report.add({ name: `fleet (fresh database, nothing pending), cross-instance B → A at ${rate} msg/s: p99 / p50`, value: `${range(p99(cross))} / ${range(p50(cross))}` });
-    ctx.report.add({ name: `fleet just started (first ${options.durationMs / 1000} s it carries, no warm-up): p99 / p50`, value: `${formatMs(cold.latency.p99)} / ${formatMs(cold.latency.p50)}` });
+    ctx.report.add({
+      name: `single instance (no Redis; its table empty), live at ${rate} msg/s: p99 / p50`,
+      value: `${range(singleP99)} / ${range(p50(singles))}`,
+    });
+    ctx.report.add({
+      name: `fleet (fresh database, nothing pending), cross-instance B → A at ${rate} msg/s: p99 / p50`,
+      value: `${range(p99(cross))} / ${range(p50(cross))}`,
+    });
+    ctx.report.add({
+      name: `fleet just started (first ${options.durationMs / 1000} s it carries, no warm-up): p99 / p50`,
+      value: `${formatMs(cold.latency.p99)} / ${formatMs(cold.latency.p50)}`,
+    });
     const notified = [...cross, cold].reduce((sum, result) => sum + result.notified, 0);
     const added = [...cross, cold].reduce((sum, result) => sum + result.added, 0);
-    ctx.report.add({ name: 'fleet: notified on A / added on B (all runs)', value: `${formatInt(notified)} / ${formatInt(added)}`, target: 'all', met: everyOne });
+    ctx.report.add({
+      name: 'fleet: notified on A / added on B (all runs)',
+      value: `${formatInt(notified)} / ${formatInt(added)}`,
+      target: 'all',
+      met: everyOne,
+    });
     ctx.report.target({
       name: `fleet's cross-instance p99 ≤ ${CROSS_OVER_SINGLE_MAX}× a single instance's p99 at ${rate} msg/s, every message notified`,
       value: describeRatio(ratio) + (cross.every(allNotified) ? '' : '; NOT every message notified'),
@@ -240,7 +275,11 @@ async function restart(
   const register = async (client: JsonRpcWsClient): Promise<number> => {
     const started = nowMs();
     await forEachLimited(restartIds.length, options.restartConcurrency, async (k) => {
-      const ok = await client.call<boolean>('addLiveSession', { connectionId: restartIds[k], sessionId: sessionIds[k], reclaim: true }, 30_000);
+      const ok = await client.call<boolean>(
+        'addLiveSession',
+        { connectionId: restartIds[k], sessionId: sessionIds[k], reclaim: true },
+        30_000,
+      );
       if (ok !== true) throw new Error(`addLiveSession {reclaim:true} for ${restartIds[k]} returned ${String(ok)}`);
     });
     return nowMs() - started;

@@ -36,7 +36,9 @@ export async function memory(ctx: BenchContext, options: MemoryOptions, gc: Forc
   let sockets = options.sockets;
   if (limit < sockets + FD_HEADROOM) {
     sockets = Math.max(100, Math.floor(limit - FD_HEADROOM));
-    ctx.report.note(`memory: open-files limit is ${limit} (ulimit -n), so ${formatInt(sockets)} sockets instead of ${formatInt(options.sockets)}`);
+    ctx.report.note(
+      `memory: open-files limit is ${limit} (ulimit -n), so ${formatInt(sockets)} sockets instead of ${formatInt(options.sockets)}`,
+    );
   }
 
   const baseline = await reading();
@@ -62,7 +64,9 @@ export async function memory(ctx: BenchContext, options: MemoryOptions, gc: Forc
       target: `≤ ${options.targetKiBPerSession} KiB`,
       met: perSession <= options.targetKiBPerSession && held === sockets,
     });
-    ctx.report.note(`memory: opened ${formatInt(sockets)} sockets with a session each in ${openSeconds.toFixed(1)} s; the server reports ${formatInt(held)} live sessions`);
+    ctx.report.note(
+      `memory: opened ${formatInt(sockets)} sockets with a session each in ${openSeconds.toFixed(1)} s; the server reports ${formatInt(held)} live sessions`,
+    );
   } finally {
     await forEachLimited(opened.length, 256, (i) => opened[i].closeQuietly());
   }
@@ -81,7 +85,10 @@ export async function memory(ctx: BenchContext, options: MemoryOptions, gc: Forc
     const held = await liveSessionCount(ctx.httpBase);
     const withSessions = await reading();
     const perSession = (withSessions - baseline2) / options.sessionsOnOneSocket;
-    ctx.report.add({ name: `Server RSS, 1 socket × ${formatInt(options.sessionsOnOneSocket)} live sessions`, value: formatMiB(withSessions) });
+    ctx.report.add({
+      name: `Server RSS, 1 socket × ${formatInt(options.sessionsOnOneSocket)} live sessions`,
+      value: formatMiB(withSessions),
+    });
     ctx.report.add({
       name: 'Memory per idle session (all on one socket)',
       value: `${perSession.toFixed(2)} KiB`,
@@ -95,8 +102,8 @@ export async function memory(ctx: BenchContext, options: MemoryOptions, gc: Forc
   } finally {
     await client.closeQuietly();
   }
-  await waitUntil(async () => (await liveSessionCount(ctx.httpBase)) === 0, 60_000, 'sessions ended after closing the socket', 250).catch((error: unknown) =>
-    ctx.report.note(`memory: ${(error as Error).message}`),
+  await waitUntil(async () => (await liveSessionCount(ctx.httpBase)) === 0, 60_000, 'sessions ended after closing the socket', 250).catch(
+    (error: unknown) => ctx.report.note(`memory: ${(error as Error).message}`),
   );
   ctx.report.note(
     forced

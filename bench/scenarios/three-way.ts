@@ -66,14 +66,33 @@ export class ThreeWayRun {
     const s = this.scale;
     const backlog = formatInt(s.backlog);
     const others = `${backlog} pending over ${formatInt(s.otherConnections)} other connections`;
-    const emptied = 'empty: emptied and ANALYZEd before the figure (raw, peer: TRUNCATE; server: removeAllMessages + VACUUM ANALYZE); database created for this run';
+    const emptied =
+      'empty: emptied and ANALYZEd before the figure (raw, peer: TRUNCATE; server: removeAllMessages + VACUUM ANALYZE); database created for this run';
     if (this.steps.add1) {
-      table.define({ key: 'add1', figure: `add, 1 caller: msg/s (over ${formatInt(s.addConnections)} connections)`, table: emptied, unit: 'rate', rawNote: 'single-row commits' });
+      table.define({
+        key: 'add1',
+        figure: `add, 1 caller: msg/s (over ${formatInt(s.addConnections)} connections)`,
+        table: emptied,
+        unit: 'rate',
+        rawNote: 'single-row commits',
+      });
       table.define({ key: 'add1-latency', figure: 'add, 1 caller: latency (ms)', table: 'as above', unit: 'latency' });
     }
     if (this.steps.add32) {
-      table.define({ key: 'add32', figure: `add, 32 callers: msg/s (over ${formatInt(s.addConnections)} connections)`, table: emptied, unit: 'rate', rawNote: `single-row commits, ${RAW_CLIENTS} clients` });
-      table.define({ key: 'add32-latency', figure: 'add, 32 callers: latency (ms)', table: 'as above', unit: 'latency', rawNote: `${RAW_CLIENTS} clients` });
+      table.define({
+        key: 'add32',
+        figure: `add, 32 callers: msg/s (over ${formatInt(s.addConnections)} connections)`,
+        table: emptied,
+        unit: 'rate',
+        rawNote: `single-row commits, ${RAW_CLIENTS} clients`,
+      });
+      table.define({
+        key: 'add32-latency',
+        figure: 'add, 32 callers: latency (ms)',
+        table: 'as above',
+        unit: 'latency',
+        rawNote: `${RAW_CLIENTS} clients`,
+      });
     }
     if (this.steps.drain) {
       table.define({
@@ -133,7 +152,13 @@ export class ThreeWayRun {
     const name = contender.name;
     await contender.empty();
     if (this.steps.add1) {
-      const result = await this.measure(contender, round, 'add ×1', () => contender.add(1, this.addIds, s.warmupMs, s.measureMs), describeAdd);
+      const result = await this.measure(
+        contender,
+        round,
+        'add ×1',
+        () => contender.add(1, this.addIds, s.warmupMs, s.measureMs),
+        describeAdd,
+      );
       table.record('add1', name, round, { value: result.rate, complete: result.errors === 0 });
       table.record('add1-latency', name, round, { value: result.latency.p99, p50: result.latency.p50 });
       await contender.empty();
@@ -141,7 +166,13 @@ export class ThreeWayRun {
     const raw16 = name === 'raw' && (this.steps.add32 || this.steps.live || this.steps.liveBacklog);
     if (this.steps.add32 || raw16) {
       const callers = name === 'raw' ? RAW_CLIENTS : 32;
-      const result = await this.measure(contender, round, `add ×${callers}`, () => contender.add(callers, this.addIds, s.warmupMs, s.measureMs), describeAdd);
+      const result = await this.measure(
+        contender,
+        round,
+        `add ×${callers}`,
+        () => contender.add(callers, this.addIds, s.warmupMs, s.measureMs),
+        describeAdd,
+      );
       if (this.steps.add32) {
         table.record('add32', name, round, { value: result.rate, complete: result.errors === 0 });
         table.record('add32-latency', name, round, { value: result.latency.p99, p50: result.latency.p50 });
@@ -151,22 +182,42 @@ export class ThreeWayRun {
     }
     const rawCommit = this.rawCommit.get(round);
     if (name === 'raw' && rawCommit) {
-      for (const key of ['live-fresh', 'live-backlog']) if (table.has(key)) table.record(key, 'raw', round, { value: rawCommit.p99, p50: rawCommit.p50 });
+      for (const key of ['live-fresh', 'live-backlog'])
+        if (table.has(key)) table.record(key, 'raw', round, { value: rawCommit.p99, p50: rawCommit.p50 });
     }
     if (this.steps.live && contender.live) {
-      const result = await this.measure(contender, round, 'live, empty table', () => contender.live!(this.liveIds, this.schedule()), describeLive);
+      const result = await this.measure(
+        contender,
+        round,
+        'live, empty table',
+        () => contender.live!(this.liveIds, this.schedule()),
+        describeLive,
+      );
       table.record('live-fresh', name, round, liveSample(result));
     }
     if (this.steps.drain) await this.drains(contender, round);
     if (this.steps.liveBacklog && contender.live) {
       if (!this.steps.drain) {
-        const spec: BacklogSpec = { targetConnectionId: this.targetId, targetMessages: 0, otherConnectionIds: this.otherIds, otherMessages: s.backlog };
+        const spec: BacklogSpec = {
+          targetConnectionId: this.targetId,
+          targetMessages: 0,
+          otherConnectionIds: this.otherIds,
+          otherMessages: s.backlog,
+        };
         const loaded = await contender.load(spec);
-        this.report.note(`${name} round ${round}: the others' backlog of ${formatInt(loaded.rows)} arrived in ${loaded.seconds.toFixed(1)} s (${loaded.how})`);
+        this.report.note(
+          `${name} round ${round}: the others' backlog of ${formatInt(loaded.rows)} arrived in ${loaded.seconds.toFixed(1)} s (${loaded.how})`,
+        );
       }
       await contender.vacuum(true);
       const state = await tableState(contender.databaseUrl, contender.table);
-      const result = await this.measure(contender, round, `live beside ${formatInt(state.liveRows)} pending of others`, () => contender.live!(this.liveIds, this.schedule()), describeLive);
+      const result = await this.measure(
+        contender,
+        round,
+        `live beside ${formatInt(state.liveRows)} pending of others`,
+        () => contender.live!(this.liveIds, this.schedule()),
+        describeLive,
+      );
       table.record('live-backlog', name, round, liveSample(result));
     }
     await contender.empty();
@@ -177,7 +228,12 @@ export class ThreeWayRun {
     const s = this.scale;
     const table = this.report.threeWay;
     const name = contender.name;
-    const spec: BacklogSpec = { targetConnectionId: this.targetId, targetMessages: s.backlog, otherConnectionIds: this.otherIds, otherMessages: s.backlog };
+    const spec: BacklogSpec = {
+      targetConnectionId: this.targetId,
+      targetMessages: s.backlog,
+      otherConnectionIds: this.otherIds,
+      otherMessages: s.backlog,
+    };
     // The statistics of a new, empty table: an ANALYZE that finds no rows keeps the column statistics of the rows
     // it saw last (the previous round's backlog, which would describe this one), so those are cleared first.
     await forgetColumnStatistics(this.report, contender, round);
@@ -187,12 +243,26 @@ export class ThreeWayRun {
     let stale: DrainResult;
     try {
       const before = await tableState(contender.databaseUrl, contender.table);
-      const loaded = await this.measure(contender, round, 'backlog arrival', () => contender.load(spec), (r) => `${formatInt(r.rows)} rows in ${r.seconds.toFixed(1)} s (${r.how})`);
+      const loaded = await this.measure(
+        contender,
+        round,
+        'backlog arrival',
+        () => contender.load(spec),
+        (r) => `${formatInt(r.rows)} rows in ${r.seconds.toFixed(1)} s (${r.how})`,
+      );
       table.record('load', name, round, { value: loaded.rate });
-      stale = await this.measure(contender, round, 'drain, backlog just arrived (no ANALYZE)', () => contender.drain(this.targetId, s.backlog, s.drainMaxMs), describeDrain);
+      stale = await this.measure(
+        contender,
+        round,
+        'drain, backlog just arrived (no ANALYZE)',
+        () => contender.drain(this.targetId, s.backlog, s.drainMaxMs),
+        describeDrain,
+      );
       const after = await tableState(contender.databaseUrl, contender.table);
       if (after.analyzeCount !== before.analyzeCount) {
-        this.report.note(`${name} round ${round}: the table was ANALYZEd during the load or the stale drain (${after.analyzeCount - before.analyzeCount} times): that drain did not run on stale statistics`);
+        this.report.note(
+          `${name} round ${round}: the table was ANALYZEd during the load or the stale drain (${after.analyzeCount - before.analyzeCount} times): that drain did not run on stale statistics`,
+        );
       }
     } finally {
       await setAutovacuum(contender, true);
@@ -209,7 +279,13 @@ export class ThreeWayRun {
       `${name} round ${round}: the backlog written again in ${seeded.seconds.toFixed(1)} s (${formatInt(seeded.rows)} rows, ${seeded.how}); ` +
         `after VACUUM ANALYZE the table holds ${formatInt(state.liveRows)} rows`,
     );
-    const analyzed = await this.measure(contender, round, 'drain after VACUUM ANALYZE', () => contender.drain(this.targetId, s.backlog, s.drainMaxMs), describeDrain);
+    const analyzed = await this.measure(
+      contender,
+      round,
+      'drain after VACUUM ANALYZE',
+      () => contender.drain(this.targetId, s.backlog, s.drainMaxMs),
+      describeDrain,
+    );
     table.record('drain-analyzed', name, round, { value: analyzed.rate, bounded: !analyzed.complete });
     if (!analyzed.complete) await contender.removeConnection(this.targetId);
   }
@@ -219,8 +295,17 @@ export class ThreeWayRun {
   }
 
   /** Runs one measurement with a CPU meter around it and notes what it saw. */
-  private async measure<T>(contender: Contender, round: number, what: string, run: () => Promise<T>, describe: (result: T) => string): Promise<T> {
-    const meter = new CpuMeter(contender.name === 'peer' && contender.pid !== undefined ? { label: 'peer', pid: contender.pid } : undefined, this.serverPid);
+  private async measure<T>(
+    contender: Contender,
+    round: number,
+    what: string,
+    run: () => Promise<T>,
+    describe: (result: T) => string,
+  ): Promise<T> {
+    const meter = new CpuMeter(
+      contender.name === 'peer' && contender.pid !== undefined ? { label: 'peer', pid: contender.pid } : undefined,
+      this.serverPid,
+    );
     const result = await run();
     const line = `${contender.name} round ${round}: ${what}: ${describe(result)}; ${meter.read().text}`;
     this.report.note(line);
@@ -256,7 +341,11 @@ function describeLive(result: OpenLoopResult): string {
 }
 
 function liveSample(result: OpenLoopResult) {
-  return { value: result.latency.p99, p50: result.latency.p50, complete: result.notified === result.added && result.added === result.expected };
+  return {
+    value: result.latency.p99,
+    p50: result.latency.p50,
+    complete: result.notified === result.added && result.added === result.expected,
+  };
 }
 
 /** Removes the table's column statistics (a superuser's right) and analyses it empty: what a new table's planner sees. */
@@ -266,12 +355,17 @@ async function forgetColumnStatistics(report: Report, contender: Contender, roun
   } catch (error) {
     report.note(
       `${contender.name} round ${round}: the column statistics of earlier rounds could not be cleared (${(error as Error).message}): ` +
-        'this round\'s drain after the backlog arrived ran on them, not on those of a new table',
+        "this round's drain after the backlog arrived ran on them, not on those of a new table",
     );
   }
   await sql(contender.databaseUrl, `ANALYZE ${contender.table}`);
 }
 
 async function setAutovacuum(contender: Contender, enabled: boolean): Promise<void> {
-  await sql(contender.databaseUrl, enabled ? `ALTER TABLE ${contender.table} RESET (autovacuum_enabled)` : `ALTER TABLE ${contender.table} SET (autovacuum_enabled = false)`);
+  await sql(
+    contender.databaseUrl,
+    enabled
+      ? `ALTER TABLE ${contender.table} RESET (autovacuum_enabled)`
+      : `ALTER TABLE ${contender.table} SET (autovacuum_enabled = false)`,
+  );
 }

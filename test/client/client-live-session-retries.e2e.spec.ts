@@ -123,8 +123,12 @@ describe('MessagePickupRepositoryClient: live session retries', () => {
     const { client } = await through({ swallow: 'removeLiveSession' }, { requestTimeoutMs: 20_000 });
     const events = new EventEmitter();
     // Credo's event listeners may be async; Node's EventEmitter calls them and ignores the promise, as Credo's does.
-    // eslint-disable-next-line @typescript-eslint/no-misused-promises
-    const agentEvents: CredoEventsLike = { on: (event, listener) => events.on(event, listener), off: (event, listener) => events.off(event, listener) };
+    /* eslint-disable @typescript-eslint/no-misused-promises */
+    const agentEvents: CredoEventsLike = {
+      on: (event, listener) => events.on(event, listener),
+      off: (event, listener) => events.off(event, listener),
+    };
+    /* eslint-enable @typescript-eslint/no-misused-promises */
     const sessions = new Map<string, CredoPickupSessionLike>();
     const delivered: unknown[] = [];
     const pickup: CredoMessagePickupApiLike = {
@@ -133,7 +137,9 @@ describe('MessagePickupRepositoryClient: live session retries', () => {
       deliverMessagesFromQueue: async () => undefined,
     };
     const errors: Array<{ error: unknown; context: string }> = [];
-    const wiring = new LiveSessionWiring(client, agentEvents, pickup, { saved: 'saved', removed: 'removed' }, (error, context) => errors.push({ error, context }));
+    const wiring = new LiveSessionWiring(client, agentEvents, pickup, { saved: 'saved', removed: 'removed' }, (error, context) =>
+      errors.push({ error, context }),
+    );
     const connectionId = randomUUID();
     const session = { id: randomUUID(), connectionId, role: 'MessageHolder' };
     try {
@@ -146,7 +152,11 @@ describe('MessagePickupRepositoryClient: live session retries', () => {
 
       const { messageId } = await observer.addMessage({ connectionId, recipientDids: ['did:key:bob'], payload });
       // Pending again at once (well before any redelivery timeout), and the session is gone.
-      await waitUntil('the message to be pending again', async () => (await observer.getAvailableMessageCount({ connectionId })) === 1, 3_000);
+      await waitUntil(
+        'the message to be pending again',
+        async () => (await observer.getAvailableMessageCount({ connectionId })) === 1,
+        3_000,
+      );
       await expect(observer.getLiveSession({ connectionId })).resolves.toBe(false);
       await expect(observer.takeFromQueue({ connectionId })).resolves.toEqual([expect.objectContaining({ id: messageId })]);
       expect(delivered).toEqual([]);

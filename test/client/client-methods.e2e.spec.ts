@@ -94,7 +94,10 @@ describe('MessagePickupRepositoryClient against the server', () => {
 
       const { messageId } = await client.addMessage({ connectionId, recipientDids: ['did:key:bob'], payload: payload(7) });
       await waitUntil('the live notification', () => received.length === 1);
-      expect(received[0]).toEqual({ connectionId, messages: [{ id: messageId, receivedAt: expect.any(String), encryptedMessage: payload(7) }] });
+      expect(received[0]).toEqual({
+        connectionId,
+        messages: [{ id: messageId, receivedAt: expect.any(String), encryptedMessage: payload(7) }],
+      });
 
       // A removal naming another session leaves this one alone.
       await expect(client.removeLiveSession({ connectionId, sessionId: 'other' })).resolves.toBe(false);
@@ -130,7 +133,12 @@ describe('MessagePickupRepositoryClient against the server', () => {
   });
 
   it('is refused without the right token, with the HTTP status in the timeout error', async () => {
-    const intruder = new MessagePickupRepositoryClient({ url: server.wsUrl, token: 'wrong', requestTimeoutMs: 600, reconnectBaseDelayMs: 50 });
+    const intruder = new MessagePickupRepositoryClient({
+      url: server.wsUrl,
+      token: 'wrong',
+      requestTimeoutMs: 600,
+      reconnectBaseDelayMs: 50,
+    });
     try {
       await expect(intruder.ping()).rejects.toThrow(/ping timed out after 600 ms: no connection .*HTTP 401/);
     } finally {

@@ -80,27 +80,42 @@ describe('MessagePickupRepositoryClient: calls not safe to repeat', () => {
   });
 
   it.each([
-    ['Credo 0.5', (client: MessagePickupRepositoryClient) => (options: { connectionId: string; limit: number; deleteMessages: boolean }) => new Credo05MessagePickupRepository({ client }).takeFromQueue(options)],
-    ['Credo 0.6', (client: MessagePickupRepositoryClient) => (options: { connectionId: string; limit: number; deleteMessages: boolean }) => new Credo06QueueTransportRepository({ client }).takeFromQueue({}, options)],
-  ])('%s adapter: a take with deleteMessages whose answer is lost loses no message (take, then removeMessages)', async (_line, makeTake) => {
-    const { relay, client } = await relayDropping('takeFromQueue');
-    const take = makeTake(client);
-    const connectionId = randomUUID();
-    const first = await add(client, connectionId, 1);
-    const second = await add(client, connectionId, 2);
+    [
+      'Credo 0.5',
+      (client: MessagePickupRepositoryClient) => (options: { connectionId: string; limit: number; deleteMessages: boolean }) =>
+        new Credo05MessagePickupRepository({ client }).takeFromQueue(options),
+    ],
+    [
+      'Credo 0.6',
+      (client: MessagePickupRepositoryClient) => (options: { connectionId: string; limit: number; deleteMessages: boolean }) =>
+        new Credo06QueueTransportRepository({ client }).takeFromQueue({}, options),
+    ],
+  ])(
+    '%s adapter: a take with deleteMessages whose answer is lost loses no message (take, then removeMessages)',
+    async (_line, makeTake) => {
+      const { relay, client } = await relayDropping('takeFromQueue');
+      const take = makeTake(client);
+      const connectionId = randomUUID();
+      const first = await add(client, connectionId, 1);
+      const second = await add(client, connectionId, 2);
 
-    // The first take's answer (the first message) is lost; the resent take gets the second one.
-    await expect(take({ connectionId, limit: 1, deleteMessages: true })).resolves.toEqual([expect.objectContaining({ id: second })]);
-    const takes = relay.requestsOf('takeFromQueue');
-    expect(takes).toHaveLength(2);
-    for (const request of takes) expect(request.params).not.toHaveProperty('deleteMessages');
-    expect(relay.requestsOf('removeMessages').map((request) => request.params)).toEqual([{ connectionId, messageIds: [second] }]);
+      // The first take's answer (the first message) is lost; the resent take gets the second one.
+      await expect(take({ connectionId, limit: 1, deleteMessages: true })).resolves.toEqual([expect.objectContaining({ id: second })]);
+      const takes = relay.requestsOf('takeFromQueue');
+      expect(takes).toHaveLength(2);
+      for (const request of takes) expect(request.params).not.toHaveProperty('deleteMessages');
+      expect(relay.requestsOf('removeMessages').map((request) => request.params)).toEqual([{ connectionId, messageIds: [second] }]);
 
-    // The first message was only marked sending: it comes back at the redelivery timeout, and is deleted once delivered.
-    await expect(client.getQueueStats({ connectionId })).resolves.toMatchObject({ pending: 0, sending: 1 });
-    let again: Array<{ id: string }> = [];
-    await waitUntil('the lost message to come back', async () => (again = await take({ connectionId, limit: 1, deleteMessages: true })).length > 0, 10_000);
-    expect(again.map((message) => message.id)).toEqual([first]);
-    await expect(client.getQueueStats({ connectionId })).resolves.toMatchObject({ pending: 0, sending: 0 });
-  });
+      // The first message was only marked sending: it comes back at the redelivery timeout, and is deleted once delivered.
+      await expect(client.getQueueStats({ connectionId })).resolves.toMatchObject({ pending: 0, sending: 1 });
+      let again: Array<{ id: string }> = [];
+      await waitUntil(
+        'the lost message to come back',
+        async () => (again = await take({ connectionId, limit: 1, deleteMessages: true })).length > 0,
+        10_000,
+      );
+      expect(again.map((message) => message.id)).toEqual([first]);
+      await expect(client.getQueueStats({ connectionId })).resolves.toMatchObject({ pending: 0, sending: 0 });
+    },
+  );
 });

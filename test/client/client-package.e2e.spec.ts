@@ -32,7 +32,9 @@ async function run(file: string, args: string[], cwd: string): Promise<string> {
 
 /** Every file under `dir`. */
 function filesUnder(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => (entry.isDirectory() ? filesUnder(path.join(dir, entry.name)) : [path.join(dir, entry.name)]));
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((entry) => (entry.isDirectory() ? filesUnder(path.join(dir, entry.name)) : [path.join(dir, entry.name)]));
 }
 
 /** A consumer's TypeScript, compiled against the installed package only: it must find every type it names. */
@@ -90,16 +92,26 @@ describe('the packed @didcomm-mpr/client', () => {
   });
 
   it('installs from the tarball alone: ws is its only dependency, the protocol is compiled in', () => {
-    const manifest = JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8')) as { main: string; types: string; dependencies?: Record<string, string> };
+    const manifest = JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8')) as {
+      main: string;
+      types: string;
+      dependencies?: Record<string, string>;
+    };
     expect(manifest.main).toBe('dist/index.js');
     expect(manifest.types).toBe('dist/index.d.ts');
     expect(Object.keys(manifest.dependencies ?? {})).toEqual(['ws']);
     // What npm installed: the tarball and ws, nothing else (no @didcomm-mpr/protocol asked of the registry).
     const lock = JSON.parse(fs.readFileSync(path.join(consumer, 'package-lock.json'), 'utf8')) as { packages: Record<string, unknown> };
-    expect(Object.keys(lock.packages).filter((key) => key !== '').sort()).toEqual(['node_modules/@didcomm-mpr/client', 'node_modules/ws']);
+    expect(
+      Object.keys(lock.packages)
+        .filter((key) => key !== '')
+        .sort(),
+    ).toEqual(['node_modules/@didcomm-mpr/client', 'node_modules/ws']);
 
     const emitted = filesUnder(path.join(installed, 'dist')).map((file) => path.relative(installed, file));
-    expect(emitted).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.d.ts', 'dist/protocol/index.js', 'dist/protocol/index.d.ts']));
+    expect(emitted).toEqual(
+      expect.arrayContaining(['dist/index.js', 'dist/index.d.ts', 'dist/protocol/index.js', 'dist/protocol/index.d.ts']),
+    );
     // A specifier left pointing at the workspace package would only resolve inside this repository.
     const dangling = emitted.filter((file) => /["']@didcomm-mpr\/protocol/.test(fs.readFileSync(path.join(installed, file), 'utf8')));
     expect(dangling).toEqual([]);
@@ -132,7 +144,10 @@ describe('the packed @didcomm-mpr/client', () => {
   ])('gives a TypeScript consumer (moduleResolution %s) declarations that resolve', async (moduleResolution, module) => {
     fs.writeFileSync(path.join(consumer, 'consumer.ts'), CONSUMER_SOURCE);
     // skipLibCheck off: an import in the package's .d.ts that does not resolve is an error, not an `any`.
-    const config = { compilerOptions: { strict: true, noEmit: true, skipLibCheck: false, types: [], target: 'es2022', module, moduleResolution }, files: ['consumer.ts'] };
+    const config = {
+      compilerOptions: { strict: true, noEmit: true, skipLibCheck: false, types: [], target: 'es2022', module, moduleResolution },
+      files: ['consumer.ts'],
+    };
     fs.writeFileSync(path.join(consumer, `tsconfig.${moduleResolution}.json`), JSON.stringify(config));
     await run(TSC, ['-p', `tsconfig.${moduleResolution}.json`], consumer);
   });

@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
-import { MessagePickupRepositoryClient, PickupTimeoutError, type LiveSessionReclaimEvent, type MessagesReceivedParams } from '@didcomm-mpr/client';
+import {
+  MessagePickupRepositoryClient,
+  PickupTimeoutError,
+  type LiveSessionReclaimEvent,
+  type MessagesReceivedParams,
+} from '@didcomm-mpr/client';
 import { findFreePort } from '@didcomm-mpr/test-kit';
 import { startTestServer, type TestServer } from '../support/test-server';
 import { ClientDroppingRelay } from '../support/client-dropping-relay';
@@ -90,7 +95,9 @@ describe('MessagePickupRepositoryClient resilience', () => {
     const deadPort = await findFreePort();
     const a = await start({});
     const b = await start({}, a.databaseUrl);
-    const client = track(new MessagePickupRepositoryClient({ urls: [`ws://127.0.0.1:${deadPort}`, a.wsUrl, b.wsUrl], reconnectBaseDelayMs: 50 }));
+    const client = track(
+      new MessagePickupRepositoryClient({ urls: [`ws://127.0.0.1:${deadPort}`, a.wsUrl, b.wsUrl], reconnectBaseDelayMs: 50 }),
+    );
     const connectionId = randomUUID();
     await expect(client.addMessage({ connectionId, recipientDids: ['did:key:bob'], payload })).resolves.toBeDefined();
     await a.stop();
@@ -119,7 +126,9 @@ describe('MessagePickupRepositoryClient resilience', () => {
     const silent = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     await new Promise<void>((resolve) => silent.once('listening', () => resolve()));
     try {
-      const client = track(new MessagePickupRepositoryClient({ url: `ws://127.0.0.1:${(silent.address() as AddressInfo).port}`, requestTimeoutMs: 300 }));
+      const client = track(
+        new MessagePickupRepositoryClient({ url: `ws://127.0.0.1:${(silent.address() as AddressInfo).port}`, requestTimeoutMs: 300 }),
+      );
       const error = await client.takeFromQueue({ connectionId: 'c' }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(PickupTimeoutError);
       expect((error as Error).message).toBe('takeFromQueue timed out after 300 ms: no answer from the server');
@@ -132,10 +141,14 @@ describe('MessagePickupRepositoryClient resilience', () => {
 
   it('times out a call made while no server can be reached, saying why', async () => {
     const port = await findFreePort();
-    const client = track(new MessagePickupRepositoryClient({ url: `ws://127.0.0.1:${port}`, requestTimeoutMs: 400, reconnectBaseDelayMs: 50 }));
+    const client = track(
+      new MessagePickupRepositoryClient({ url: `ws://127.0.0.1:${port}`, requestTimeoutMs: 400, reconnectBaseDelayMs: 50 }),
+    );
     const startedAt = Date.now();
     await expect(client.getAvailableMessageCount({ connectionId: 'c' })).rejects.toThrow(
-      new RegExp(`^getAvailableMessageCount timed out after 400 ms: no connection to the Message Pickup Repository \\(last connection error: ws://127.0.0.1:${port}: .*ECONNREFUSED`),
+      new RegExp(
+        `^getAvailableMessageCount timed out after 400 ms: no connection to the Message Pickup Repository \\(last connection error: ws://127.0.0.1:${port}: .*ECONNREFUSED`,
+      ),
     );
     expect(Date.now() - startedAt).toBeLessThan(1_500);
   });

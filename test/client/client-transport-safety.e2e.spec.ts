@@ -16,7 +16,10 @@ const MiB = 1024 * 1024;
 const payload = (ciphertext = 'c') => ({ protected: 'p', iv: 'i', ciphertext, tag: 't' });
 
 /** A bare WebSocket server standing in for a misbehaving server; `onConnection` decides what it does. */
-async function fakeServer(onConnection: (socket: WebSocket) => void, options: { autoPong?: boolean } = {}): Promise<{ url: string; connections: () => number; close: () => Promise<void> }> {
+async function fakeServer(
+  onConnection: (socket: WebSocket) => void,
+  options: { autoPong?: boolean } = {},
+): Promise<{ url: string; connections: () => number; close: () => Promise<void> }> {
   const server = new WebSocketServer({ host: '127.0.0.1', port: 0, autoPong: options.autoPong ?? true });
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   let connections = 0;
@@ -66,14 +69,18 @@ describe('MessagePickupRepositoryClient transport safety', () => {
       const client = track(new MessagePickupRepositoryClient({ url: relay.url }));
       const connectionId = randomUUID();
       const startedAt = Date.now();
-      const error = await client.addMessage({ connectionId, recipientDids: ['did:key:bob'], payload: payload('x'.repeat(4 * MiB + 64 * 1024)) }).catch((e: unknown) => e);
+      const error = await client
+        .addMessage({ connectionId, recipientDids: ['did:key:bob'], payload: payload('x'.repeat(4 * MiB + 64 * 1024)) })
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(PickupFrameTooLargeError);
       expect(error).toMatchObject({ method: 'addMessage', maxFrameBytes: 4 * MiB + 64 * 1024 });
       expect(Date.now() - startedAt).toBeLessThan(1_000);
       expect(relay.requestsOf('addMessage')).toHaveLength(0);
 
       const strict = track(new MessagePickupRepositoryClient({ url: relay.url, maxFrameBytes: 2_048 }));
-      await expect(strict.addMessage({ connectionId, recipientDids: ['did:key:bob'], payload: payload('x'.repeat(4_096)) })).rejects.toBeInstanceOf(PickupFrameTooLargeError);
+      await expect(
+        strict.addMessage({ connectionId, recipientDids: ['did:key:bob'], payload: payload('x'.repeat(4_096)) }),
+      ).rejects.toBeInstanceOf(PickupFrameTooLargeError);
       await expect(strict.ping()).resolves.toBe('pong');
     });
 
@@ -83,7 +90,9 @@ describe('MessagePickupRepositoryClient transport safety', () => {
       const client = track(new MessagePickupRepositoryClient({ url: relay.url, reconnectBaseDelayMs: 50 }));
       const connectionId = randomUUID();
       const startedAt = Date.now();
-      const error = await client.addMessage({ connectionId, recipientDids: ['did:key:bob'], payload: payload('x'.repeat(100 * 1024)) }).catch((e: unknown) => e);
+      const error = await client
+        .addMessage({ connectionId, recipientDids: ['did:key:bob'], payload: payload('x'.repeat(100 * 1024)) })
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(PickupConnectionLostError);
       expect(error).toMatchObject({ method: 'addMessage', closeCode: 1009, retryable: false });
       expect(Date.now() - startedAt).toBeLessThan(5_000);
@@ -100,22 +109,39 @@ describe('MessagePickupRepositoryClient transport safety', () => {
           ids.push((JSON.parse(data.toString()) as { id: unknown }).id);
           if (ids.length < 2) return;
           for (const id of ids.splice(0)) {
-            socket.send(JSON.stringify({ jsonrpc: '2.0', id, error: { code: RpcErrorCode.ShuttingDown, message: 'Server shutting down', data: { retryable: true } } }));
+            socket.send(
+              JSON.stringify({
+                jsonrpc: '2.0',
+                id,
+                error: { code: RpcErrorCode.ShuttingDown, message: 'Server shutting down', data: { retryable: true } },
+              }),
+            );
           }
         });
       });
       const after = await fakeServer(() => undefined); // answers nothing: reaching it means the real server was skipped
       cleanups.push(draining.close, after.close);
-      const client = track(new MessagePickupRepositoryClient({ urls: [draining.url, server.wsUrl, after.url], reconnectBaseDelayMs: 50, requestTimeoutMs: 5_000 }));
+      const client = track(
+        new MessagePickupRepositoryClient({
+          urls: [draining.url, server.wsUrl, after.url],
+          reconnectBaseDelayMs: 50,
+          requestTimeoutMs: 5_000,
+        }),
+      );
 
-      await expect(Promise.all([client.ping(), client.getAvailableMessageCount({ connectionId: randomUUID() })])).resolves.toEqual(['pong', 0]);
+      await expect(Promise.all([client.ping(), client.getAvailableMessageCount({ connectionId: randomUUID() })])).resolves.toEqual([
+        'pong',
+        0,
+      ]);
       expect(draining.connections()).toBe(1);
       expect(after.connections()).toBe(0);
     });
 
     it('isolates listeners: one that throws is reported to onError, the others still run, and the process goes on', async () => {
       const errors: Array<{ error: unknown; context: string }> = [];
-      const client = track(new MessagePickupRepositoryClient({ url: server.wsUrl, onError: (error, context) => errors.push({ error, context }) }));
+      const client = track(
+        new MessagePickupRepositoryClient({ url: server.wsUrl, onError: (error, context) => errors.push({ error, context }) }),
+      );
       const connectionId = randomUUID();
       const received: MessagesReceivedParams[] = [];
       client.onMessagesReceived(() => {
@@ -134,7 +160,11 @@ describe('MessagePickupRepositoryClient transport safety', () => {
       await client.addMessage({ connectionId, recipientDids: ['did:key:bob'], payload: payload() });
       await waitUntil('the notification', () => received.length === 1);
       await waitUntil('the reports', () => errors.length === 3);
-      expect(errors.map(({ error }) => (error as Error).message).sort()).toEqual(['async listener bug', 'connect listener bug', 'listener bug']);
+      expect(errors.map(({ error }) => (error as Error).message).sort()).toEqual([
+        'async listener bug',
+        'connect listener bug',
+        'listener bug',
+      ]);
       expect(errors.find(({ error }) => (error as Error).message === 'listener bug')!.context).toBe('a messagesReceived listener');
       await expect(client.ping()).resolves.toBe('pong');
     });
@@ -151,7 +181,9 @@ describe('MessagePickupRepositoryClient transport safety', () => {
   it('backs off between connections that drop right after opening (the backoff starts over only after one stayed up)', async () => {
     const flaky = await fakeServer((socket) => socket.close(1011, 'going away at once'));
     cleanups.push(flaky.close);
-    track(new MessagePickupRepositoryClient({ url: flaky.url, reconnectBaseDelayMs: 100, reconnectMaxDelayMs: 10_000 })).connect().catch(() => undefined);
+    track(new MessagePickupRepositoryClient({ url: flaky.url, reconnectBaseDelayMs: 100, reconnectMaxDelayMs: 10_000 }))
+      .connect()
+      .catch(() => undefined);
     await sleep(2_500);
     // Without backoff between short-lived connections: one every 50-100 ms (25 or more). With it: 100-200, 200-400, 400-800, 800-1600 ms...
     expect(flaky.connections()).toBeGreaterThanOrEqual(2);
@@ -169,7 +201,14 @@ describe('MessagePickupRepositoryClient transport safety', () => {
       { autoPong: false },
     );
     cleanups.push(mute.close);
-    const client = track(new MessagePickupRepositoryClient({ url: mute.url, heartbeatIntervalMs: 150, reconnectBaseDelayMs: 5_000, reconnectMaxDelayMs: 5_000 }));
+    const client = track(
+      new MessagePickupRepositoryClient({
+        url: mute.url,
+        heartbeatIntervalMs: 150,
+        reconnectBaseDelayMs: 5_000,
+        reconnectMaxDelayMs: 5_000,
+      }),
+    );
     await client.connect();
     await waitUntil('the socket to be dropped', () => closedAfterPings !== -1, 5_000);
     expect(closedAfterPings).toBe(2);
@@ -178,7 +217,9 @@ describe('MessagePickupRepositoryClient transport safety', () => {
   it('validates its URLs in the constructor', () => {
     expect(() => new MessagePickupRepositoryClient({ url: 'not a url' })).toThrow(/invalid server URL "not a url"/);
     expect(() => new MessagePickupRepositoryClient({ urls: ['ws://127.0.0.1:1', 'http://127.0.0.1:2'] })).toThrow(/must use ws: or wss:/);
-    expect(() => new MessagePickupRepositoryClient({ url: 'ws://127.0.0.1:1', urls: ['ws://127.0.0.1:2'] })).toThrow(/`url` or `urls`, not both/);
+    expect(() => new MessagePickupRepositoryClient({ url: 'ws://127.0.0.1:1', urls: ['ws://127.0.0.1:2'] })).toThrow(
+      /`url` or `urls`, not both/,
+    );
     expect(() => new MessagePickupRepositoryClient({})).toThrow(/needs `url` or `urls`/);
     // An empty `urls` next to `url` is no conflict: `url` is used.
     const client = track(new MessagePickupRepositoryClient({ url: 'ws://127.0.0.1:1', urls: [] }));

@@ -5,9 +5,17 @@
  * 0.6.3) and on the 0.6 alpha the end-to-end test runs (@credo-ts/didcomm 0.6.0-alpha). Nothing here runs.
  */
 import type { Agent as Agent05, MessagePickupModule, MessagePickupRepository, QueuedMessage as QueuedMessage05 } from 'credo-core-05';
-import type { DidCommQueueTransportRepository as QueueRepository063, DidCommModuleConfigOptions as DidCommOptions063 } from 'credo-didcomm-06';
+import type {
+  DidCommQueueTransportRepository as QueueRepository063,
+  DidCommModuleConfigOptions as DidCommOptions063,
+} from 'credo-didcomm-06';
 import type { Agent as Agent06 } from '@credo-ts/core';
-import type { DidCommModule, DidCommQueueTransportRepository as QueueRepositoryAlpha, DidCommModuleConfigOptions as DidCommOptionsAlpha, QueuedDidCommMessage } from '@credo-ts/didcomm';
+import type {
+  DidCommModule,
+  DidCommQueueTransportRepository as QueueRepositoryAlpha,
+  DidCommModuleConfigOptions as DidCommOptionsAlpha,
+  QueuedDidCommMessage,
+} from '@credo-ts/didcomm';
 import {
   Credo05MessagePickupRepository,
   Credo06QueueTransportRepository,

@@ -63,7 +63,11 @@ describe('Credo 0.5 adapter', () => {
 
     maxBytes.set(connectionId, 300); // one 200-byte message fits, two do not
     const taken = await repository.takeFromQueue({ connectionId, limit: 10 });
-    expect(relay.requests.filter((r) => r.method === 'takeFromQueue').at(-1)!.params).toMatchObject({ connectionId, limit: 10, limitBytes: 300 });
+    expect(relay.requests.filter((r) => r.method === 'takeFromQueue').at(-1)!.params).toMatchObject({
+      connectionId,
+      limit: 10,
+      limitBytes: 300,
+    });
     expect(taken).toHaveLength(1);
     expect(taken[0]!.id).toBe(first);
     expect(taken[0]!.receivedAt).toBeInstanceOf(Date);
@@ -111,7 +115,9 @@ describe('Credo 0.5 adapter', () => {
         sessions.delete(connectionId);
         events.emit(agentContext, { type: MessagePickupEventTypes.LiveSessionRemoved, payload: { session } });
         await waitUntil('the removal', () => !client.liveSessions.has(connectionId));
-        await waitUntil('the removal call', () => relay.requests.some((r) => r.method === 'removeLiveSession' && (r.params as { sessionId?: string }).sessionId === session.id));
+        await waitUntil('the removal call', () =>
+          relay.requests.some((r) => r.method === 'removeLiveSession' && (r.params as { sessionId?: string }).sessionId === session.id),
+        );
         await expect(sender.getLiveSession({ connectionId })).resolves.toBe(true);
       } finally {
         await sender.close();

@@ -45,6 +45,11 @@ describe('Credo 0.6 mediation through the Message Pickup Repository', () => {
     servers.push(b);
     const { lines, output, code } = await runCredoScenario('fleet', { MPR_URL_A: a.wsUrl, MPR_URL_B: b.wsUrl }, 80_000);
     if (code !== 0) throw new Error(explain(output));
-    expect(lines).toEqual([{ step: 'started' }, { step: 'mediation', liveOnServer: true }, { step: 'live', content: 'hello live', senderConnectionsToB: true }, { step: 'done' }]);
+    expect(lines).toEqual([
+      { step: 'started' },
+      { step: 'mediation', liveOnServer: true },
+      { step: 'live', content: 'hello live', senderConnectionsToB: true },
+      { step: 'done' },
+    ]);
   }, 90_000);
 });

@@ -23,7 +23,9 @@ function sample(metrics: string, name: string, labels: Record<string, string> = 
   for (const line of metrics.split('\n')) {
     const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})?\s+(\S+)/.exec(line);
     if (!match || match[1] !== name) continue;
-    const present = Object.fromEntries([...(match[3] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
+    const present = Object.fromEntries(
+      [...(match[3] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]),
+    );
     if (Object.entries(labels).every(([key, value]) => present[key] === value)) return Number(match[4]);
   }
   return undefined;
@@ -97,7 +99,9 @@ describe('auth and transport', () => {
       const normalConnection = conn();
       const silent = new WebSocket(server.wsUrl, { headers: AUTH, autoPong: false });
       let silentOpenedAt = 0;
-      const silentClosed = new Promise<{ code: number; afterMs: number }>((resolve) => silent.once('close', (code) => resolve({ code, afterMs: Date.now() - silentOpenedAt })));
+      const silentClosed = new Promise<{ code: number; afterMs: number }>((resolve) =>
+        silent.once('close', (code) => resolve({ code, afterMs: Date.now() - silentOpenedAt })),
+      );
       await new Promise<void>((resolve, reject) => {
         silent.once('open', () => {
           silentOpenedAt = Date.now();
@@ -108,7 +112,9 @@ describe('auth and transport', () => {
       let pings = 0;
       silent.on('ping', () => pings++);
       const reply = new Promise((resolve) => silent.once('message', (data) => resolve(JSON.parse(data.toString()))));
-      silent.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'addLiveSession', params: { connectionId: silentConnection, sessionId: 's' } }));
+      silent.send(
+        JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'addLiveSession', params: { connectionId: silentConnection, sessionId: 's' } }),
+      );
       expect(await reply).toEqual({ jsonrpc: '2.0', id: 1, result: true });
 
       const normal = await JsonRpcWsClient.connect(server.wsUrl, { headers: AUTH });
@@ -121,7 +127,11 @@ describe('auth and transport', () => {
         const { afterMs } = await silentClosed;
         expect(pings).toBeGreaterThanOrEqual(2);
         expect(afterMs).toBeLessThan(5 * HEARTBEAT_INTERVAL_MS + 200);
-        await waitUntil(async () => (await client.call('getLiveSession', { connectionId: silentConnection })) === false, 2_000, 'the silent socket’s session to end');
+        await waitUntil(
+          async () => (await client.call('getLiveSession', { connectionId: silentConnection })) === false,
+          2_000,
+          'the silent socket’s session to end',
+        );
 
         // The responsive socket (ws answers pings) outlives several intervals with its session intact.
         const left = 1_000 + HEARTBEAT_INTERVAL_MS - (Date.now() - normalSince);
@@ -139,12 +149,16 @@ describe('auth and transport', () => {
       const holder = await JsonRpcWsClient.connect(server.wsUrl, { headers: AUTH });
       const held = [conn(), conn(), conn()];
       const kept = conn();
-      for (const connectionId of held) expect(await holder.call('addLiveSession', { connectionId, sessionId: `s-${connectionId}` })).toBe(true);
+      for (const connectionId of held)
+        expect(await holder.call('addLiveSession', { connectionId, sessionId: `s-${connectionId}` })).toBe(true);
       expect(await client.call('addLiveSession', { connectionId: kept, sessionId: 'mine' })).toBe(true);
       for (const connectionId of held) expect(await client.call('getLiveSession', { connectionId })).toBe(true);
       await holder.close();
       await waitUntil(
-        async () => (await Promise.all(held.map((connectionId) => client.call('getLiveSession', { connectionId })))).every((isHeld) => isHeld === false),
+        async () =>
+          (await Promise.all(held.map((connectionId) => client.call('getLiveSession', { connectionId })))).every(
+            (isHeld) => isHeld === false,
+          ),
         2_000,
         'the closed socket’s sessions to end',
       );
@@ -157,7 +171,11 @@ describe('auth and transport', () => {
       const connectionId = conn();
       expect(await holder.call('addLiveSession', { connectionId, sessionId: 's' })).toBe(true);
       holder.socket.terminate();
-      await waitUntil(async () => (await client.call('getLiveSession', { connectionId })) === false, 2_000, 'the terminated socket’s session to end');
+      await waitUntil(
+        async () => (await client.call('getLiveSession', { connectionId })) === false,
+        2_000,
+        'the terminated socket’s session to end',
+      );
     });
   });
 

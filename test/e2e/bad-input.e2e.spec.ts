@@ -166,9 +166,17 @@ describe('bad input', () => {
 
       expect(await bystander.call('ping')).toBe('pong');
       expect(await bystander.call('getLiveSession', { connectionId: bystanderConn })).toBe(true);
-      await waitUntil(async () => (await bystander.call('getLiveSession', { connectionId: offenderConn })) === false, 5000, "the end of the closed socket's session");
+      await waitUntil(
+        async () => (await bystander.call('getLiveSession', { connectionId: offenderConn })) === false,
+        5000,
+        "the end of the closed socket's session",
+      );
       // the bystander's live session still delivers
-      const { messageId } = await bystander.call<{ messageId: string }>('addMessage', { connectionId: bystanderConn, recipientDids: ['did:a'], payload: { kept: true } });
+      const { messageId } = await bystander.call<{ messageId: string }>('addMessage', {
+        connectionId: bystanderConn,
+        recipientDids: ['did:a'],
+        payload: { kept: true },
+      });
       await bystander.waitFor(() => bystander.notifiedIds(bystanderConn).length === 1, 5000, 'the live notification');
       expect(bystander.notifiedIds(bystanderConn)).toEqual([messageId]);
       bystander.received.splice(0);
@@ -192,7 +200,9 @@ describe('bad input', () => {
       const c = unique('conn');
       const payload = { data: 'p'.repeat(MAX_PAYLOAD_BYTES - 20) };
       // 60 messages of ~2 KB: about 120 KB, much more than one 70 KB frame
-      await Promise.all(Array.from({ length: 60 }, () => client.call('addMessage', { connectionId: c, recipientDids: ['did:a'], payload })));
+      await Promise.all(
+        Array.from({ length: 60 }, () => client.call('addMessage', { connectionId: c, recipientDids: ['did:a'], payload })),
+      );
       const taken: Queued[] = [];
       for (let round = 0; round < 10 && taken.length < 60; round++) {
         const batch = await client.call<Queued[]>('takeFromQueue', { connectionId: c, limit: 100, deleteMessages: true });
@@ -244,20 +254,26 @@ describe('bad input', () => {
       // a deep object that is not a request
       expectError(await client.sendRaw(nested('{"a":', '1', '}', 10_000)), -32600);
       // deep params of a method without params, deep unknown fields of a real method
-      expect(await client.sendRaw(`{"jsonrpc":"2.0","id":"deep-params","method":"ping","params":{"x":${nested('[', '', ']', depth)}}}`)).toEqual({
+      expect(
+        await client.sendRaw(`{"jsonrpc":"2.0","id":"deep-params","method":"ping","params":{"x":${nested('[', '', ']', depth)}}}`),
+      ).toEqual({
         jsonrpc: '2.0',
         id: 'deep-params',
         result: 'pong',
       });
       const c = unique('conn');
-      const count = await client.sendRaw(`{"jsonrpc":"2.0","id":"deep-extra","method":"getAvailableMessageCount","params":{"connectionId":"${c}","x":${nested('{"a":', '1', '}', 10_000)}}}`);
+      const count = await client.sendRaw(
+        `{"jsonrpc":"2.0","id":"deep-extra","method":"getAvailableMessageCount","params":{"connectionId":"${c}","x":${nested('{"a":', '1', '}', 10_000)}}}`,
+      );
       expect(count).toEqual({ jsonrpc: '2.0', id: 'deep-extra', result: 0 });
       // a deep id is not a valid id
       const deepId = (await client.sendRaw(`{"jsonrpc":"2.0","id":${nested('[', '', ']', depth)},"method":"ping"}`)) as Response;
       expect(deepId.id).toBeNull();
       expectError(deepId, -32600);
       // deep recipientDids / messageIds are invalid params
-      const deepDids = (await client.sendRaw(`{"jsonrpc":"2.0","id":"deep-dids","method":"addMessage","params":{"connectionId":"${c}","recipientDids":${nested('[', '', ']', depth)},"payload":{}}}`)) as Response;
+      const deepDids = (await client.sendRaw(
+        `{"jsonrpc":"2.0","id":"deep-dids","method":"addMessage","params":{"connectionId":"${c}","recipientDids":${nested('[', '', ']', depth)},"payload":{}}}`,
+      )) as Response;
       expect(expectError(deepDids, -32602).data?.field).toMatch(/^recipientDids/);
       expect(await client.call('ping')).toBe('pong');
       expect(client.received).toEqual([]);
@@ -335,7 +351,11 @@ describe('bad input', () => {
 
       const textChars = Array.from('{}[]":,.-+eE0123456789 abcdefgjlnrstu\\/\n\tüé€😀');
       const randomText = (n: number) => Array.from({ length: n }, () => rng.pick(textChars)).join('');
-      const randomPayload = () => ({ protected: randomText(rng.int(20)), ciphertext: rng.bytes(rng.int(600)).toString('base64'), n: rng.int(1e9) });
+      const randomPayload = () => ({
+        protected: randomText(rng.int(20)),
+        ciphertext: rng.bytes(rng.int(600)).toString('base64'),
+        n: rng.int(1e9),
+      });
 
       const plans: SocketPlan[] = clients.map((_, socket) => {
         const plan: SocketPlan = { frames: [], sentIds: new Set(), adds: new Map(), tooLarge: new Set() };
@@ -356,23 +376,49 @@ describe('bad input', () => {
             const id = nextId();
             const connectionId = rng.pick(burstConns);
             plan.adds.set(id, connectionId);
-            const params: Record<string, unknown> = { connectionId, recipientDids: [rng.pick(['did:a', 'did:b', 'did:c'])], payload: randomPayload() };
+            const params: Record<string, unknown> = {
+              connectionId,
+              recipientDids: [rng.pick(['did:a', 'did:b', 'did:c'])],
+              payload: randomPayload(),
+            };
             if (rng.next() < 0.2) params.messageId = rng.pick(dupIds);
-            if (rng.next() < 0.2) params.pushNotificationToken = rng.pick<unknown>(['tok', { type: 42 }, { type: 'unknown' }, { type: 'fcm' }, null]);
+            if (rng.next() < 0.2)
+              params.pushNotificationToken = rng.pick<unknown>(['tok', { type: 42 }, { type: 'unknown' }, { type: 'fcm' }, null]);
             if (rng.next() < 0.2) params.extraField = { ignored: true };
             return { jsonrpc: '2.0', id, method: 'addMessage', params };
           }
           if (r < 0.27) {
             const id = nextId();
             plan.tooLarge.add(id);
-            return { jsonrpc: '2.0', id, method: 'addMessage', params: { connectionId: rng.pick(burstConns), recipientDids: ['did:a'], payload: { big: 'x'.repeat(MAX_PAYLOAD_BYTES + rng.int(3000)) } } };
+            return {
+              jsonrpc: '2.0',
+              id,
+              method: 'addMessage',
+              params: {
+                connectionId: rng.pick(burstConns),
+                recipientDids: ['did:a'],
+                payload: { big: 'x'.repeat(MAX_PAYLOAD_BYTES + rng.int(3000)) },
+              },
+            };
           }
           if (r < 0.35) return { jsonrpc: '2.0', id: nextId(), method: 'ping' };
-          if (r < 0.40) return { jsonrpc: '2.0', id: nextId(), method: 'getAvailableMessageCount', params: { connectionId: rng.pick(burstConns) } };
-          if (r < 0.44) return { jsonrpc: '2.0', id: nextId(), method: 'takeFromQueue', params: { connectionId: `other-${socket}`, limit: 1 + rng.int(5) } };
+          if (r < 0.4)
+            return { jsonrpc: '2.0', id: nextId(), method: 'getAvailableMessageCount', params: { connectionId: rng.pick(burstConns) } };
+          if (r < 0.44)
+            return {
+              jsonrpc: '2.0',
+              id: nextId(),
+              method: 'takeFromQueue',
+              params: { connectionId: `other-${socket}`, limit: 1 + rng.int(5) },
+            };
           if (r < 0.47) {
             const method = rng.pick(['addLiveSession', 'getLiveSession', 'removeLiveSession']);
-            return { jsonrpc: '2.0', id: nextId(), method, params: { connectionId: `live-${socket}-${rng.int(3)}`, sessionId: `s${rng.int(2)}`, reclaim: rng.next() < 0.5 } };
+            return {
+              jsonrpc: '2.0',
+              id: nextId(),
+              method,
+              params: { connectionId: `live-${socket}-${rng.int(3)}`, sessionId: `s${rng.int(2)}`, reclaim: rng.next() < 0.5 },
+            };
           }
           if (r < 0.57) {
             // invalid params of every kind
@@ -389,7 +435,12 @@ describe('bad input', () => {
               { connectionId: 'c', recipientDids: [], payload: {} },
               { connectionId: 'c', recipientDids: ['d'], payload: 'text' },
             ]);
-            return { jsonrpc: '2.0', id: nextId(), method: rng.pick(['addMessage', 'takeFromQueue', 'removeMessages', 'getLiveSession']), params };
+            return {
+              jsonrpc: '2.0',
+              id: nextId(),
+              method: rng.pick(['addMessage', 'takeFromQueue', 'removeMessages', 'getLiveSession']),
+              params,
+            };
           }
           if (r < 0.62) return { jsonrpc: '2.0', id: nextId(), method: rng.pick(['nope', 'rpc.nope', 'addmessage', '']) };
           if (r < 0.72) {
@@ -398,7 +449,11 @@ describe('bad input', () => {
               { jsonrpc: '2.0', method: 'ping' },
               { jsonrpc: '2.0', method: 'nope', params: [1, 2] },
               { jsonrpc: '2.0', method: 'takeFromQueue', params: { limit: -5 } },
-              { jsonrpc: '2.0', method: 'addMessage', params: { connectionId: notifiedConn, recipientDids: ['did:a'], payload: randomPayload() } },
+              {
+                jsonrpc: '2.0',
+                method: 'addMessage',
+                params: { connectionId: notifiedConn, recipientDids: ['did:a'], payload: randomPayload() },
+              },
               { jsonrpc: '2.0', method: 'rpc.on', params: ['messagesReceived'] },
             ]);
           }
@@ -471,7 +526,9 @@ describe('bad input', () => {
       });
       const expectedAnswers = plans.map((plan) => plan.frames.filter((f) => f.expectation.answer !== 'none').length);
       await Promise.all(
-        records.map((record, socket) => waitUntil(() => record.frames.length >= expectedAnswers[socket], 30_000, `the answers on socket ${socket}`)),
+        records.map((record, socket) =>
+          waitUntil(() => record.frames.length >= expectedAnswers[socket], 30_000, `the answers on socket ${socket}`),
+        ),
       );
       // one more round trip per socket: anything still unsent would now be an extra answer
       for (const client of clients) expect(await client.call('ping')).toBe('pong');
@@ -500,7 +557,8 @@ describe('bad input', () => {
           expect('result' in response !== 'error' in response).toBe(true);
           if (response.error) expect(typeof response.error.data?.retryable).toBe('boolean');
           if (response.id !== null) {
-            if (!plan.sentIds.has(response.id as Id)) throw new Error(`socket ${socket}: answer with an id never sent: ${JSON.stringify(response).slice(0, 200)}`);
+            if (!plan.sentIds.has(response.id as Id))
+              throw new Error(`socket ${socket}: answer with an id never sent: ${JSON.stringify(response).slice(0, 200)}`);
             seen.set(response.id as Id, [...(seen.get(response.id as Id) ?? []), response]);
           }
         }
@@ -590,7 +648,12 @@ describe('bad input', () => {
         await insertsWaiting(2);
         // 2. The same 500 messageIds added in ascending order on one instance and in descending order on the
         //    other (a client retrying them through another instance, or two mediators): they queue up.
-        const add = (id: string, n: number) => ({ jsonrpc: '2.0', id: `add-${n}`, method: 'addMessage', params: { connectionId: c, recipientDids: ['did:a'], payload: { id }, messageId: id } });
+        const add = (id: string, n: number) => ({
+          jsonrpc: '2.0',
+          id: `add-${n}`,
+          method: 'addMessage',
+          params: { connectionId: c, recipientDids: ['did:a'], payload: { id }, messageId: id },
+        });
         const orders = [keys, [...keys].reverse()];
         const answers = clients.map(
           (client, i) =>

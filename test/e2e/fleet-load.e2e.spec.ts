@@ -1,5 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { connectionSlot, JsonRpcWsClient, RedisClusterProcesses, RpcCallError, slotOwners, sql, startRedisCluster } from '@didcomm-mpr/test-kit';
+import {
+  connectionSlot,
+  JsonRpcWsClient,
+  RedisClusterProcesses,
+  RpcCallError,
+  slotOwners,
+  sql,
+  startRedisCluster,
+} from '@didcomm-mpr/test-kit';
 import { startTestServer, TestServer } from '../support/test-server';
 
 /**
@@ -229,7 +237,9 @@ describe('fleet load, two instances over a 3-master Redis Cluster', () => {
     for (const c of connections) for (const id of await takeAll(taker, c)) taken.set(id, c);
 
     const lost = [...acked.keys()].filter((id) => !notifiedTo.has(id) && !taken.has(id));
-    const wrongHolder = [...acked.entries()].filter(([id, c]) => notifiedTo.has(id) && notifiedTo.get(id)!.some((name) => name !== holderOf.get(c)!.name));
+    const wrongHolder = [...acked.entries()].filter(
+      ([id, c]) => notifiedTo.has(id) && notifiedTo.get(id)!.some((name) => name !== holderOf.get(c)!.name),
+    );
     const dupes = [...notifiedTo.entries()].filter(([, names]) => names.length > 1);
     const ackErrors = holders.flatMap((h) => h.ackErrors);
 
@@ -275,7 +285,12 @@ describe('fleet load, two instances over a 3-master Redis Cluster', () => {
       `after recovery: ${fresh.size - notNotified.length}/${fresh.size} fresh messages notified live within ${Date.now() - recoveryStart} ms` +
         (notNotified.length
           ? `; not notified: ${notNotified.length} (${notNotified.filter(([, c]) => onVictim.includes(c)).length} on the restarted master ${victim.address}); ` +
-            `stored: ${JSON.stringify(await storedStates(a!.databaseUrl, notNotified.slice(0, 10).map(([id]) => id)))}`
+            `stored: ${JSON.stringify(
+              await storedStates(
+                a!.databaseUrl,
+                notNotified.slice(0, 10).map(([id]) => id),
+              ),
+            )}`
           : ''),
     );
     expect(notNotified.map(([, c]) => `${c}${onVictim.includes(c) ? ' (restarted master)' : ''}`)).toEqual([]);
@@ -306,7 +321,10 @@ describe('fleet load, two instances over a 3-master Redis Cluster', () => {
     // 25 holder sockets per instance, 100 sessions each.
     const t0 = Date.now();
     const holders: TrackedSocket[] = [];
-    for (const [label, server] of [['A', a!], ['B', b!]] as const) {
+    for (const [label, server] of [
+      ['A', a!],
+      ['B', b!],
+    ] as const) {
       const sockets = await Promise.all(Array.from({ length: SOCKETS_PER_INSTANCE }, () => socketTo(server)));
       sockets.forEach((client, i) => holders.push(new TrackedSocket(`${label}#${i}`, client, onNotification, true)));
     }
@@ -411,14 +429,17 @@ describe('fleet load, two instances over a 3-master Redis Cluster', () => {
         `${lost.length} lost; ${dupes.length} notified twice; ${wrongSocket.length} to a wrong socket; ${unknown.length} notified ids never acknowledged as added` +
         (addErrors.length ? `\n  add errors (first 10): ${addErrors.slice(0, 10).join(' | ')}` : ''),
     );
-    if (lost.length) console.log(`lost ids (first 20) with stored state: ${JSON.stringify(await storedStates(a!.databaseUrl, lost.slice(0, 20)))}`);
+    if (lost.length)
+      console.log(`lost ids (first 20) with stored state: ${JSON.stringify(await storedStates(a!.databaseUrl, lost.slice(0, 20)))}`);
     if (dupes.length) console.log(`duplicates (first 10): ${JSON.stringify(dupes.slice(0, 10))}`);
 
     expect(addErrors).toEqual([]);
     expect(acked.size).toBe(MESSAGES);
     expect(lost).toEqual([]);
     expect(dupes.map(([id, names]) => `${id} -> ${names.join(',')}`)).toEqual([]);
-    expect(wrongSocket.map(([id, names]) => `${id} (${acked.get(id)}, holder ${holderOf.get(acked.get(id)!)!.name}) -> ${names.join(',')}`)).toEqual([]);
+    expect(
+      wrongSocket.map(([id, names]) => `${id} (${acked.get(id)}, holder ${holderOf.get(acked.get(id)!)!.name}) -> ${names.join(',')}`),
+    ).toEqual([]);
     expect(wrongConnection).toEqual([]);
     expect(unknown).toEqual([]);
     expect(ackErrors).toEqual([]);

@@ -1,5 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { createTestDatabase, FleetRedis, JsonRpcWsClient, REDIS_TOPOLOGIES, ServerProcess, startRedisSingle, tail } from '@didcomm-mpr/test-kit';
+import {
+  createTestDatabase,
+  FleetRedis,
+  JsonRpcWsClient,
+  REDIS_TOPOLOGIES,
+  ServerProcess,
+  startRedisSingle,
+  tail,
+} from '@didcomm-mpr/test-kit';
 import { startTestServer, TestServer } from '../support/test-server';
 
 /**
@@ -29,7 +37,11 @@ const uniqueId = (label: string) => `${label}-${randomBytes(4).toString('hex')}`
 const payloadFor = (label: string) => ({ protected: 'eyJ0eXAiOiJKV00ifQ', ciphertext: `ct-${label}`, tag: 't', iv: 'iv' });
 
 async function addMessage(client: JsonRpcWsClient, connectionId: string, label: string): Promise<string> {
-  const { messageId } = await client.call<{ messageId: string }>('addMessage', { connectionId, recipientDids: ['did:example:r'], payload: payloadFor(label) });
+  const { messageId } = await client.call<{ messageId: string }>('addMessage', {
+    connectionId,
+    recipientDids: ['did:example:r'],
+    payload: payloadFor(label),
+  });
   return messageId;
 }
 
@@ -105,7 +117,11 @@ describe.each(REDIS_TOPOLOGIES)('fleet-wide live sessions, two instances over %s
     // Added through both instances: every one goes to B's socket, none to A's.
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push(await addMessage(i % 2 === 0 ? senderA : senderB, c, `takeover-${i}`));
-    await holderB.waitFor(() => ids.every((id) => holderB.notifiedIds(c).includes(id)), DELIVERY_MS, 'the 5 messages notified to the new holder on B');
+    await holderB.waitFor(
+      () => ids.every((id) => holderB.notifiedIds(c).includes(id)),
+      DELIVERY_MS,
+      'the 5 messages notified to the new holder on B',
+    );
     await sleep(QUIET_MS);
     expect(holderA.notifiedIds(c)).toEqual([]);
     expect([...holderB.notifiedIds(c)].sort()).toEqual([...ids].sort());
@@ -114,7 +130,11 @@ describe.each(REDIS_TOPOLOGIES)('fleet-wide live sessions, two instances over %s
     expect(await holderA.call('addLiveSession', { connectionId: c, sessionId: 's-a', reclaim: true })).toBe(false);
     expect(await liveOnBoth(c)).toEqual({ a: true, b: true });
     const afterRefusal = await addMessage(senderA, c, 'after-refused-reclaim');
-    await holderB.waitFor(() => holderB.notifiedIds(c).includes(afterRefusal), DELIVERY_MS, 'the message after the refused reclaim, notified to B');
+    await holderB.waitFor(
+      () => holderB.notifiedIds(c).includes(afterRefusal),
+      DELIVERY_MS,
+      'the message after the refused reclaim, notified to B',
+    );
     await sleep(QUIET_MS);
     expect(holderA.notifiedIds(c)).toEqual([]);
 
@@ -123,7 +143,11 @@ describe.each(REDIS_TOPOLOGIES)('fleet-wide live sessions, two instances over %s
     expect(await reclaimer.call('addLiveSession', { connectionId: c, sessionId: 's-b', reclaim: true })).toBe(true);
     expect(await liveOnBoth(c)).toEqual({ a: true, b: true });
     const afterReclaim = await addMessage(senderB, c, 'after-reclaim');
-    await reclaimer.waitFor(() => reclaimer.notifiedIds(c).includes(afterReclaim), DELIVERY_MS, 'the message after the reclaim, notified to the new socket on A');
+    await reclaimer.waitFor(
+      () => reclaimer.notifiedIds(c).includes(afterReclaim),
+      DELIVERY_MS,
+      'the message after the reclaim, notified to the new socket on A',
+    );
     await sleep(QUIET_MS);
     expect(holderB.notifiedIds(c)).not.toContain(afterReclaim);
     expect(holderA.notifiedIds(c)).toEqual([]);
@@ -138,7 +162,11 @@ describe.each(REDIS_TOPOLOGIES)('fleet-wide live sessions, two instances over %s
     expect(await holderA.call('addLiveSession', { connectionId: c, sessionId: 's1' })).toBe(true);
     // Control: the session on A is really live across the fleet (so the negative check below means something).
     const before = await addMessage(remover, c, 'before-removal');
-    await holderA.waitFor(() => holderA.notifiedIds(c).includes(before), DELIVERY_MS, 'the message added on B before the removal, notified to A');
+    await holderA.waitFor(
+      () => holderA.notifiedIds(c).includes(before),
+      DELIVERY_MS,
+      'the message added on B before the removal, notified to A',
+    );
 
     expect(await remover.call('removeLiveSession', { connectionId: c, sessionId: 'other' })).toBe(false);
     expect(await liveOnBoth(c)).toEqual({ a: true, b: true });
@@ -198,7 +226,11 @@ describe('fleet-wide live sessions after kill -9 of the holding instance (single
     for (const c of [c1, c2, c3]) expect(await onB.call('getLiveSession', { connectionId: c })).toBe(true);
 
     const messageId = await addMessage(onB, c1, 'crash');
-    await holder.waitFor(() => holder.notifiedIds(c1).includes(messageId), DELIVERY_MS, 'the message added on B, notified to the holder on A');
+    await holder.waitFor(
+      () => holder.notifiedIds(c1).includes(messageId),
+      DELIVERY_MS,
+      'the message added on B, notified to the holder on A',
+    );
     expect(await onB.call('getAvailableMessageCount', { connectionId: c1 })).toBe(0); // it is `sending`
 
     const killedAt = Date.now();

@@ -13,14 +13,25 @@ describe('live sessions and live delivery', () => {
     return client;
   };
   const add = (client: JsonRpcWsClient, connectionId: string, payload: Record<string, unknown>) =>
-    client.call<{ messageId: string }>('addMessage', { connectionId, recipientDids: ['did:example:bob'], payload }).then((r) => r.messageId);
+    client
+      .call<{ messageId: string }>('addMessage', { connectionId, recipientDids: ['did:example:bob'], payload })
+      .then((r) => r.messageId);
   const stateOf = async (connectionId: string) =>
-    (await sql<{ id: string; state: number }>(server.databaseUrl, 'SELECT id, state FROM queued_message WHERE connection_id = $1 ORDER BY seq', [connectionId])).map(
-      (r) => [r.id, r.state],
-    );
+    (
+      await sql<{ id: string; state: number }>(
+        server.databaseUrl,
+        'SELECT id, state FROM queued_message WHERE connection_id = $1 ORDER BY seq',
+        [connectionId],
+      )
+    ).map((r) => [r.id, r.state]);
 
   beforeAll(async () => {
-    server = await startTestServer({ REDELIVERY_TIMEOUT_MS: '1500', MAX_PAYLOAD_BYTES: '4096', MAX_FRAME_BYTES: '70000', MAX_SOCKET_BUFFER_BYTES: '70000' });
+    server = await startTestServer({
+      REDELIVERY_TIMEOUT_MS: '1500',
+      MAX_PAYLOAD_BYTES: '4096',
+      MAX_FRAME_BYTES: '70000',
+      MAX_SOCKET_BUFFER_BYTES: '70000',
+    });
   });
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((c) => c.close()));
@@ -192,7 +203,11 @@ describe('live sessions and live delivery', () => {
     (stalled as unknown as { _socket: { pause(): void } })._socket.pause();
     const payload = { data: 'q'.repeat(3900) };
     for (let i = 0; i < 1500; i++) await add(sender, c, payload);
-    const rows = await sql<{ state: number; n: number }>(server.databaseUrl, 'SELECT state, count(*)::int AS n FROM queued_message WHERE connection_id = $1 GROUP BY state', [c]);
+    const rows = await sql<{ state: number; n: number }>(
+      server.databaseUrl,
+      'SELECT state, count(*)::int AS n FROM queued_message WHERE connection_id = $1 GROUP BY state',
+      [c],
+    );
     const pending = rows.find((r) => r.state === 0)?.n ?? 0;
     const sending = rows.find((r) => r.state === 1)?.n ?? 0;
     expect(pending + sending).toBe(1500);
@@ -201,7 +216,8 @@ describe('live sessions and live delivery', () => {
     stalled.terminate();
     // The session ends first (getLiveSession turns false), then its in-flight messages are released.
     const deadline = Date.now() + 5000;
-    while ((await sender.call<number>('getAvailableMessageCount', { connectionId: c })) < 1500 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while ((await sender.call<number>('getAvailableMessageCount', { connectionId: c })) < 1500 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
     expect(await sender.call('getLiveSession', { connectionId: c })).toBe(false);
     expect(await sender.call('getAvailableMessageCount', { connectionId: c })).toBe(1500);
   });

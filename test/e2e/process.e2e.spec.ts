@@ -46,7 +46,8 @@ function postgresProcessesIn(dataDir: string): number[] {
       } catch {
         // gone meanwhile, or not ours to read
       }
-      if (/postgres/.test(cmdline) && (cmdline.includes(dataDir) || cwd === dataDir || cwd.startsWith(`${dataDir}/`))) pids.push(Number(entry));
+      if (/postgres/.test(cmdline) && (cmdline.includes(dataDir) || cwd === dataDir || cwd.startsWith(`${dataDir}/`)))
+        pids.push(Number(entry));
     } catch {
       // the process exited while we looked
     }
@@ -105,7 +106,13 @@ describe('the server process', () => {
     const calls = Array.from({ length: total }, async (_, i) => {
       const socket = i % clients.length;
       const connectionId = connectionIds[socket];
-      const payload = { i, protected: `p-${i}`, ciphertext: 'c'.repeat(i * 7), tag: 'ü€😀', nested: { list: [i, null, true, { deep: `v${i}` }] } };
+      const payload = {
+        i,
+        protected: `p-${i}`,
+        ciphertext: 'c'.repeat(i * 7),
+        tag: 'ü€😀',
+        nested: { list: [i, null, true, { deep: `v${i}` }] },
+      };
       const response = await clients[socket].request('addMessage', { connectionId, recipientDids: [`did:example:${socket}`], payload });
       if (response.error) throw new Error(`addMessage ${i} failed: ${JSON.stringify(response.error)}`);
       const { messageId } = response.result as { messageId: string };
@@ -159,7 +166,9 @@ describe('the server process', () => {
     const reader = await JsonRpcWsClient.connect(second.wsUrl);
     try {
       const taken = await reader.call<Queued[]>('takeFromQueue', { connectionId });
-      expect(taken.map((m) => ({ id: m.id, encryptedMessage: m.encryptedMessage }))).toEqual([{ id: messageId, encryptedMessage: payload }]);
+      expect(taken.map((m) => ({ id: m.id, encryptedMessage: m.encryptedMessage }))).toEqual([
+        { id: messageId, encryptedMessage: payload },
+      ]);
     } finally {
       await reader.close();
     }
@@ -203,12 +212,22 @@ describe('the server process', () => {
     );
     const payloadOf = (id: number) => ({ id, ciphertext: `c-${id}`.repeat(20) });
     const frame = (id: number) =>
-      JSON.stringify({ jsonrpc: '2.0', id, method: 'addMessage', params: { connectionId, messageId: `m-${id}`, recipientDids: ['did:example:a'], payload: payloadOf(id) } });
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id,
+        method: 'addMessage',
+        params: { connectionId, messageId: `m-${id}`, recipientDids: ['did:example:a'], payload: payloadOf(id) },
+      });
 
     // Wave 1: 100 concurrent calls, all written to the server's socket before SIGTERM is sent.
     const firstWave = Array.from({ length: 100 }, (_, i) => i);
     await Promise.all(
-      firstWave.map((id) => new Promise<void>((resolve, reject) => sockets[id % sockets.length].send(frame(id), (error) => (error ? reject(error) : resolve())))),
+      firstWave.map(
+        (id) =>
+          new Promise<void>((resolve, reject) =>
+            sockets[id % sockets.length].send(frame(id), (error) => (error ? reject(error) : resolve())),
+          ),
+      ),
     );
     server.kill('SIGTERM');
     // Wave 2: calls keep coming during the shutdown until the server closes the sockets, so some arrive
@@ -233,7 +252,11 @@ describe('the server process', () => {
     expect(duplicates).toEqual([]);
     expect(firstWave.filter((id) => !responses.has(id))).toEqual([]);
 
-    const rows = await sql<{ id: string; payload: string }>(databaseUrl, 'SELECT id, payload FROM queued_message WHERE connection_id = $1', [connectionId]);
+    const rows = await sql<{ id: string; payload: string }>(
+      databaseUrl,
+      'SELECT id, payload FROM queued_message WHERE connection_id = $1',
+      [connectionId],
+    );
     const stored = new Map(rows.map((row) => [row.id, JSON.parse(row.payload) as unknown]));
     const refused: number[] = [];
     for (const [id, response] of responses) {
@@ -277,6 +300,8 @@ describe('the server process', () => {
         };
       }),
     );
-    expect(results).toEqual(cases.map(([name, value]) => ({ variable: `${name}=${value}`, failed: true, namesVariable: true, listened: false })));
+    expect(results).toEqual(
+      cases.map(([name, value]) => ({ variable: `${name}=${value}`, failed: true, namesVariable: true, listened: false })),
+    );
   }, 60_000);
 });

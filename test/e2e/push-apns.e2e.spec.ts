@@ -41,11 +41,9 @@ describe('push notifications through APNs (@parse/node-apn against a fake APNs)'
     production = await FakeApnsServer.start(APNS_PRODUCTION_HOST);
     // Each server reaches the fake whose signing key it was configured with.
     const real = ApnsProviderFactory.prototype.providerOptions;
-    jest
-      .spyOn(ApnsProviderFactory.prototype, 'providerOptions')
-      .mockImplementation(function (this: ApnsProviderFactory, apns, timeoutMs) {
-        return (apns.production ? production : sandbox).providerOptions(real.call(this, apns, timeoutMs));
-      });
+    jest.spyOn(ApnsProviderFactory.prototype, 'providerOptions').mockImplementation(function (this: ApnsProviderFactory, apns, timeoutMs) {
+      return (apns.production ? production : sandbox).providerOptions(real.call(this, apns, timeoutMs));
+    });
     const env = {
       APNS_KEY_ID: KEY_ID,
       APNS_TEAM_ID: TEAM_ID,

@@ -40,7 +40,9 @@ describe('push notifications through FCM (firebase-admin against a fake FCM)', (
   beforeAll(async () => {
     fake = await FakeFcmServer.start();
     accounts = fakeServiceAccountFiles(['project-main', 'project-other']);
-    jest.spyOn(FcmAppFactory.prototype, 'appOptions').mockImplementation((appId) => fake.appOptions(appId === 'default' ? 'project-main' : `project-${appId}`));
+    jest
+      .spyOn(FcmAppFactory.prototype, 'appOptions')
+      .mockImplementation((appId) => fake.appOptions(appId === 'default' ? 'project-main' : `project-${appId}`));
     const env = {
       FIREBASE_CREDENTIALS: `default=${accounts.files['project-main']},other=${accounts.files['project-other']}`,
       PUSH_TITLE: 'Wake up',
@@ -67,7 +69,12 @@ describe('push notifications through FCM (firebase-admin against a fake FCM)', (
     jest.restoreAllMocks();
   });
 
-  const add = async (connectionId: string, token?: string, extra: Record<string, unknown> = {}, through: JsonRpcWsClient = mediator): Promise<string> => {
+  const add = async (
+    connectionId: string,
+    token?: string,
+    extra: Record<string, unknown> = {},
+    through: JsonRpcWsClient = mediator,
+  ): Promise<string> => {
     const { messageId } = await through.call<{ messageId: string }>('addMessage', {
       connectionId,
       recipientDids: ['did:example:bob'],
@@ -76,7 +83,8 @@ describe('push notifications through FCM (firebase-admin against a fake FCM)', (
     });
     return messageId;
   };
-  const takeAll = (connectionId: string, through: JsonRpcWsClient = mediator) => through.call<unknown[]>('takeFromQueue', { connectionId, deleteMessages: true });
+  const takeAll = (connectionId: string, through: JsonRpcWsClient = mediator) =>
+    through.call<unknown[]>('takeFromQueue', { connectionId, deleteMessages: true });
   /** On the short-window server, for what happens after a window. */
   const addShort = (connectionId: string, token?: string) => add(connectionId, token, {}, shortMediator);
   const afterShortWindow = () => sleep(SHORT_WINDOW_MS + TRAILING_MARGIN_MS + 300);
@@ -273,7 +281,9 @@ describe('push notifications through FCM (firebase-admin against a fake FCM)', (
   it('does not count a dead mark older than 30 days: the token is accepted again', async () => {
     const connectionId = uniqueId('lapsed');
     const token = uniqueId('token');
-    await sql(shortServer.databaseUrl, `INSERT INTO dead_push_token (token_hash, declared_at) VALUES ($1, now() - interval '31 days')`, [tokenHash(token)]);
+    await sql(shortServer.databaseUrl, `INSERT INTO dead_push_token (token_hash, declared_at) VALUES ($1, now() - interval '31 days')`, [
+      tokenHash(token),
+    ]);
     const messageId = await addShort(connectionId, token);
     const [request] = await fake.waitFor(1, (r) => r.body.message.token === token);
     expect(request.body.message.data).toEqual({ connectionId, messageId });

@@ -79,7 +79,12 @@ describe.each(REDIS_TOPOLOGIES)('push across two instances over %s', (_name, sta
   it('coalesces messages added on both instances into one push', async () => {
     const connectionId = uniqueId('both');
     const token = uniqueId('token');
-    await Promise.all([add(clientA, connectionId, token), add(clientB, connectionId, token), add(clientA, connectionId, token), add(clientB, connectionId, token)]);
+    await Promise.all([
+      add(clientA, connectionId, token),
+      add(clientB, connectionId, token),
+      add(clientA, connectionId, token),
+      add(clientB, connectionId, token),
+    ]);
     await fake.waitFor(1, (r) => r.body.message.token === token);
     await clientA.call('takeFromQueue', { connectionId, deleteMessages: true });
     await sleep(WINDOW_MS + QUIET_MS);

@@ -115,7 +115,12 @@ describe('push at shutdown', () => {
   });
 
   const startWith = (shutdownTimeoutMs: number) =>
-    startTestServer({ PUSH_WEBHOOK_URL: hook.url, PUSH_RETRY_BASE_MS: '50', PUSH_MAX_ATTEMPTS: '3', SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs) });
+    startTestServer({
+      PUSH_WEBHOOK_URL: hook.url,
+      PUSH_RETRY_BASE_MS: '50',
+      PUSH_MAX_ATTEMPTS: '3',
+      SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs),
+    });
 
   const addThroughNewClient = async (server: TestServer, connectionId: string) => {
     const client = await JsonRpcWsClient.connect(server.wsUrl);
@@ -172,9 +177,18 @@ describe('push notifications of tenants through a webhook', () => {
     const connectionId = uniqueId('shared');
     const token = { type: 'fcm', token: 'one-device-two-mediators' };
     const ids: Record<string, string[]> = { a: [], b: [] };
-    for (const [tenant, mediatorToken] of [['a', a], ['b', b], ['a', a]] as const) {
+    for (const [tenant, mediatorToken] of [
+      ['a', a],
+      ['b', b],
+      ['a', a],
+    ] as const) {
       const client = await JsonRpcWsClient.connect(server.wsUrl, { headers: bearer(mediatorToken) });
-      const { messageId } = await client.call<{ messageId: string }>('addMessage', { connectionId, recipientDids: ['did:x'], payload: {}, pushNotificationToken: token });
+      const { messageId } = await client.call<{ messageId: string }>('addMessage', {
+        connectionId,
+        recipientDids: ['did:x'],
+        payload: {},
+        pushNotificationToken: token,
+      });
       ids[tenant].push(messageId);
       await client.closeQuietly();
     }

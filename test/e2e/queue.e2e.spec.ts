@@ -26,7 +26,11 @@ describe('queue methods over a real WebSocket and PostgreSQL', () => {
 
   it('adds, then takes oldest first with the payload deep-equal to what was added', async () => {
     const c = conn();
-    const payloads = [{ protected: 'a', ciphertext: 'x'.repeat(10), nested: { list: [1, 'two', null, { three: true }] } }, { b: 2 }, { c: 'ü€😀' }];
+    const payloads = [
+      { protected: 'a', ciphertext: 'x'.repeat(10), nested: { list: [1, 'two', null, { three: true }] } },
+      { b: 2 },
+      { c: 'ü€😀' },
+    ];
     const ids: string[] = [];
     for (const payload of payloads) ids.push((await add(c, payload)).messageId);
     const taken = await client.call<Queued[]>('takeFromQueue', { connectionId: c });
@@ -57,7 +61,11 @@ describe('queue methods over a real WebSocket and PostgreSQL', () => {
   it('filters by recipientDid for take, count and removeAll', async () => {
     const c = conn();
     const a = await client.call<{ messageId: string }>('addMessage', { connectionId: c, recipientDids: ['did:a'], payload: { to: 'a' } });
-    const b = await client.call<{ messageId: string }>('addMessage', { connectionId: c, recipientDids: ['did:b', 'did:x'], payload: { to: 'b' } });
+    const b = await client.call<{ messageId: string }>('addMessage', {
+      connectionId: c,
+      recipientDids: ['did:b', 'did:x'],
+      payload: { to: 'b' },
+    });
     expect(await client.call('getAvailableMessageCount', { connectionId: c, recipientDid: 'did:a' })).toBe(1);
     expect(await client.call('getAvailableMessageCount', { connectionId: c, recipientDid: 'did:x' })).toBe(1);
     expect(await client.call('getAvailableMessageCount', { connectionId: c })).toBe(2);
@@ -114,7 +122,9 @@ describe('queue methods over a real WebSocket and PostgreSQL', () => {
     const keep = await add(c1, { v: 3 });
     expect(await client.call('removeMessages', { connectionId: c1, messageIds: ['shared', 'unknown-id'] })).toBe(true);
     expect(await client.call('removeMessages', { connectionId: c1, messageIds: [] })).toBe(true);
-    expect(await sql(server.databaseUrl, 'SELECT connection_id, id FROM queued_message WHERE connection_id IN ($1, $2) ORDER BY seq', [c1, c2])).toEqual([
+    expect(
+      await sql(server.databaseUrl, 'SELECT connection_id, id FROM queued_message WHERE connection_id IN ($1, $2) ORDER BY seq', [c1, c2]),
+    ).toEqual([
       { connection_id: c2, id: 'shared' },
       { connection_id: c1, id: keep.messageId },
     ]);
@@ -164,7 +174,11 @@ describe('queue methods over a real WebSocket and PostgreSQL', () => {
   it('stores what addMessage acknowledged before replying (committed, visible to another connection)', async () => {
     const c = conn();
     const { messageId } = await add(c, { durable: true });
-    const rows = await sql(server.databaseUrl, 'SELECT state, payload_bytes, recipient_dids FROM queued_message WHERE connection_id = $1 AND id = $2', [c, messageId]);
+    const rows = await sql(
+      server.databaseUrl,
+      'SELECT state, payload_bytes, recipient_dids FROM queued_message WHERE connection_id = $1 AND id = $2',
+      [c, messageId],
+    );
     expect(rows).toEqual([{ state: 0, payload_bytes: Buffer.byteLength('{"durable":true}'), recipient_dids: ['did:example:alice'] }]);
   });
 
@@ -173,7 +187,9 @@ describe('queue methods over a real WebSocket and PostgreSQL', () => {
     const c = conn();
     const other = await JsonRpcWsClient.connect(small.wsUrl);
     try {
-      await expect(other.call('addMessage', { connectionId: c, recipientDids: ['did:a'], payload: { x: 'x'.repeat(3000) } })).rejects.toMatchObject({
+      await expect(
+        other.call('addMessage', { connectionId: c, recipientDids: ['did:a'], payload: { x: 'x'.repeat(3000) } }),
+      ).rejects.toMatchObject({
         error: { code: -32001, data: { retryable: false } },
       });
       expect(await other.call('getAvailableMessageCount', { connectionId: c })).toBe(0);

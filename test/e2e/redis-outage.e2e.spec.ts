@@ -22,7 +22,8 @@ describe('Redis outage with two instances', () => {
     await redis?.close();
   });
 
-  const health = async (server: TestServer) => (await (await fetch(`${server.httpUrl}/health`)).json()) as { status: string; checks: { pubsub: { status: string } } };
+  const health = async (server: TestServer) =>
+    (await (await fetch(`${server.httpUrl}/health`)).json()) as { status: string; checks: { pubsub: { status: string } } };
 
   it('keeps acknowledging adds while Redis is down, and live delivery comes back with it', async () => {
     const holder = await JsonRpcWsClient.connect(a.wsUrl);
@@ -38,10 +39,14 @@ describe('Redis outage with two instances', () => {
 
     const during: string[] = [];
     for (let i = 0; i < 20; i++) {
-      during.push((await sender.call<{ messageId: string }>('addMessage', { connectionId: 'c', recipientDids: ['did:x'], payload: { i } })).messageId);
+      during.push(
+        (await sender.call<{ messageId: string }>('addMessage', { connectionId: 'c', recipientDids: ['did:x'], payload: { i } })).messageId,
+      );
     }
     // Session calls need the registry: a clear, retryable error rather than a wrong answer.
-    await expect(sender.call('getLiveSession', { connectionId: 'c' })).rejects.toMatchObject({ error: { code: -32000, data: { retryable: true } } });
+    await expect(sender.call('getLiveSession', { connectionId: 'c' })).rejects.toMatchObject({
+      error: { code: -32000, data: { retryable: true } },
+    });
 
     await redis.node.start();
     const back = Date.now() + 15_000;
@@ -53,7 +58,9 @@ describe('Redis outage with two instances', () => {
     const taken = (await holder.call<{ id: string }[]>('takeFromQueue', { connectionId: 'c', limit: 100 })).map((m) => m.id);
     expect(new Set([...taken, ...holder.notifiedIds('c')])).toEqual(new Set(during));
     // And live delivery works again without anyone reconnecting.
-    const after = (await sender.call<{ messageId: string }>('addMessage', { connectionId: 'c', recipientDids: ['did:x'], payload: { after: true } })).messageId;
+    const after = (
+      await sender.call<{ messageId: string }>('addMessage', { connectionId: 'c', recipientDids: ['did:x'], payload: { after: true } })
+    ).messageId;
     await holder.waitFor(() => holder.notifiedIds('c').includes(after), 10_000, 'live delivery after Redis came back');
   });
 });

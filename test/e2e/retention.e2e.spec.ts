@@ -75,7 +75,9 @@ describe('retention, quotas and queue stats through the server', () => {
       const c = conn();
       const send = (connectionId: string) => other.call('addMessage', { connectionId, recipientDids: ['did:example:a'], payload: big });
       for (let i = 0; i < 3; i++) await send(c);
-      await expect(send(c)).rejects.toMatchObject({ error: { code: RpcErrorCode.QueueFull, message: expect.stringContaining('MAX_QUEUE_BYTES') } });
+      await expect(send(c)).rejects.toMatchObject({
+        error: { code: RpcErrorCode.QueueFull, message: expect.stringContaining('MAX_QUEUE_BYTES') },
+      });
       await expect(send(conn())).resolves.toHaveProperty('messageId');
     } finally {
       await other.closeQuietly();
@@ -85,7 +87,12 @@ describe('retention, quotas and queue stats through the server', () => {
 
   it('getQueueStats reports pending, sending, bytes and the oldest message, and validates its params', async () => {
     const c = conn();
-    expect(await client.call<Stats>('getQueueStats', { connectionId: c })).toEqual({ pending: 0, sending: 0, bytes: 0, oldestReceivedAt: null });
+    expect(await client.call<Stats>('getQueueStats', { connectionId: c })).toEqual({
+      pending: 0,
+      sending: 0,
+      bytes: 0,
+      oldestReceivedAt: null,
+    });
     for (let i = 0; i < 3; i++) await add(c);
     const [taken] = await client.call<{ id: string; receivedAt: string }[]>('takeFromQueue', { connectionId: c, limit: 1 });
     expect(await client.call<Stats>('getQueueStats', { connectionId: c })).toEqual({
@@ -94,7 +101,9 @@ describe('retention, quotas and queue stats through the server', () => {
       bytes: 3 * PAYLOAD_BYTES,
       oldestReceivedAt: taken.receivedAt,
     });
-    await expect(client.call('getQueueStats', {})).rejects.toMatchObject({ error: { code: RpcErrorCode.InvalidParams, data: { field: 'connectionId' } } });
+    await expect(client.call('getQueueStats', {})).rejects.toMatchObject({
+      error: { code: RpcErrorCode.InvalidParams, data: { field: 'connectionId' } },
+    });
   });
 
   it('an add with a short ttlMs is gone when it expires: not taken, not counted, then deleted by the sweeper', async () => {
@@ -114,7 +123,9 @@ describe('retention, quotas and queue stats through the server', () => {
     expect((await client.call<Stats>('getQueueStats', { connectionId: c })).pending).toBe(1);
     // The sweeper runs every 200 ms here: the row itself goes.
     const deadline = Date.now() + 5_000;
-    while ((await sql(server.databaseUrl, 'SELECT 1 FROM queued_message WHERE connection_id = $1 AND id = $2', [c, shortLived])).length > 0) {
+    while (
+      (await sql(server.databaseUrl, 'SELECT 1 FROM queued_message WHERE connection_id = $1 AND id = $2', [c, shortLived])).length > 0
+    ) {
       if (Date.now() > deadline) throw new Error('the expired message was not deleted by the sweeper');
       await new Promise((resolve) => setTimeout(resolve, 100));
     }

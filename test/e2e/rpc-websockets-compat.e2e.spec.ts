@@ -25,7 +25,9 @@ function connect(url: string): Promise<Client> {
   return new Promise((resolve, reject) => {
     const client = new Client(url, { reconnect: false });
     client.once('open', () => resolve(client));
-    client.once('error', (error: unknown) => reject(error instanceof Error ? error : new Error(String((error as { message?: string })?.message ?? error))));
+    client.once('error', (error: unknown) =>
+      reject(error instanceof Error ? error : new Error(String((error as { message?: string })?.message ?? error))),
+    );
   });
 }
 
@@ -39,7 +41,11 @@ function close(client: Client): Promise<void> {
 }
 
 /** Resolves with the first `messagesReceived` event satisfying `predicate`. */
-function nextMessagesReceived(client: Client, predicate: (event: MessagesReceived) => boolean, timeoutMs = 10_000): Promise<MessagesReceived> {
+function nextMessagesReceived(
+  client: Client,
+  predicate: (event: MessagesReceived) => boolean,
+  timeoutMs = 10_000,
+): Promise<MessagesReceived> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       client.off('messagesReceived', listener);
@@ -79,7 +85,11 @@ describe('compatibility with the rpc-websockets 7.x client', () => {
 
   it('calls every queue method', async () => {
     const c = conn();
-    const payloads = [{ protected: 'p', iv: 'i', ciphertext: 'x'.repeat(50), tag: 't', nested: { a: [1, null, 'ü€😀'] } }, { second: true }, { third: 3 }];
+    const payloads = [
+      { protected: 'p', iv: 'i', ciphertext: 'x'.repeat(50), tag: 't', nested: { a: [1, null, 'ü€😀'] } },
+      { second: true },
+      { third: 3 },
+    ];
     const ids: string[] = [];
     for (const payload of payloads) {
       const result = await call<{ messageId: string }>('addMessage', {
@@ -91,7 +101,9 @@ describe('compatibility with the rpc-websockets 7.x client', () => {
       expect(result).toEqual({ messageId: expect.any(String) });
       ids.push(result.messageId);
     }
-    expect(await call('addMessage', { connectionId: c, recipientDids: ['did:example:bob'], payload: { bob: 1 }, messageId: 'client-chosen' })).toEqual({
+    expect(
+      await call('addMessage', { connectionId: c, recipientDids: ['did:example:bob'], payload: { bob: 1 }, messageId: 'client-chosen' }),
+    ).toEqual({
       messageId: 'client-chosen',
     });
     expect(await call('getAvailableMessageCount', { connectionId: c })).toBe(4);
@@ -144,11 +156,25 @@ describe('compatibility with the rpc-websockets 7.x client', () => {
       client.on('messagesReceived', all);
       expect(await call('addLiveSession', { connectionId: c, sessionId: `session-${c}` })).toBe(true);
 
-      const payload = { protected: 'eyJ', recipients: [{ header: { kid: 'did:example:alice#key-1' }, encrypted_key: 'k' }], iv: 'iv', ciphertext: 'c'.repeat(2000), tag: 'tag', unicode: 'ü€😀' };
+      const payload = {
+        protected: 'eyJ',
+        recipients: [{ header: { kid: 'did:example:alice#key-1' }, encrypted_key: 'k' }],
+        iv: 'iv',
+        ciphertext: 'c'.repeat(2000),
+        tag: 'tag',
+        unicode: 'ü€😀',
+      };
       const event = nextMessagesReceived(client, (e) => e.connectionId === c);
-      const { messageId } = await other.call<{ messageId: string }>('addMessage', { connectionId: c, recipientDids: ['did:example:alice'], payload });
+      const { messageId } = await other.call<{ messageId: string }>('addMessage', {
+        connectionId: c,
+        recipientDids: ['did:example:alice'],
+        payload,
+      });
       const notified = await event;
-      expect(notified).toEqual({ connectionId: c, messages: [{ id: messageId, receivedAt: expect.any(String), encryptedMessage: payload }] });
+      expect(notified).toEqual({
+        connectionId: c,
+        messages: [{ id: messageId, receivedAt: expect.any(String), encryptedMessage: payload }],
+      });
       expect(new Date(notified.messages[0].receivedAt).toISOString()).toBe(notified.messages[0].receivedAt);
 
       // Notified means in flight: not pending, until acknowledged by removeMessages.
@@ -157,7 +183,11 @@ describe('compatibility with the rpc-websockets 7.x client', () => {
 
       // A second message arrives as a second event on the same listener.
       const second = nextMessagesReceived(client, (e) => e.connectionId === c);
-      const { messageId: secondId } = await other.call<{ messageId: string }>('addMessage', { connectionId: c, recipientDids: ['did:example:alice'], payload: { n: 2 } });
+      const { messageId: secondId } = await other.call<{ messageId: string }>('addMessage', {
+        connectionId: c,
+        recipientDids: ['did:example:alice'],
+        payload: { n: 2 },
+      });
       expect((await second).messages.map((m) => [m.id, m.encryptedMessage])).toEqual([[secondId, { n: 2 }]]);
       client.off('messagesReceived', all);
       expect(received.flatMap((e) => e.messages.map((m) => m.id))).toEqual([messageId, secondId]);
@@ -174,7 +204,10 @@ describe('compatibility with the rpc-websockets 7.x client', () => {
       message: expect.stringContaining('limit'),
       data: { retryable: false, field: 'limit' },
     });
-    await expect(call('addMessage', { connectionId: 'c', payload: {} })).rejects.toMatchObject({ code: -32602, message: expect.stringContaining('recipientDids') });
+    await expect(call('addMessage', { connectionId: 'c', payload: {} })).rejects.toMatchObject({
+      code: -32602,
+      message: expect.stringContaining('recipientDids'),
+    });
     await expect(call('getLiveSession', {})).rejects.toMatchObject({ code: -32602, message: expect.stringContaining('connectionId') });
     expect(await call('ping', {})).toBe('pong');
   });

@@ -33,13 +33,18 @@ describe('PostgreSQL outage', () => {
   });
 
   it('fails calls at once with the retryable storage-unavailable error, answers 503, and recovers by itself', async () => {
-    const before = await client.call<{ messageId: string }>('addMessage', { connectionId: 'c', recipientDids: ['did:a'], payload: { n: 1 } });
+    const before = await client.call<{ messageId: string }>('addMessage', {
+      connectionId: 'c',
+      recipientDids: ['did:a'],
+      payload: { n: 1 },
+    });
     await proxy.cut();
 
     const started = Date.now();
-    const failure = await client
-      .call('addMessage', { connectionId: 'c', recipientDids: ['did:a'], payload: { n: 2 } })
-      .then(() => undefined, (error: RpcCallError) => error.error);
+    const failure = await client.call('addMessage', { connectionId: 'c', recipientDids: ['did:a'], payload: { n: 2 } }).then(
+      () => undefined,
+      (error: RpcCallError) => error.error,
+    );
     expect(failure).toMatchObject({ code: -32000, data: { retryable: true } });
     expect(Date.now() - started).toBeLessThan(3000);
     await expect(client.call('takeFromQueue', { connectionId: 'c' })).rejects.toMatchObject({ error: { code: -32000 } });
@@ -55,7 +60,11 @@ describe('PostgreSQL outage', () => {
     const deadline = Date.now() + 10_000;
     while ((await fetch(`${server.httpUrl}/health`)).status !== 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     expect((await fetch(`${server.httpUrl}/health`)).status).toBe(200);
-    const after = await client.call<{ messageId: string }>('addMessage', { connectionId: 'c', recipientDids: ['did:a'], payload: { n: 3 } });
+    const after = await client.call<{ messageId: string }>('addMessage', {
+      connectionId: 'c',
+      recipientDids: ['did:a'],
+      payload: { n: 3 },
+    });
     const taken = await client.call<{ id: string }[]>('takeFromQueue', { connectionId: 'c' });
     expect(taken.map((m) => m.id)).toEqual([before.messageId, after.messageId]);
   });

@@ -28,14 +28,23 @@ describe.each(REDIS_TOPOLOGIES)('two instances over %s', (_name, startRedis) => 
     clients.push(holder, sender);
     await holder.call('addLiveSession', { connectionId: 'c-a', sessionId: 's' });
     const payload = { ciphertext: 'from B', n: [1, 2, 3] };
-    const { messageId } = await sender.call<{ messageId: string }>('addMessage', { connectionId: 'c-a', recipientDids: ['did:x'], payload });
+    const { messageId } = await sender.call<{ messageId: string }>('addMessage', {
+      connectionId: 'c-a',
+      recipientDids: ['did:x'],
+      payload,
+    });
     await holder.waitFor(() => holder.notifiedIds('c-a').includes(messageId), 5000, 'the cross-instance notification');
-    expect(holder.notifications()).toEqual([{ connectionId: 'c-a', messages: [{ id: messageId, receivedAt: expect.any(String), encryptedMessage: payload }] }]);
+    expect(holder.notifications()).toEqual([
+      { connectionId: 'c-a', messages: [{ id: messageId, receivedAt: expect.any(String), encryptedMessage: payload }] },
+    ]);
     expect(await sender.call('getAvailableMessageCount', { connectionId: 'c-a' })).toBe(0);
     // Nobody holds c-b: the message stays pending and is not pushed anywhere.
     await sender.call('addMessage', { connectionId: 'c-b', recipientDids: ['did:x'], payload });
     expect(await holder.call('getAvailableMessageCount', { connectionId: 'c-b' })).toBe(1);
-    const health = (await (await fetch(`${a.httpUrl}/health`)).json()) as { status: string; checks: { pubsub: { status: string; mode: string } } };
+    const health = (await (await fetch(`${a.httpUrl}/health`)).json()) as {
+      status: string;
+      checks: { pubsub: { status: string; mode: string } };
+    };
     expect(health.status).toBe('ok');
     expect(['redis', 'redis-cluster']).toContain(health.checks.pubsub.mode);
     // After A's session ends, B's adds are no longer pushed to A.

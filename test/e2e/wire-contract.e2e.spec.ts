@@ -276,8 +276,14 @@ describe('wire contract (JSON-RPC 2.0 over WebSocket)', () => {
     });
 
     it('treats "params": null as absent (what rpc-websockets clients send for a call without params)', async () => {
-      expect(expectResult(await exchange({ jsonrpc: '2.0', id: 'null-params-1', method: 'ping', params: null }), 'null-params-1')).toBe('pong');
-      const error = expectError(await exchange({ jsonrpc: '2.0', id: 'null-params-2', method: 'getLiveSession', params: null }), -32602, 'null-params-2');
+      expect(expectResult(await exchange({ jsonrpc: '2.0', id: 'null-params-1', method: 'ping', params: null }), 'null-params-1')).toBe(
+        'pong',
+      );
+      const error = expectError(
+        await exchange({ jsonrpc: '2.0', id: 'null-params-2', method: 'getLiveSession', params: null }),
+        -32602,
+        'null-params-2',
+      );
       expect(error.data!.field).toBe('connectionId');
     });
 
@@ -356,7 +362,16 @@ describe('wire contract (JSON-RPC 2.0 over WebSocket)', () => {
     });
 
     it('a method needing params, called without params, names the missing field', async () => {
-      for (const method of ['addMessage', 'takeFromQueue', 'getAvailableMessageCount', 'removeMessages', 'removeAllMessages', 'addLiveSession', 'getLiveSession', 'removeLiveSession']) {
+      for (const method of [
+        'addMessage',
+        'takeFromQueue',
+        'getAvailableMessageCount',
+        'removeMessages',
+        'removeAllMessages',
+        'addLiveSession',
+        'getLiveSession',
+        'removeLiveSession',
+      ]) {
         const { response, id } = await request(method);
         expect(expectError(response, -32602, id).data!.field).toBe('connectionId');
       }
@@ -378,7 +393,11 @@ describe('wire contract (JSON-RPC 2.0 over WebSocket)', () => {
   describe('-32001 payload too large', () => {
     it('answers an addMessage payload larger than MAX_PAYLOAD_BYTES, stores nothing, and the socket stays usable', async () => {
       const c = unique('conn');
-      const { response, id } = await request('addMessage', { connectionId: c, recipientDids: ['did:a'], payload: { data: 'x'.repeat(PAYLOAD_LIMIT) } });
+      const { response, id } = await request('addMessage', {
+        connectionId: c,
+        recipientDids: ['did:a'],
+        payload: { data: 'x'.repeat(PAYLOAD_LIMIT) },
+      });
       const error = expectError(response, -32001, id);
       expect(error.data!.retryable).toBe(false);
       expect(await count(c)).toBe(0);
@@ -403,7 +422,14 @@ describe('wire contract (JSON-RPC 2.0 over WebSocket)', () => {
   describe('params leniency', () => {
     it('ignores unknown extra fields in params', async () => {
       const c = unique('conn');
-      const added = await request('addMessage', { connectionId: c, recipientDids: ['did:a'], payload: { a: 1 }, unknown: true, priority: 5, nested: { x: [1] } });
+      const added = await request('addMessage', {
+        connectionId: c,
+        recipientDids: ['did:a'],
+        payload: { a: 1 },
+        unknown: true,
+        priority: 5,
+        nested: { x: [1] },
+      });
       const { messageId } = expectResult(added.response, added.id) as { messageId: string };
       const counted = await request('getAvailableMessageCount', { connectionId: c, whatever: 'x' });
       expect(expectResult(counted.response, counted.id)).toBe(1);
@@ -431,7 +457,12 @@ describe('wire contract (JSON-RPC 2.0 over WebSocket)', () => {
       ["{type: 'apns', token: ''}", { type: 'apns', token: '' }],
     ])('accepts pushNotificationToken as %s without an error', async (_name, pushNotificationToken) => {
       const c = unique('conn');
-      const { response, id } = await request('addMessage', { connectionId: c, recipientDids: ['did:a'], payload: { a: 1 }, pushNotificationToken });
+      const { response, id } = await request('addMessage', {
+        connectionId: c,
+        recipientDids: ['did:a'],
+        payload: { a: 1 },
+        pushNotificationToken,
+      });
       expect(expectResult(response, id)).toEqual({ messageId: expect.any(String) });
       expect(await count(c)).toBe(1);
     });
@@ -445,14 +476,23 @@ describe('wire contract (JSON-RPC 2.0 over WebSocket)', () => {
       ['params as an array for a named-params method', { jsonrpc: '2.0', method: 'addMessage', params: ['x'] }],
       ['missing params', { jsonrpc: '2.0', method: 'getLiveSession' }],
       ['rpc.on', { jsonrpc: '2.0', method: 'rpc.on', params: ['messagesReceived'] }],
-      ['an oversized payload', { jsonrpc: '2.0', method: 'addMessage', params: { connectionId: 'n', recipientDids: ['d'], payload: { x: 'x'.repeat(3000) } } }],
+      [
+        'an oversized payload',
+        { jsonrpc: '2.0', method: 'addMessage', params: { connectionId: 'n', recipientDids: ['d'], payload: { x: 'x'.repeat(3000) } } },
+      ],
     ])('%s', async (_name, frame) => {
       await expectNoResponse(frame);
     });
 
     it('a valid addMessage notification is still carried out, silently', async () => {
       const c = unique('conn');
-      client.socket.send(JSON.stringify({ jsonrpc: '2.0', method: 'addMessage', params: { connectionId: c, recipientDids: ['did:a'], payload: { silent: true } } }));
+      client.socket.send(
+        JSON.stringify({
+          jsonrpc: '2.0',
+          method: 'addMessage',
+          params: { connectionId: c, recipientDids: ['did:a'], payload: { silent: true } },
+        }),
+      );
       const deadline = Date.now() + 5000;
       while ((await count(c)) !== 1) {
         if (Date.now() > deadline) throw new Error('the notified addMessage was never stored');
@@ -498,7 +538,9 @@ describe('wire contract (JSON-RPC 2.0 over WebSocket)', () => {
     it('refuses a batch of more than 1,000 requests with one invalid-request error', async () => {
       const response = (await exchange(Array.from({ length: 1001 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'ping' })))) as Response;
       expect(response).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32600, data: { retryable: false } } });
-      expect(((await exchange(Array.from({ length: 1000 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'ping' })))) as Response[]).length).toBe(1000);
+      expect(
+        ((await exchange(Array.from({ length: 1000 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'ping' })))) as Response[]).length,
+      ).toBe(1000);
     });
 
     it('answers a batch of one with an array of one', async () => {
@@ -537,7 +579,12 @@ describe('wire contract (JSON-RPC 2.0 over WebSocket)', () => {
     });
 
     it('answers invalid entries of a batch one by one: [1], [[]], ["x", null]', async () => {
-      for (const [frame, n] of [['[1]', 1], ['[[]]', 1], ['["x",null]', 2], ['[{}]', 1]] as const) {
+      for (const [frame, n] of [
+        ['[1]', 1],
+        ['[[]]', 1],
+        ['["x",null]', 2],
+        ['[{}]', 1],
+      ] as const) {
         const response = (await exchange(frame)) as Response[];
         expect(Array.isArray(response)).toBe(true);
         expect(response).toHaveLength(n);
@@ -554,7 +601,12 @@ describe('wire contract (JSON-RPC 2.0 over WebSocket)', () => {
     it('answers a payload-too-large entry in a batch without failing the other entries', async () => {
       const c = unique('conn');
       const response = (await exchange([
-        { jsonrpc: '2.0', id: 'big', method: 'addMessage', params: { connectionId: c, recipientDids: ['d'], payload: { x: 'x'.repeat(3000) } } },
+        {
+          jsonrpc: '2.0',
+          id: 'big',
+          method: 'addMessage',
+          params: { connectionId: c, recipientDids: ['d'], payload: { x: 'x'.repeat(3000) } },
+        },
         { jsonrpc: '2.0', id: 'small', method: 'addMessage', params: { connectionId: c, recipientDids: ['d'], payload: { x: 'x' } } },
       ])) as Response[];
       const byId = new Map(response.map((r) => [r.id, r]));
@@ -572,7 +624,15 @@ describe('wire contract (JSON-RPC 2.0 over WebSocket)', () => {
         ['{"jsonrpc":"2.0","id":"e1","method":1}', -32600],
         ['{"jsonrpc":"2.0","id":"e2","method":"nope"}', -32601],
         ['{"jsonrpc":"2.0","id":"e3","method":"getLiveSession","params":{}}', -32602],
-        [JSON.stringify({ jsonrpc: '2.0', id: 'e4', method: 'addMessage', params: { connectionId: 'c', recipientDids: ['d'], payload: { x: 'x'.repeat(5000) } } }), -32001],
+        [
+          JSON.stringify({
+            jsonrpc: '2.0',
+            id: 'e4',
+            method: 'addMessage',
+            params: { connectionId: 'c', recipientDids: ['d'], payload: { x: 'x'.repeat(5000) } },
+          }),
+          -32001,
+        ],
       ];
       for (const [frame, code] of frames) {
         const response = (await exchange(frame)) as Response;

@@ -41,7 +41,16 @@ describe('fault 1: kill -9 of one of two instances under load', () => {
     const errors = new ErrorTally();
     const pool = new InstancePool([survivor.wsUrl, victim.wsUrl]);
     // Even indexes start on the survivor, odd ones on the victim: sessions and senders on both.
-    load = new LoadGenerator({ ledger, errors, pool, connections, holderSockets: 4, senderSockets: 4, ratePerSecond: profile.rate, payloadBytes: 1024 });
+    load = new LoadGenerator({
+      ledger,
+      errors,
+      pool,
+      connections,
+      holderSockets: 4,
+      senderSockets: 4,
+      ratePerSecond: profile.rate,
+      payloadBytes: 1024,
+    });
     await load.connect();
     load.start();
     await sleep(profile.beforeMs);

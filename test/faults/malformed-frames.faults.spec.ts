@@ -58,14 +58,30 @@ function planFrame(rng: ReturnType<typeof prng>, serial: number): BadFrame {
   const r = rng.next();
   if (r < 0.2) {
     // Valid requests cut short, and noise that is not JSON at all.
-    const whole = JSON.stringify({ jsonrpc: '2.0', id, method: 'addMessage', params: { connectionId: 'c', recipientDids: ['d'], payload: { x: rng.int(1e6) } } });
-    const cut = rng.next() < 0.5 ? whole.slice(0, 1 + rng.int(whole.length - 1)) : `@${randomBytes(1 + rng.int(64)).toString('latin1').replace(/[\ud800-\udfff]/g, '')}`;
+    const whole = JSON.stringify({
+      jsonrpc: '2.0',
+      id,
+      method: 'addMessage',
+      params: { connectionId: 'c', recipientDids: ['d'], payload: { x: rng.int(1e6) } },
+    });
+    const cut =
+      rng.next() < 0.5
+        ? whole.slice(0, 1 + rng.int(whole.length - 1))
+        : `@${randomBytes(1 + rng.int(64))
+            .toString('latin1')
+            .replace(/[\ud800-\udfff]/g, '')}`;
     return text('not JSON', cut, { kind: 'error', code: -32700, id: null });
   }
-  if (r < 0.3) return text('JSON, not a request', rng.pick(['42', '"text"', 'null', 'true', '[]', '{}']), { kind: 'error', code: -32600, id: null });
+  if (r < 0.3)
+    return text('JSON, not a request', rng.pick(['42', '"text"', 'null', 'true', '[]', '{}']), { kind: 'error', code: -32600, id: null });
   if (r < 0.35) {
     const count = 1 + rng.int(5);
-    return { category: 'batch of junk', data: JSON.stringify(Array.from({ length: count }, () => rng.pick<unknown>([1, 'x', null, {}]))), binary: false, expect: { kind: 'batch-errors', count, code: -32600 } };
+    return {
+      category: 'batch of junk',
+      data: JSON.stringify(Array.from({ length: count }, () => rng.pick<unknown>([1, 'x', null, {}]))),
+      binary: false,
+      expect: { kind: 'batch-errors', count, code: -32600 },
+    };
   }
   if (r < 0.5) {
     const envelope = rng.pick<Record<string, unknown>>([
@@ -79,7 +95,11 @@ function planFrame(rng: ReturnType<typeof prng>, serial: number): BadFrame {
     return text('bad envelope', JSON.stringify(envelope), { kind: 'error', code: -32600 });
   }
   if (r < 0.62) {
-    return text('unknown method', JSON.stringify({ jsonrpc: '2.0', id, method: rng.pick(['nope', 'addmessage', 'rpc.nope', '']) }), { kind: 'error', code: -32601, id });
+    return text('unknown method', JSON.stringify({ jsonrpc: '2.0', id, method: rng.pick(['nope', 'addmessage', 'rpc.nope', '']) }), {
+      kind: 'error',
+      code: -32601,
+      id,
+    });
   }
   if (r < 0.88) {
     const [method, params] = rng.pick<[string, unknown]>([
@@ -98,15 +118,25 @@ function planFrame(rng: ReturnType<typeof prng>, serial: number): BadFrame {
   }
   if (r < 0.9) {
     const payload = { big: 'x'.repeat(MAX_PAYLOAD_BYTES + 1 + rng.int(1000)) };
-    return text('payload too large', JSON.stringify({ jsonrpc: '2.0', id, method: 'addMessage', params: { connectionId: 'c', recipientDids: ['d'], payload } }), {
-      kind: 'error',
-      code: -32001,
-      id,
-    });
+    return text(
+      'payload too large',
+      JSON.stringify({ jsonrpc: '2.0', id, method: 'addMessage', params: { connectionId: 'c', recipientDids: ['d'], payload } }),
+      {
+        kind: 'error',
+        code: -32001,
+        id,
+      },
+    );
   }
-  if (r < 0.97) return { category: 'binary garbage', data: randomBytes(1 + rng.int(200)), binary: true, expect: { kind: 'maybe-parse-error' } };
+  if (r < 0.97)
+    return { category: 'binary garbage', data: randomBytes(1 + rng.int(200)), binary: true, expect: { kind: 'maybe-parse-error' } };
   if (r < 0.985) return text('frame above MAX_FRAME_BYTES', 'x'.repeat(MAX_FRAME_BYTES + 1 + rng.int(1000)), { kind: 'close', code: 1009 });
-  return { category: 'invalid UTF-8 text frame', data: Buffer.from([0x7b, 0x22, 0xc3, 0x28, 0x22, 0x7d]), binary: false, expect: { kind: 'close', code: 1007 } };
+  return {
+    category: 'invalid UTF-8 text frame',
+    data: Buffer.from([0x7b, 0x22, 0xc3, 0x28, 0x22, 0x7d]),
+    binary: false,
+    expect: { kind: 'close', code: 1007 },
+  };
 }
 
 function parsesAsJson(data: string | Buffer): boolean {
@@ -171,7 +201,8 @@ interface ErrorFrame {
 
 function checkError(frame: unknown, code: number, id?: string | number | null): string | undefined {
   const response = frame as ErrorFrame;
-  if (!response || typeof response !== 'object' || Array.isArray(response)) return `expected an error object, got ${JSON.stringify(frame).slice(0, 200)}`;
+  if (!response || typeof response !== 'object' || Array.isArray(response))
+    return `expected an error object, got ${JSON.stringify(frame).slice(0, 200)}`;
   if (response.jsonrpc !== '2.0' || response.error?.code !== code || response.error.data?.retryable !== false) {
     return `expected error ${code}, got ${JSON.stringify(frame).slice(0, 200)}`;
   }
@@ -185,7 +216,11 @@ describe('fault 4: random and malformed frames from 20 sockets', () => {
   const raws: RawSocket[] = [];
 
   beforeAll(async () => {
-    fleet = await startFaultFleet({ instances: 1, redisCluster: false, env: { MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD_BYTES), MAX_FRAME_BYTES: String(MAX_FRAME_BYTES) } });
+    fleet = await startFaultFleet({
+      instances: 1,
+      redisCluster: false,
+      env: { MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD_BYTES), MAX_FRAME_BYTES: String(MAX_FRAME_BYTES) },
+    });
   });
   afterAll(async () => {
     for (const raw of raws) raw.socket.terminate();
@@ -200,7 +235,16 @@ describe('fault 4: random and malformed frames from 20 sockets', () => {
     const ledger = new DeliveryLedger(FAULTS_REDELIVERY_TIMEOUT_MS);
     const errors = new ErrorTally();
     const pool = new InstancePool([server.wsUrl]);
-    load = new LoadGenerator({ ledger, errors, pool, connections, holderSockets: 2, senderSockets: 2, ratePerSecond: profile.rate, payloadBytes: 1024 });
+    load = new LoadGenerator({
+      ledger,
+      errors,
+      pool,
+      connections,
+      holderSockets: 2,
+      senderSockets: 2,
+      ratePerSecond: profile.rate,
+      payloadBytes: 1024,
+    });
     await load.connect();
     load.start();
     await sleep(1_000);
@@ -232,12 +276,16 @@ describe('fault 4: random and malformed frames from 20 sockets', () => {
               if (problem) wrong.push(`${where}: ${problem}`);
               reply = await raw.next();
             }
-            if ((reply as ErrorFrame).result !== 'pong') wrong.push(`${where}: expected the pong, got ${JSON.stringify(reply).slice(0, 200)}`);
+            if ((reply as ErrorFrame).result !== 'pong')
+              wrong.push(`${where}: expected the pong, got ${JSON.stringify(reply).slice(0, 200)}`);
             continue;
           }
           const reply = await raw.next();
           if (expect.kind === 'close') {
-            if (reply !== 'closed' || raw.closeCode !== expect.code) wrong.push(`${where}: expected close ${expect.code}, got ${reply === 'closed' ? `close ${raw.closeCode}` : JSON.stringify(reply).slice(0, 200)}`);
+            if (reply !== 'closed' || raw.closeCode !== expect.code)
+              wrong.push(
+                `${where}: expected close ${expect.code}, got ${reply === 'closed' ? `close ${raw.closeCode}` : JSON.stringify(reply).slice(0, 200)}`,
+              );
             closes.set(raw.closeCode ?? 0, (closes.get(raw.closeCode ?? 0) ?? 0) + 1);
             // The offender comes back, as a misbehaving client would.
             raw = await RawSocket.connect(server.wsUrl);
@@ -251,11 +299,13 @@ describe('fault 4: random and malformed frames from 20 sockets', () => {
             continue;
           }
           if (expect.kind === 'batch-errors') {
-            if (!Array.isArray(reply) || reply.length !== expect.count) wrong.push(`${where}: expected ${expect.count} errors in a batch, got ${JSON.stringify(reply).slice(0, 200)}`);
-            else for (const entry of reply) {
-              const problem = checkError(entry, expect.code);
-              if (problem) wrong.push(`${where}: ${problem}`);
-            }
+            if (!Array.isArray(reply) || reply.length !== expect.count)
+              wrong.push(`${where}: expected ${expect.count} errors in a batch, got ${JSON.stringify(reply).slice(0, 200)}`);
+            else
+              for (const entry of reply) {
+                const problem = checkError(entry, expect.code);
+                if (problem) wrong.push(`${where}: ${problem}`);
+              }
             continue;
           }
           const problem = checkError(reply, expect.code, expect.id);

@@ -48,7 +48,16 @@ describe('fault 2: PostgreSQL restarted under load', () => {
     const ledger = new DeliveryLedger(FAULTS_REDELIVERY_TIMEOUT_MS);
     const errors = new ErrorTally();
     const pool = new InstancePool([server.wsUrl]);
-    load = new LoadGenerator({ ledger, errors, pool, connections, holderSockets: 2, senderSockets: 2, ratePerSecond: profile.rate, payloadBytes: 1024 });
+    load = new LoadGenerator({
+      ledger,
+      errors,
+      pool,
+      connections,
+      holderSockets: 2,
+      senderSockets: 2,
+      ratePerSecond: profile.rate,
+      payloadBytes: 1024,
+    });
     await load.connect();
     probe = await JsonRpcWsClient.connect(server.wsUrl, { record: false });
     load.start();

@@ -47,7 +47,16 @@ describe('fault 3: a Redis Cluster master killed and restarted under load', () =
     const ledger = new DeliveryLedger(FAULTS_REDELIVERY_TIMEOUT_MS);
     const errors = new ErrorTally();
     const pool = new InstancePool([a.wsUrl, b.wsUrl]);
-    load = new LoadGenerator({ ledger, errors, pool, connections, holderSockets: 4, senderSockets: 4, ratePerSecond: profile.rate, payloadBytes: 1024 });
+    load = new LoadGenerator({
+      ledger,
+      errors,
+      pool,
+      connections,
+      holderSockets: 4,
+      senderSockets: 4,
+      ratePerSecond: profile.rate,
+      payloadBytes: 1024,
+    });
     await load.connect();
     load.start();
     await sleep(profile.beforeMs);
@@ -94,6 +103,8 @@ describe('fault 3: a Redis Cluster master killed and restarted under load', () =
     expect(pubsubUpMs).toBeDefined();
     expect(liveOnVictimMs).toBeDefined();
     await expectNoLossNoDuplicate(verdict, fleet!.databaseUrl);
-    expect(verdict.acknowledged).toBeGreaterThan(((profile.beforeMs + profile.downMs + profile.afterMs) / 1000) * profile.rate * MIN_LOAD_SHARE);
+    expect(verdict.acknowledged).toBeGreaterThan(
+      ((profile.beforeMs + profile.downMs + profile.afterMs) / 1000) * profile.rate * MIN_LOAD_SHARE,
+    );
   });
 });

@@ -68,7 +68,16 @@ describe('fault 5: a slow consumer that stops reading its socket', () => {
     // The paused holder's own calls (acks sent just before the pause) wait for answers it does not read.
     const slowErrors = new ErrorTally();
     const pool = new InstancePool([server.wsUrl]);
-    load = new LoadGenerator({ ledger, errors, pool, connections, holderSockets: 2, senderSockets: 2, ratePerSecond: profile.rate, payloadBytes: profile.payloadBytes, holderErrors: (i) => (i === 0 ? slowErrors : undefined),
+    load = new LoadGenerator({
+      ledger,
+      errors,
+      pool,
+      connections,
+      holderSockets: 2,
+      senderSockets: 2,
+      ratePerSecond: profile.rate,
+      payloadBytes: profile.payloadBytes,
+      holderErrors: (i) => (i === 0 ? slowErrors : undefined),
       // Large payloads: a deep pipeline of retried 32 KiB adds would measure the generator, not the server.
       maxInFlight: 300,
     });
@@ -88,7 +97,9 @@ describe('fault 5: a slow consumer that stops reading its socket', () => {
     const halfway = pausedAt + profile.pauseMs / 2;
     const firstHalfPeak = Math.max(...sampler.samples.filter((s) => s.at >= pausedAt && s.at < halfway).map((s) => s.mib));
     const secondHalfPeak = Math.max(...sampler.samples.filter((s) => s.at >= halfway && s.at <= resumedAt).map((s) => s.mib));
-    const sentToSlowWhilePaused = ledger.ackLog.filter((entry) => entry.at >= pausedAt && slow.connections.includes(ledger.connectionOf(entry.id))).length;
+    const sentToSlowWhilePaused = ledger.ackLog.filter(
+      (entry) => entry.at >= pausedAt && slow.connections.includes(ledger.connectionOf(entry.id)),
+    ).length;
     const healthyLiveWhilePaused = ledger.liveLog.filter((entry) => entry.at >= pausedAt && entry.holder === healthy.name).length;
     slow.currentClient!.resumeReading();
     await sleep(3_000);
@@ -100,11 +111,16 @@ describe('fault 5: a slow consumer that stops reading its socket', () => {
     const verdict = ledger.verdict();
     const writtenWhilePaused = new Set(
       ledger.liveLog
-        .filter((entry) => entry.holder === slow.name && ledger.firstAttemptAt(entry.id) >= pausedAt && ledger.firstAttemptAt(entry.id) < resumedAt)
+        .filter(
+          (entry) =>
+            entry.holder === slow.name && ledger.firstAttemptAt(entry.id) >= pausedAt && ledger.firstAttemptAt(entry.id) < resumedAt,
+        )
         .map((entry) => entry.id),
     ).size;
     const writtenMiB = (writtenWhilePaused * profile.payloadBytes) / 2 ** 20;
-    const slowLive = ledger.liveLog.find((entry) => entry.at >= resumedAt && entry.holder === slow.name && ledger.firstAttemptAt(entry.id) >= resumedAt);
+    const slowLive = ledger.liveLog.find(
+      (entry) => entry.at >= resumedAt && entry.holder === slow.name && ledger.firstAttemptAt(entry.id) >= resumedAt,
+    );
     const pausedMiB = (sentToSlowWhilePaused * profile.payloadBytes) / 2 ** 20;
     reportFault(
       rowFromVerdict(

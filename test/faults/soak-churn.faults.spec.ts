@@ -46,7 +46,16 @@ describe('fault 6: soak at 500 msg/s with session churn', () => {
     const ledger = new DeliveryLedger(FAULTS_REDELIVERY_TIMEOUT_MS);
     const errors = new ErrorTally();
     const pool = new InstancePool([server.wsUrl]);
-    load = new LoadGenerator({ ledger, errors, pool, connections, holderSockets: 4, senderSockets: 4, ratePerSecond: profile.rate, payloadBytes: 1024 });
+    load = new LoadGenerator({
+      ledger,
+      errors,
+      pool,
+      connections,
+      holderSockets: 4,
+      senderSockets: 4,
+      ratePerSecond: profile.rate,
+      payloadBytes: 1024,
+    });
     await load.connect();
     sampler = new RssSampler(server.pid, profile.sampleMs);
     sampler.start();

@@ -100,10 +100,7 @@ async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<b
 /** Runs a script in a separate Node process that loads the runner through ts-node. */
 async function spawnScript(dir: string, body: string): Promise<ChildProcess> {
   const script = path.join(dir, `script-${children.length}.js`);
-  await fs.writeFile(
-    script,
-    `const { EmbeddedPostgresRunner } = require(${JSON.stringify(RUNNER_SOURCE)});\n${body}\n`,
-  );
+  await fs.writeFile(script, `const { EmbeddedPostgresRunner } = require(${JSON.stringify(RUNNER_SOURCE)});\n${body}\n`);
   const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', script], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -126,10 +123,7 @@ function waitForExit(child: ChildProcess, timeoutMs: number): Promise<{ code: nu
       resolve({ code: child.exitCode, signal: child.signalCode });
       return;
     }
-    const timer = setTimeout(
-      () => reject(new Error(`process ${child.pid} still running after ${timeoutMs} ms`)),
-      timeoutMs,
-    );
+    const timer = setTimeout(() => reject(new Error(`process ${child.pid} still running after ${timeoutMs} ms`)), timeoutMs);
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       resolve({ code, signal });

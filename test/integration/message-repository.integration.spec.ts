@@ -32,14 +32,17 @@ describe('MessageRepository against real PostgreSQL', () => {
         'SELECT id, state, claimed_by FROM queued_message WHERE tenant = $2 AND connection_id = $1 ORDER BY seq',
         [connectionId, tenant],
       )
-    ).map(
-      (row) => `${row.id}:${row.state}:${row.claimed_by ?? '-'}`,
-    );
+    ).map((row) => `${row.id}:${row.state}:${row.claimed_by ?? '-'}`);
 
   beforeAll(async () => {
     ({ url, drop } = await createTestDatabase());
     expect(await runMigrations(url)).toEqual(
-      expect.arrayContaining(['CreateQueuedMessage1763800000000', 'AddClaimedInstance1763900000000', 'RetentionAndQuotas1764000000000', 'AddTenant1764200000000']),
+      expect.arrayContaining([
+        'CreateQueuedMessage1763800000000',
+        'AddClaimedInstance1763900000000',
+        'RetentionAndQuotas1764000000000',
+        'AddTenant1764200000000',
+      ]),
     );
     expect(await runMigrations(url)).toEqual([]);
     executor = new DatabaseExecutor({ url, poolSize: 4, queryTimeoutMs: 10_000 });
@@ -60,7 +63,16 @@ describe('MessageRepository against real PostgreSQL', () => {
   it('a new session releases older claims and takes, but keeps its own and newer ones', async () => {
     const c = 'new-session';
     await insert([message(c, 100), message(c, 200), message(c, 300), message(c)]);
-    await repository.take({ ref: ref(c), limit: 10, limitBytes: 1e9, frameBudgetBytes: 1e9, frameOverheadBytes: 0, deleteMessages: false, sendingTimeoutMs: 60_000, claimedBy: undefined });
+    await repository.take({
+      ref: ref(c),
+      limit: 10,
+      limitBytes: 1e9,
+      frameBudgetBytes: 1e9,
+      frameOverheadBytes: 0,
+      deleteMessages: false,
+      sendingTimeoutMs: 60_000,
+      claimedBy: undefined,
+    });
     expect(await states(c)).toEqual([`m-${n - 3}:1:100`, `m-${n - 2}:1:200`, `m-${n - 1}:1:300`, `m-${n}:1:-`]);
     expect(await repository.releaseForNewSession(ref(c), 200)).toBe(2);
     expect(await states(c)).toEqual([`m-${n - 3}:0:-`, `m-${n - 2}:1:200`, `m-${n - 1}:1:300`, `m-${n}:0:-`]);
@@ -70,8 +82,19 @@ describe('MessageRepository against real PostgreSQL', () => {
     const c = 'late-release';
     // Session 100 ended; session 200 took over and was pushed a message before 100's release ran.
     await insert([message(c, 100), message(c, 200)]);
-    await repository.take({ ref: ref('other'), limit: 1, limitBytes: 1, frameBudgetBytes: 1, frameOverheadBytes: 0, deleteMessages: false, sendingTimeoutMs: 1, claimedBy: undefined });
-    expect(await repository.releaseForEndedSessions([{ ref: ref(c), token: 100 }])).toEqual([expect.objectContaining({ ref: ref(c), released: 1 })]);
+    await repository.take({
+      ref: ref('other'),
+      limit: 1,
+      limitBytes: 1,
+      frameBudgetBytes: 1,
+      frameOverheadBytes: 0,
+      deleteMessages: false,
+      sendingTimeoutMs: 1,
+      claimedBy: undefined,
+    });
+    expect(await repository.releaseForEndedSessions([{ ref: ref(c), token: 100 }])).toEqual([
+      expect.objectContaining({ ref: ref(c), released: 1 }),
+    ]);
     expect(await states(c)).toEqual([`m-${n - 1}:0:-`, `m-${n}:1:200`]);
   });
 
@@ -86,7 +109,16 @@ describe('MessageRepository against real PostgreSQL', () => {
 
   describe('retention', () => {
     const take = (connectionId: string) =>
-      repository.take({ ref: ref(connectionId), limit: 100, limitBytes: 1e9, frameBudgetBytes: 1e9, frameOverheadBytes: 0, deleteMessages: false, sendingTimeoutMs: 60_000, claimedBy: undefined });
+      repository.take({
+        ref: ref(connectionId),
+        limit: 100,
+        limitBytes: 1e9,
+        frameBudgetBytes: 1e9,
+        frameOverheadBytes: 0,
+        deleteMessages: false,
+        sendingTimeoutMs: 60_000,
+        claimedBy: undefined,
+      });
 
     it('never returns, counts or claims an expired message, and the sweeper deletes it', async () => {
       const c = 'ttl';
@@ -147,8 +179,12 @@ describe('MessageRepository against real PostgreSQL', () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
       const big = { ...message(c), payloadBytes: 41 };
       const fits = { ...message(c), payloadBytes: 40 };
-      expect((await repository.insertMany([big], 60_000, { maxMessages: 100, maxBytes: 100 })).refused.map((row) => row.id)).toEqual([big.id]);
-      expect((await repository.insertMany([fits], 60_000, { maxMessages: 100, maxBytes: 100 })).inserted.map((row) => row.id)).toEqual([fits.id]);
+      expect((await repository.insertMany([big], 60_000, { maxMessages: 100, maxBytes: 100 })).refused.map((row) => row.id)).toEqual([
+        big.id,
+      ]);
+      expect((await repository.insertMany([fits], 60_000, { maxMessages: 100, maxBytes: 100 })).inserted.map((row) => row.id)).toEqual([
+        fits.id,
+      ]);
       // The queue is full now; the same id again is a retry of a stored add, not a new message: neither inserted nor refused.
       const retry = await repository.insertMany([{ ...message(c), id: stored.id }], 60_000, { maxMessages: 2, maxBytes: 100 });
       expect(retry).toEqual({ inserted: [], refused: [] });
@@ -158,7 +194,14 @@ describe('MessageRepository against real PostgreSQL', () => {
       const c = 'quota-concurrent';
       const quota = { maxMessages: 50, maxBytes: 1e9 };
       let inserted = 0;
-      for (let i = 0; i < 10; i++) inserted += (await repository.insertMany(Array.from({ length: 8 }, () => message(c)), 60_000, quota)).inserted.length;
+      for (let i = 0; i < 10; i++)
+        inserted += (
+          await repository.insertMany(
+            Array.from({ length: 8 }, () => message(c)),
+            60_000,
+            quota,
+          )
+        ).inserted.length;
       expect(inserted).toBe(50);
       expect(await repository.countPending(ref(c))).toBe(50);
     });
@@ -167,16 +210,36 @@ describe('MessageRepository against real PostgreSQL', () => {
   it('keeps queue_usage an upper bound that removals leave alone and a recount resets near the limit', async () => {
     const c = 'usage';
     const quota = { maxMessages: 5, maxBytes: 1e9 };
-    const bound = async () => (await sql<{ messages: number }>(url, 'SELECT messages FROM queue_usage WHERE connection_id = $1', [c]))[0]?.messages;
-    const add = async (count: number) => (await repository.insertMany(Array.from({ length: count }, () => message(c)), 60_000, quota)).inserted;
+    const bound = async () =>
+      (await sql<{ messages: number }>(url, 'SELECT messages FROM queue_usage WHERE connection_id = $1', [c]))[0]?.messages;
+    const add = async (count: number) =>
+      (
+        await repository.insertMany(
+          Array.from({ length: count }, () => message(c)),
+          60_000,
+          quota,
+        )
+      ).inserted;
     const first = await add(5);
     expect(await bound()).toBe(5);
-    await repository.remove(ref(c), first.map((row) => row.id));
+    await repository.remove(
+      ref(c),
+      first.map((row) => row.id),
+    );
     expect(await bound()).toBe(5); // removals do not touch it
     // Bound 5 + 3 passes the limit: the live messages (none) are counted, and the bound restarts from there.
     expect(await add(3)).toHaveLength(3);
     expect(await bound()).toBe(3);
-    await repository.take({ ref: ref(c), limit: 2, limitBytes: 1e9, frameBudgetBytes: 1e9, frameOverheadBytes: 0, deleteMessages: true, sendingTimeoutMs: 60_000, claimedBy: undefined });
+    await repository.take({
+      ref: ref(c),
+      limit: 2,
+      limitBytes: 1e9,
+      frameBudgetBytes: 1e9,
+      frameOverheadBytes: 0,
+      deleteMessages: true,
+      sendingTimeoutMs: 60_000,
+      claimedBy: undefined,
+    });
     expect(await add(4)).toHaveLength(4); // 1 left + 4 = 5
     expect(await bound()).toBe(5);
     expect((await repository.insertMany([message(c)], 60_000, quota)).refused).toHaveLength(1);
@@ -186,7 +249,11 @@ describe('MessageRepository against real PostgreSQL', () => {
   it('reports per-connection stats and fleet totals without expired messages', async () => {
     const c = 'stats';
     expect(await repository.stats(ref(c))).toEqual({ pending: 0, sending: 0, bytes: 0, oldestReceivedAt: null });
-    const [first] = await insert([{ ...message(c), payloadBytes: 100 }, { ...message(c, 9), payloadBytes: 50 }, { ...message(c), payloadBytes: 7, ttlMs: 1 }]);
+    const [first] = await insert([
+      { ...message(c), payloadBytes: 100 },
+      { ...message(c, 9), payloadBytes: 50 },
+      { ...message(c), payloadBytes: 7, ttlMs: 1 },
+    ]);
     await new Promise((resolve) => setTimeout(resolve, 20));
     const stats = await repository.stats(ref(c));
     expect(stats).toEqual({ pending: 1, sending: 1, bytes: 150, oldestReceivedAt: first.receivedAt });
@@ -196,7 +263,16 @@ describe('MessageRepository against real PostgreSQL', () => {
 
   describe('tenants', () => {
     const take = (r: ConnectionRef, deleteMessages = false) =>
-      repository.take({ ref: r, limit: 100, limitBytes: 1e9, frameBudgetBytes: 1e9, frameOverheadBytes: 0, deleteMessages, sendingTimeoutMs: 60_000, claimedBy: undefined });
+      repository.take({
+        ref: r,
+        limit: 100,
+        limitBytes: 1e9,
+        frameBudgetBytes: 1e9,
+        frameOverheadBytes: 0,
+        deleteMessages,
+        sendingTimeoutMs: 60_000,
+        claimedBy: undefined,
+      });
 
     it('keeps the same connectionId (and message id) of two tenants apart in every statement', async () => {
       const c = 'shared';
@@ -230,7 +306,12 @@ describe('MessageRepository against real PostgreSQL', () => {
     it('keeps quotas per tenant and connection', async () => {
       const c = 'quota-tenant';
       const quota = { maxMessages: 2, maxBytes: 1e9 };
-      const add = (tenant: string, count: number) => repository.insertMany(Array.from({ length: count }, () => message(c, undefined, tenant)), 60_000, quota);
+      const add = (tenant: string, count: number) =>
+        repository.insertMany(
+          Array.from({ length: count }, () => message(c, undefined, tenant)),
+          60_000,
+          quota,
+        );
       expect((await add('a', 2)).inserted).toHaveLength(2);
       expect((await add('b', 2)).inserted).toHaveLength(2);
       const refused = await add('a', 1);
@@ -243,14 +324,22 @@ describe('MessageRepository against real PostgreSQL', () => {
 
     it('refuses a row without a tenant: no statement can fall into the default tenant by omission', async () => {
       await expect(
-        sql(url, `INSERT INTO queued_message (connection_id, id, recipient_dids, payload, payload_bytes, expires_at) VALUES ('x', 'y', '{}', '{}', 2, now())`),
+        sql(
+          url,
+          `INSERT INTO queued_message (connection_id, id, recipient_dids, payload, payload_bytes, expires_at) VALUES ('x', 'y', '{}', '{}', 2, now())`,
+        ),
       ).rejects.toThrow(/null value in column "tenant"/);
     });
 
     it('the migration puts rows stored before tenants into the default tenant', async () => {
       const { url: oldUrl, drop: dropOld } = await createTestDatabase();
       try {
-        const before = new DataSource({ type: 'postgres', url: oldUrl, migrations: MIGRATIONS.slice(0, MIGRATIONS.length - 1), logging: false });
+        const before = new DataSource({
+          type: 'postgres',
+          url: oldUrl,
+          migrations: MIGRATIONS.slice(0, MIGRATIONS.length - 1),
+          logging: false,
+        });
         await before.initialize();
         await before.runMigrations();
         await before.query(

@@ -44,7 +44,12 @@ const modes: [string, () => Promise<Setup>][] = [
     'single node',
     async () => {
       const redis = await startRedisSingle();
-      return { config: { mode: 'single', url: redis.url }, restartable: redis.node, afterRestart: async () => undefined, close: redis.close };
+      return {
+        config: { mode: 'single', url: redis.url },
+        restartable: redis.node,
+        afterRestart: async () => undefined,
+        close: redis.close,
+      };
     },
   ],
   [
@@ -109,7 +114,13 @@ describe.each(modes)('RedisPubSubAdapter on a %s', (_name, start) => {
   });
 
   it('a subscribe and an unsubscribe of the same connection in one tick: the last one wins', async () => {
-    const done = [a.subscribe(r('flip')), a.unsubscribe(r('flip')), a.subscribe(r('flop')), a.unsubscribe(r('flop')), a.subscribe(r('flop'))];
+    const done = [
+      a.subscribe(r('flip')),
+      a.unsubscribe(r('flip')),
+      a.subscribe(r('flop')),
+      a.unsubscribe(r('flop')),
+      a.subscribe(r('flop')),
+    ];
     await Promise.all(done);
     await expect(b.publish(eventFor('flip'))).resolves.toBe(0);
     await expect(b.publish(eventFor('flop'))).resolves.toBe(1);

@@ -29,7 +29,11 @@ export function sharedMediatorState(): SharedMediatorState {
 function agentOptions(label: string, didcomm: DidCommModule, shared: SharedMediatorState = sharedMediatorState()) {
   const dependencyManager = new DependencyManager();
   dependencyManager.registerInstance(InjectionSymbols.StorageService, shared.storage);
-  const config = { label, autoUpdateStorageOnStartup: true, logger: new ConsoleLogger(process.env.CREDO_LOG ? LogLevel.debug : LogLevel.off) } as never;
+  const config = {
+    label,
+    autoUpdateStorageOnStartup: true,
+    logger: new ConsoleLogger(process.env.CREDO_LOG ? LogLevel.debug : LogLevel.off),
+  } as never;
   const modules = {
     kms: new Kms.KeyManagementModule({ backends: [new CredoDidcommV1KeyManagementService(shared.keys)] }),
     didcomm,
@@ -41,7 +45,12 @@ function agentOptions(label: string, didcomm: DidCommModule, shared: SharedMedia
  * A mediator agent listening on ws://127.0.0.1:port whose queue is the Message Pickup Repository at
  * `serverUrl`; it announces `endpoint` (default: its own address; a load balancer's for a fleet).
  */
-export async function startMediator(label: string, port: number, serverUrl: string, options: { endpoint?: string; shared?: SharedMediatorState } = {}) {
+export async function startMediator(
+  label: string,
+  port: number,
+  serverUrl: string,
+  options: { endpoint?: string; shared?: SharedMediatorState } = {},
+) {
   const client = new MessagePickupRepositoryClient({ url: serverUrl, reconnectBaseDelayMs: 100 });
   await client.connect();
   const { options: agentSetup, dependencyManager } = agentOptions(

@@ -20,14 +20,16 @@ export class CredoInMemoryStorage<T extends BaseRecord<any, any, any>> implement
   async save(agentContext: AgentContext, record: T): Promise<void> {
     record.updatedAt = record.updatedAt ?? new Date();
     const records = this.records(agentContext);
-    if (records.has(this.key(record.type, record.id))) throw new RecordDuplicateError(`record ${record.id} already exists`, { recordType: record.type });
+    if (records.has(this.key(record.type, record.id)))
+      throw new RecordDuplicateError(`record ${record.id} already exists`, { recordType: record.type });
     records.set(this.key(record.type, record.id), this.toStored(record));
   }
 
   async update(agentContext: AgentContext, record: T): Promise<void> {
     record.updatedAt = new Date();
     const records = this.records(agentContext);
-    if (!records.has(this.key(record.type, record.id))) throw new RecordNotFoundError(`record ${record.id} not found`, { recordType: record.type });
+    if (!records.has(this.key(record.type, record.id)))
+      throw new RecordNotFoundError(`record ${record.id} not found`, { recordType: record.type });
     records.set(this.key(record.type, record.id), this.toStored(record));
   }
 
@@ -36,7 +38,8 @@ export class CredoInMemoryStorage<T extends BaseRecord<any, any, any>> implement
   }
 
   async deleteById(agentContext: AgentContext, recordClass: BaseRecordConstructor<T>, id: string): Promise<void> {
-    if (!this.records(agentContext).delete(this.key(recordClass.type, id))) throw new RecordNotFoundError(`record ${id} not found`, { recordType: recordClass.type });
+    if (!this.records(agentContext).delete(this.key(recordClass.type, id)))
+      throw new RecordNotFoundError(`record ${id} not found`, { recordType: recordClass.type });
   }
 
   async getById(agentContext: AgentContext, recordClass: BaseRecordConstructor<T>, id: string): Promise<T> {
@@ -46,13 +49,24 @@ export class CredoInMemoryStorage<T extends BaseRecord<any, any, any>> implement
   }
 
   async getAll(agentContext: AgentContext, recordClass: BaseRecordConstructor<T>): Promise<T[]> {
-    return [...this.records(agentContext).values()].filter((stored) => stored.type === recordClass.type).map((stored) => this.fromStored(stored, recordClass));
+    return [...this.records(agentContext).values()]
+      .filter((stored) => stored.type === recordClass.type)
+      .map((stored) => this.fromStored(stored, recordClass));
   }
 
-  async findByQuery(agentContext: AgentContext, recordClass: BaseRecordConstructor<T>, query: Query<T>, options?: QueryOptions): Promise<T[]> {
-    const found = [...this.records(agentContext).values()].filter((stored) => stored.type === recordClass.type && matches(stored.tags, query as QueryShape));
+  async findByQuery(
+    agentContext: AgentContext,
+    recordClass: BaseRecordConstructor<T>,
+    query: Query<T>,
+    options?: QueryOptions,
+  ): Promise<T[]> {
+    const found = [...this.records(agentContext).values()].filter(
+      (stored) => stored.type === recordClass.type && matches(stored.tags, query as QueryShape),
+    );
     const offset = options?.offset ?? 0;
-    return found.slice(offset, options?.limit === undefined ? undefined : offset + options.limit).map((stored) => this.fromStored(stored, recordClass));
+    return found
+      .slice(offset, options?.limit === undefined ? undefined : offset + options.limit)
+      .map((stored) => this.fromStored(stored, recordClass));
   }
 
   private records(agentContext: AgentContext): Map<string, StoredRecord> {

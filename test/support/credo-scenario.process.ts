@@ -8,7 +8,15 @@
  */
 import { DidCommMediatorPickupStrategy } from '@credo-ts/didcomm';
 import { findFreePort } from '@didcomm-mpr/embedded-postgres';
-import { connect, nextBasicMessage, outboundSocketClosed, sharedMediatorState, startMediator, startRecipient, startSender } from './credo-agents';
+import {
+  connect,
+  nextBasicMessage,
+  outboundSocketClosed,
+  sharedMediatorState,
+  startMediator,
+  startRecipient,
+  startSender,
+} from './credo-agents';
 import { CredoSwitchProxy } from './credo-switch.proxy';
 
 const report = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
@@ -58,7 +66,11 @@ async function main(): Promise<void> {
   const liveMessage = nextBasicMessage(recipient, 20_000);
   const { inviteeConnectionId: senderSideId } = await connect(recipient, sender);
   await sender.didcomm.basicMessages.sendMessage(senderSideId, 'hello live');
-  report({ step: 'live', content: await liveMessage, ...(fleet ? { senderConnectionsToB: (proxy!.connectionsTo.get(portB) ?? 0) > 0 } : {}) });
+  report({
+    step: 'live',
+    content: await liveMessage,
+    ...(fleet ? { senderConnectionsToB: (proxy!.connectionsTo.get(portB) ?? 0) > 0 } : {}),
+  });
 
   if (!fleet) {
     // Offline: the wallet stops picking up and its socket closes; the mediator's live session ends.
@@ -66,7 +78,10 @@ async function main(): Promise<void> {
     await recipient.shutdown();
     await until('the live session to end', async () => !(await mediatorA.client.getLiveSession({ connectionId: mediatorSideId })));
     await sender.didcomm.basicMessages.sendMessage(senderSideId, 'hello offline');
-    await until('the message to wait in the queue', async () => (await mediatorA.client.getAvailableMessageCount({ connectionId: mediatorSideId })) > 0);
+    await until(
+      'the message to wait in the queue',
+      async () => (await mediatorA.client.getAvailableMessageCount({ connectionId: mediatorSideId })) > 0,
+    );
     report({ step: 'queued-while-offline' });
     const offlineMessage = nextBasicMessage(recipient, 20_000);
     await recipient.initialize();

@@ -16,7 +16,11 @@ export interface CredoScenarioLine {
  * packages pull in ES-module-only dependencies that CommonJS jest cannot load, and Node ≥ 20.19 can
  * `require` them. Resolves with the parsed step lines and the whole output (for failure messages).
  */
-export function runCredoScenario(mode: 'single' | 'fleet', env: Record<string, string>, timeoutMs: number): Promise<{ lines: CredoScenarioLine[]; output: string; code: number | null }> {
+export function runCredoScenario(
+  mode: 'single' | 'fleet',
+  env: Record<string, string>,
+  timeoutMs: number,
+): Promise<{ lines: CredoScenarioLine[]; output: string; code: number | null }> {
   return new Promise((resolve) => {
     const program = typeScriptProgram(SCENARIO, [mode]);
     const child = spawn(process.execPath, program.args, {

@@ -45,7 +45,13 @@ class RecordingLogger extends ConsoleLogger {
     super.log(message, ...rest);
   }
 
-  protected override printMessages(messages: unknown[], context?: string, logLevel?: LogLevel, writeStreamType?: 'stdout' | 'stderr', errorStack?: unknown): void {
+  protected override printMessages(
+    messages: unknown[],
+    context?: string,
+    logLevel?: LogLevel,
+    writeStreamType?: 'stdout' | 'stderr',
+    errorStack?: unknown,
+  ): void {
     if (logLevel && this.printed.includes(logLevel)) super.printMessages(messages, context, logLevel, writeStreamType, errorStack);
   }
 
@@ -60,7 +66,11 @@ class RecordingLogger extends ConsoleLogger {
  * `env` takes the same variables as production, so tests exercise the real configuration path. With `logs`, the
  * server's error, warn and log lines are appended to it.
  */
-export async function startTestServer(env: Record<string, string> = {}, databaseUrl?: string, options: { logs?: string[] } = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  databaseUrl?: string,
+  options: { logs?: string[] } = {},
+): Promise<TestServer> {
   const database = databaseUrl ? { url: databaseUrl, drop: async () => undefined } : await createTestDatabase();
   const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'error', DATABASE_URL: database.url, ...env });
   const levels: LogLevel[] = process.env.TEST_LOG ? ['fatal', 'error', 'warn', 'log', 'debug'] : ['fatal'];

@@ -23,7 +23,10 @@ export function createLogger(level: LogLevel, instanceId?: string): JsonLinesLog
  * Builds and starts the server; used by `main.ts` and by the tests, which run it in-process. With TLS_CERT_FILE and
  * TLS_KEY_FILE the one port speaks HTTPS (and `wss://`), otherwise plain HTTP.
  */
-export async function startServer(config: AppConfig, logger: LoggerService = createLogger(config.logLevel, config.instanceId)): Promise<INestApplication> {
+export async function startServer(
+  config: AppConfig,
+  logger: LoggerService = createLogger(config.logLevel, config.instanceId),
+): Promise<INestApplication> {
   const httpsOptions = config.tls ? readTlsCredentials(config.tls) : undefined;
   const app = await NestFactory.create(AppModule.forRoot(config), { logger, abortOnError: false, httpsOptions });
   app.useWebSocketAdapter(new JsonRpcWsAdapter(app, config, app.get(ConnectionGate), app.get(AccessTokenRegistry)));

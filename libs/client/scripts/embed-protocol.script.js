@@ -33,7 +33,8 @@ function fail(message) {
 }
 
 for (const entry of ['index.js', 'index.d.ts']) {
-  if (!fs.existsSync(path.join(EMBEDDED, entry))) fail(`${path.relative(process.cwd(), path.join(EMBEDDED, entry))} is missing: compile the protocol into dist/protocol first`);
+  if (!fs.existsSync(path.join(EMBEDDED, entry)))
+    fail(`${path.relative(process.cwd(), path.join(EMBEDDED, entry))} is missing: compile the protocol into dist/protocol first`);
 }
 
 let rewritten = 0;

@@ -55,7 +55,12 @@ export class CredoQueueAdapterCore {
    * safely resent after the reconnect. Should the acknowledgement fail, the call rejects and the messages
    * stay `sending` until that timeout.
    */
-  async takeFromQueue<M>(options: { connectionId: string; recipientDid?: string; limit?: number; deleteMessages?: boolean }): Promise<CredoQueuedMessage<M>[]> {
+  async takeFromQueue<M>(options: {
+    connectionId: string;
+    recipientDid?: string;
+    limit?: number;
+    deleteMessages?: boolean;
+  }): Promise<CredoQueuedMessage<M>[]> {
     const limitBytes = await this.options.maxReceiveBytes?.(options.connectionId);
     const messages = await this.options.client.takeFromQueue({
       connectionId: options.connectionId,

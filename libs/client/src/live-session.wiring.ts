@@ -78,7 +78,12 @@ export class LiveSessionWiring {
     this.unsubscribers.push(
       () => events.off(names.saved, saved),
       () => events.off(names.removed, removed),
-      client.onMessagesReceived(({ connectionId, messages }) => this.deliver(connectionId, messages.map((message) => toCredoQueuedMessage<CredoEncryptedMessage>(message)))),
+      client.onMessagesReceived(({ connectionId, messages }) =>
+        this.deliver(
+          connectionId,
+          messages.map((message) => toCredoQueuedMessage<CredoEncryptedMessage>(message)),
+        ),
+      ),
       client.onLiveSessionReclaim(({ connectionId, sessionId, reclaimed, error }) => {
         if (reclaimed) this.deliverBacklog(connectionId, sessionId);
         // The client keeps the session and tries again (with backoff, and at the next reconnect).
@@ -121,11 +126,16 @@ export class LiveSessionWiring {
       // its id. The notified messages are `sending`; they become pending again at once when the session
       // ends, for the wallet's next pickup wherever it connects.
       const held = this.client.liveSessions.get(connectionId);
-      const sessionIds = new Set([...(held === undefined ? [] : [held]), ...(this.client.pendingLiveSessionRemovals.get(connectionId) ?? [])]);
+      const sessionIds = new Set([
+        ...(held === undefined ? [] : [held]),
+        ...(this.client.pendingLiveSessionRemovals.get(connectionId) ?? []),
+      ]);
       if (sessionIds.size === 0) {
         // Only a notification that crossed a successful removal gets here; that removal already made the
         // messages pending again. Said out loud rather than dropped silently.
-        throw new Error(`${messages.length} live message(s) arrived for connection ${connectionId}, whose live session this client no longer holds; they are pending again on the server`);
+        throw new Error(
+          `${messages.length} live message(s) arrived for connection ${connectionId}, whose live session this client no longer holds; they are pending again on the server`,
+        );
       }
       await Promise.all([...sessionIds].map((sessionId) => this.client.removeLiveSession({ connectionId, sessionId })));
     };
@@ -142,7 +152,9 @@ export class LiveSessionWiring {
 }
 
 /** The default error sink: the agent's own logger when it has one. */
-export function agentErrorSink(agent: { config?: { logger?: { error(message: string, data?: Record<string, unknown>): void } } }): (error: unknown, context: string) => void {
+export function agentErrorSink(agent: {
+  config?: { logger?: { error(message: string, data?: Record<string, unknown>): void } };
+}): (error: unknown, context: string) => void {
   const logger = agent.config?.logger;
   return (error, context) => {
     const message = `Message Pickup Repository: ${context} failed`;

@@ -22,7 +22,6 @@ import { PickupRpcError } from './errors/pickup-rpc.error';
 import { backoffDelay } from './transport/backoff.policy';
 import { ReconnectingRpcSocket } from './transport/reconnecting-rpc.socket';
 
-
 /** Options of {@link MessagePickupRepositoryClient}. Only `url` (or `urls`) is required. */
 export interface MessagePickupRepositoryClientOptions {
   /** The server's WebSocket URL (`ws:` or `wss:`), e.g. `wss://mpr.example.org`. Give `urls` instead for failover. */
@@ -143,7 +142,8 @@ function serverUrls(options: MessagePickupRepositoryClientOptions): string[] {
     } catch {
       throw new Error(`MessagePickupRepositoryClient: invalid server URL "${url}"`);
     }
-    if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') throw new Error(`MessagePickupRepositoryClient: server URL "${url}" must use ws: or wss:`);
+    if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:')
+      throw new Error(`MessagePickupRepositoryClient: server URL "${url}" must use ws: or wss:`);
   }
   return urls;
 }
@@ -157,7 +157,12 @@ function sessionKey(connectionId: string, sessionId: string): string {
  * closed, or the call could not even be sent (frame too large, params not serializable) and never will be.
  */
 function isFinal(error: unknown): boolean {
-  return (error instanceof PickupRpcError && !error.retryable) || error instanceof PickupClientClosedError || error instanceof PickupFrameTooLargeError || error instanceof TypeError;
+  return (
+    (error instanceof PickupRpcError && !error.retryable) ||
+    error instanceof PickupClientClosedError ||
+    error instanceof PickupFrameTooLargeError ||
+    error instanceof TypeError
+  );
 }
 
 /**
@@ -191,7 +196,8 @@ export class MessagePickupRepositoryClient {
   constructor(options: MessagePickupRepositoryClientOptions) {
     const urls = serverUrls(options);
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs;
-    const onError = options.onError ?? ((error: unknown, context: string) => console.error(`Message Pickup Repository client: ${context} failed`, error));
+    const onError =
+      options.onError ?? ((error: unknown, context: string) => console.error(`Message Pickup Repository client: ${context} failed`, error));
     this.onError = (error, context) => {
       // The sink is the last resort: if it throws too, the error goes to the console rather than into a
       // socket event handler, where it would end the process.
@@ -220,7 +226,10 @@ export class MessagePickupRepositoryClient {
       if (notification.method !== RpcNotification.MessagesReceived) return;
       // Listeners rely on the protocol's types: a notification that does not have them is reported, not passed on.
       if (!isMessagesReceivedParams(notification.params)) {
-        this.onError(new Error('A messagesReceived notification without {connectionId, messages: [{id, receivedAt, encryptedMessage}]} was dropped'), 'a messagesReceived notification');
+        this.onError(
+          new Error('A messagesReceived notification without {connectionId, messages: [{id, receivedAt, encryptedMessage}]} was dropped'),
+          'a messagesReceived notification',
+        );
         return;
       }
       const params = notification.params;
@@ -357,7 +366,8 @@ export class MessagePickupRepositoryClient {
   /** Removals by session id that have not succeeded yet and are being retried (connectionId → sessionIds). */
   get pendingLiveSessionRemovals(): ReadonlyMap<string, readonly string[]> {
     const pending = new Map<string, string[]>();
-    for (const removal of this.removals.values()) pending.set(removal.connectionId, [...(pending.get(removal.connectionId) ?? []), removal.sessionId]);
+    for (const removal of this.removals.values())
+      pending.set(removal.connectionId, [...(pending.get(removal.connectionId) ?? []), removal.sessionId]);
     return pending;
   }
 
@@ -464,7 +474,10 @@ export class MessagePickupRepositoryClient {
   private async remove(key: string, removal: PendingRemoval): Promise<boolean> {
     removal.inFlight = true;
     try {
-      const removed = await this.socket.call<boolean>(RpcMethod.RemoveLiveSession, { connectionId: removal.connectionId, sessionId: removal.sessionId });
+      const removed = await this.socket.call<boolean>(RpcMethod.RemoveLiveSession, {
+        connectionId: removal.connectionId,
+        sessionId: removal.sessionId,
+      });
       if (this.removals.get(key) === removal) this.removals.delete(key);
       return removed;
     } catch (error) {
@@ -482,7 +495,8 @@ export class MessagePickupRepositoryClient {
     removal.retryTimer = undefined;
     this.remove(key, removal).then(undefined, (error: unknown) => {
       // A retryable failure is already scheduled for another try by remove(); only a final one is news.
-      if (isFinal(error) && !(error instanceof PickupClientClosedError)) this.onError(error, `removeLiveSession of session ${removal.sessionId} of connection ${removal.connectionId} (retried)`);
+      if (isFinal(error) && !(error instanceof PickupClientClosedError))
+        this.onError(error, `removeLiveSession of session ${removal.sessionId} of connection ${removal.connectionId} (retried)`);
     });
   }
 

@@ -96,9 +96,11 @@ export class EmbeddedPostgresRunner {
     this.stopRequested = false;
     // A restart must not race the previous server still shutting down on the same cluster.
     const previousStop = this.stopping ?? Promise.resolve();
-    this.startup = previousStop.then(() => this.startOnce()).finally(() => {
-      this.startup = undefined;
-    });
+    this.startup = previousStop
+      .then(() => this.startOnce())
+      .finally(() => {
+        this.startup = undefined;
+      });
     return this.startup;
   }
 
@@ -138,10 +140,7 @@ export class EmbeddedPostgresRunner {
       const port = await this.startServer(binaries, user, password);
       await this.ensureDatabase(port, password);
       this.throwIfStopRequested();
-      return (
-        `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/` +
-        encodeURIComponent(this.options.database)
-      );
+      return `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/` + encodeURIComponent(this.options.database);
     } catch (error) {
       await this.shutDownCurrent();
       throw error;
@@ -268,9 +267,7 @@ export class EmbeddedPostgresRunner {
         '--locale=C',
         '--no-instructions',
       ];
-      const result = await runToCompletion(binaries.initdb, args, this.spawnOptions(user), (line) =>
-        this.log('debug', `initdb: ${line}`),
-      );
+      const result = await runToCompletion(binaries.initdb, args, this.spawnOptions(user), (line) => this.log('debug', `initdb: ${line}`));
       if (result.code !== 0) {
         const output = result.output.slice(-STDERR_TAIL_LINES).join('\n');
         throw new Error(`initdb failed (${describeExit(result)}) for ${this.clusterDir}:\n${output}`);
@@ -461,8 +458,7 @@ export class EmbeddedPostgresRunner {
     const exit = server.exit;
     const how = exit?.error ? `could not be started: ${exit.error.message}` : `exited (${describeExit(exit)})`;
     return new Error(
-      `The embedded PostgreSQL ${how} before accepting connections. Last server output:\n` +
-        (server.tail.join('\n') || '(none)'),
+      `The embedded PostgreSQL ${how} before accepting connections. Last server output:\n` + (server.tail.join('\n') || '(none)'),
     );
   }
 
@@ -641,10 +637,7 @@ async function lookUpUser(name: string): Promise<{ uid: number; gid: number } | 
  * only the given uid/gid (supplementary groups are dropped), so the classic owner/group/other check is exact
  * apart from ACLs.
  */
-async function findUntraversable(
-  target: string,
-  user: ServerUser,
-): Promise<{ path: string; mode: number; uid: number } | undefined> {
+async function findUntraversable(target: string, user: ServerUser): Promise<{ path: string; mode: number; uid: number } | undefined> {
   const parts = path.resolve(target).split(path.sep).filter(Boolean);
   let current = path.parse(path.resolve(target)).root;
   for (let i = 0; ; i++) {
@@ -778,11 +771,7 @@ async function findLiveNodeParent(pid: number): Promise<number | undefined> {
 }
 
 /** Not our child, so there is no exit event: poll until the pid is gone (or only a zombie is left). */
-async function stopForeignProcess(
-  pid: number,
-  clusterDir: string,
-  log: (level: LogLevel, message: string) => void,
-): Promise<void> {
+async function stopForeignProcess(pid: number, clusterDir: string, log: (level: LogLevel, message: string) => void): Promise<void> {
   const steps: Array<{ signal: NodeJS.Signals; waitMs: number }> = [
     { signal: 'SIGINT', waitMs: ORPHAN_FAST_SHUTDOWN_TIMEOUT_MS },
     { signal: 'SIGQUIT', waitMs: ESCALATION_TIMEOUT_MS },

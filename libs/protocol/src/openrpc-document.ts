@@ -326,7 +326,7 @@ const ERROR_MEANINGS: Record<keyof typeof RpcErrorCode, string> = {
   QueueFull:
     "Queue full: the connection's queue holds MAX_QUEUE_MESSAGES messages or MAX_QUEUE_BYTES bytes; the recipient must fetch first.",
   RateLimited:
-    "Rate limited: the token is over its maxRequestsPerSecond on this instance; nothing was run. Retry after data.retryAfterMs milliseconds; the socket stays open.",
+    'Rate limited: the token is over its maxRequestsPerSecond on this instance; nothing was run. Retry after data.retryAfterMs milliseconds; the socket stays open.',
   Forbidden: "Forbidden: the token's role does not allow this method (data.method, data.role); nothing was run. Not retryable.",
 };
 

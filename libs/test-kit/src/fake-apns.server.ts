@@ -59,7 +59,15 @@ export class FakeApnsServer {
     fs.writeFileSync(keyFile, signing.privateKey.export({ type: 'pkcs8', format: 'pem' }));
     const server = http2.createSecureServer({ key, cert });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const fake = new FakeApnsServer(server, (server.address() as net.AddressInfo).port, host, cert, createPublicKey(signing.privateKey), keyFile, keyDir);
+    const fake = new FakeApnsServer(
+      server,
+      (server.address() as net.AddressInfo).port,
+      host,
+      cert,
+      createPublicKey(signing.privateKey),
+      keyFile,
+      keyDir,
+    );
     server.on('session', (session) => {
       fake.sessions.add(session);
       session.on('close', () => fake.sessions.delete(session));
@@ -142,7 +150,12 @@ export class FakeApnsServer {
     const body = decode(claims);
     const signatureValid =
       scheme === 'bearer' &&
-      verify('sha256', Buffer.from(`${header}.${claims}`), { key: this.publicKey, dsaEncoding: 'ieee-p1363' }, Buffer.from(signature, 'base64url'));
+      verify(
+        'sha256',
+        Buffer.from(`${header}.${claims}`),
+        { key: this.publicKey, dsaEncoding: 'ieee-p1363' },
+        Buffer.from(signature, 'base64url'),
+      );
     return { alg: String(head.alg), kid: String(head.kid), iss: String(body.iss), iat: Number(body.iat), signatureValid };
   }
 }

@@ -16,6 +16,9 @@ export class FakeFcmLoopbackAgent extends https.Agent {
 
   override createConnection(options: tls.ConnectionOptions, callback?: (error: Error | null, socket: net.Socket) => void): net.Socket {
     // rejectUnauthorized stays at its default (true): the fake's certificate is checked against `ca` and the name.
-    return tls.connect({ ...options, host: '127.0.0.1', port: this.port, servername: 'fcm.googleapis.com', ca: this.ca }, callback as never);
+    return tls.connect(
+      { ...options, host: '127.0.0.1', port: this.port, servername: 'fcm.googleapis.com', ca: this.ca },
+      callback as never,
+    );
   }
 }

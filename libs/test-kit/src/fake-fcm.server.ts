@@ -29,7 +29,14 @@ export interface FcmAnswer {
   headers?: Record<string, string>;
 }
 
-const STATUS_NAMES: Record<number, string> = { 400: 'INVALID_ARGUMENT', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 429: 'RESOURCE_EXHAUSTED', 500: 'INTERNAL', 503: 'UNAVAILABLE' };
+const STATUS_NAMES: Record<number, string> = {
+  400: 'INVALID_ARGUMENT',
+  403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
+  429: 'RESOURCE_EXHAUSTED',
+  500: 'INTERNAL',
+  503: 'UNAVAILABLE',
+};
 
 /**
  * A local stand-in for the FCM HTTP v1 API (`POST /v1/projects/{project}/messages:send`) over HTTPS on loopback.
@@ -94,14 +101,18 @@ export class FakeFcmServer {
   private handle(url: string, authorization: string | undefined, text: string, res: import('node:http').ServerResponse): void {
     const match = /^\/v1\/projects\/([^/]+)\/messages:send$/.exec(url);
     if (!match) {
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 404, message: 'unknown path', status: 'NOT_FOUND' } }));
+      res
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: { code: 404, message: 'unknown path', status: 'NOT_FOUND' } }));
       return;
     }
     let body: FcmRequest['body'];
     try {
       body = JSON.parse(text) as FcmRequest['body'];
     } catch {
-      res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 400, message: 'bad JSON', status: 'INVALID_ARGUMENT' } }));
+      res
+        .writeHead(400, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: { code: 400, message: 'bad JSON', status: 'INVALID_ARGUMENT' } }));
       return;
     }
     this.log.record({ at: Date.now(), project: match[1], authorization, body });
@@ -111,8 +122,14 @@ export class FakeFcmServer {
       res.end(JSON.stringify({ name: `projects/${match[1]}/messages/${this.log.all.length}` }));
       return;
     }
-    const details = answer.errorCode ? [{ '@type': 'type.googleapis.com/google.firebase.fcm.v1.FcmError', errorCode: answer.errorCode }] : [];
+    const details = answer.errorCode
+      ? [{ '@type': 'type.googleapis.com/google.firebase.fcm.v1.FcmError', errorCode: answer.errorCode }]
+      : [];
     res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
-    res.end(JSON.stringify({ error: { code: answer.status, message: `fake ${answer.status}`, status: STATUS_NAMES[answer.status] ?? 'UNKNOWN', details } }));
+    res.end(
+      JSON.stringify({
+        error: { code: answer.status, message: `fake ${answer.status}`, status: STATUS_NAMES[answer.status] ?? 'UNKNOWN', details },
+      }),
+    );
   }
 }

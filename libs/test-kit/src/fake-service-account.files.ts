@@ -13,7 +13,12 @@ export function fakeServiceAccountFiles(projects: string[]): { files: Record<str
     const file = path.join(dir, `${project}.json`);
     fs.writeFileSync(
       file,
-      JSON.stringify({ type: 'service_account', project_id: project, client_email: `push@${project}.iam.gserviceaccount.com`, private_key: 'unused' }),
+      JSON.stringify({
+        type: 'service_account',
+        project_id: project,
+        client_email: `push@${project}.iam.gserviceaccount.com`,
+        private_key: 'unused',
+      }),
     );
     files[project] = file;
   }

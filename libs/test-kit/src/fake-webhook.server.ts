@@ -31,7 +31,11 @@ export class FakeWebhookServer {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
-        fake.log.record({ at: Date.now(), headers: req.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as WebhookRequest['body'] });
+        fake.log.record({
+          at: Date.now(),
+          headers: req.headers,
+          body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as WebhookRequest['body'],
+        });
         const answer = fake.script.shift() ?? { status: 204 };
         res.writeHead(answer.status, answer.headers).end();
       });

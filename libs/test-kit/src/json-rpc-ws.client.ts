@@ -165,7 +165,10 @@ export class JsonRpcWsClient {
   /** `messagesReceived` notifications recorded so far. */
   notifications(): MessagesReceivedParams[] {
     return this.received
-      .filter((frame): frame is JsonRpcMessage => typeof frame === 'object' && frame !== null && (frame as JsonRpcMessage).method === 'messagesReceived')
+      .filter(
+        (frame): frame is JsonRpcMessage =>
+          typeof frame === 'object' && frame !== null && (frame as JsonRpcMessage).method === 'messagesReceived',
+      )
       .map((frame) => frame.params as MessagesReceivedParams);
   }
 
@@ -253,7 +256,8 @@ export class JsonRpcWsClient {
         this.wakeWaiters();
         return;
       }
-      if (message.id === undefined && typeof message.method === 'string') this.onNotification?.({ method: message.method, params: message.params }, receivedAt);
+      if (message.id === undefined && typeof message.method === 'string')
+        this.onNotification?.({ method: message.method, params: message.params }, receivedAt);
     }
     if (this.record) this.received.push(frame);
     this.wakeWaiters();

@@ -16,7 +16,8 @@ const CRC_TABLE = (() => {
 export function connectionSlot(connectionId: string, tenant = 'default'): number {
   const encode = (part: string) => part.replace(/[%:{}]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
   let crc = 0;
-  for (const byte of Buffer.from(`${encode(tenant)}:${encode(connectionId)}`)) crc = ((crc << 8) & 0xffff) ^ CRC_TABLE[((crc >> 8) ^ byte) & 0xff];
+  for (const byte of Buffer.from(`${encode(tenant)}:${encode(connectionId)}`))
+    crc = ((crc << 8) & 0xffff) ^ CRC_TABLE[((crc >> 8) ^ byte) & 0xff];
   return crc % 16384;
 }
 

@@ -138,9 +138,13 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterProces
       nodes.push(new RedisNodeProcess(await freePort(), dir, true));
     }
     await Promise.all(nodes.map((node) => node.start()));
-    await execFileAsync('redis-cli', ['--cluster', 'create', ...nodes.map((node) => node.address), '--cluster-replicas', '0', '--cluster-yes'], {
-      timeout: 30_000,
-    });
+    await execFileAsync(
+      'redis-cli',
+      ['--cluster', 'create', ...nodes.map((node) => node.address), '--cluster-replicas', '0', '--cluster-yes'],
+      {
+        timeout: 30_000,
+      },
+    );
     const waitHealthy = () =>
       waitFor('cluster_state:ok on every node', async () => {
         const infos = await Promise.all(nodes.map((node) => redisCli(node.port, 'cluster', 'info')));

@@ -247,13 +247,15 @@ export class ServerProcess {
   private async waitHealthy(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (this.exit) throw new Error(`The server process exited (${describe(this.exit)}) before /health answered 200. Output:\n${tail(this.text)}`);
+      if (this.exit)
+        throw new Error(`The server process exited (${describe(this.exit)}) before /health answered 200. Output:\n${tail(this.text)}`);
       try {
         if ((await this.healthStatus()) === 200) return;
       } catch {
         // not listening yet
       }
-      if (Date.now() > deadline) throw new Error(`The server process did not answer GET /health with 200 within ${timeoutMs} ms. Output:\n${tail(this.text)}`);
+      if (Date.now() > deadline)
+        throw new Error(`The server process did not answer GET /health with 200 within ${timeoutMs} ms. Output:\n${tail(this.text)}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
@@ -293,7 +295,11 @@ export class ServerProcess {
     const pid = this.postmasterPid();
     if (pid === undefined) return;
     this.note(`embedded PostgreSQL (pid ${pid}) outlived the server: stopping it`);
-    for (const [signal, waitMs] of [['SIGINT', 10_000], ['SIGQUIT', 5_000], ['SIGKILL', 2_000]] as const) {
+    for (const [signal, waitMs] of [
+      ['SIGINT', 10_000],
+      ['SIGQUIT', 5_000],
+      ['SIGKILL', 2_000],
+    ] as const) {
       try {
         process.kill(pid, signal);
       } catch {
@@ -326,7 +332,13 @@ async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boo
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
   try {
-    return await Promise.race([promise.then(() => true, () => true), timeout]);
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
   } finally {
     clearTimeout(timer);
   }

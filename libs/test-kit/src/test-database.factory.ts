@@ -16,7 +16,11 @@ export function withDatabase(url: string, database: string): string {
 }
 
 /** Runs SQL on a short-lived connection and resolves with the rows (for assertions on stored state, preloading, plans). */
-export async function sql<T extends Record<string, unknown> = Record<string, unknown>>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
+export async function sql<T extends Record<string, unknown> = Record<string, unknown>>(
+  url: string,
+  text: string,
+  values: unknown[] = [],
+): Promise<T[]> {
   // Bounded: a PostgreSQL under a fault must fail the caller, not hang it.
   const client = new Client({ connectionString: url, connectionTimeoutMillis: 10_000, statement_timeout: 120_000 });
   client.on('error', () => undefined);

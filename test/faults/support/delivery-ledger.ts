@@ -215,7 +215,10 @@ export class DeliveryLedger {
     if (record.removedAt !== undefined && record.removedAt <= (current.askedAt ?? current.at)) {
       // Removed before this delivery was asked for: only a re-add by the client since then explains it.
       const removedAt = record.removedAt;
-      return record.attempts.some((sentAt) => sentAt >= removedAt) || record.sends.some((send) => send.sentAt <= removedAt && send.settledAt >= removedAt);
+      return (
+        record.attempts.some((sentAt) => sentAt >= removedAt) ||
+        record.sends.some((send) => send.sentAt <= removedAt && send.settledAt >= removedAt)
+      );
     }
     // The server marked the message sending at some time after its first add attempt; a consumer that reads
     // late (slow, paused) sees the first delivery long after that, so the timeout is measured from the only

@@ -1,5 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { JsonRpcWsClient, JsonRpcWsClientOptions, MessagesReceivedParams, NotifiedMessage, RpcCallError, RpcNotification, RpcTransportError } from '@didcomm-mpr/test-kit';
+import {
+  JsonRpcWsClient,
+  JsonRpcWsClientOptions,
+  MessagesReceivedParams,
+  NotifiedMessage,
+  RpcCallError,
+  RpcNotification,
+  RpcTransportError,
+} from '@didcomm-mpr/test-kit';
 import { DeliveryLedger } from './delivery-ledger';
 import { FAULTS_REDELIVERY_TIMEOUT_MS } from './faults-profile';
 
@@ -129,7 +137,10 @@ abstract class ReconnectingClient {
       if (this.stopped) throw new ClientStopped(`${this.name} is stopped`);
       const url = this.pool.pick(this.preferred, attempt);
       try {
-        const client = await JsonRpcWsClient.connect(url, { ...CLIENT_OPTIONS, onNotification: (notification) => this.notified(client, notification) });
+        const client = await JsonRpcWsClient.connect(url, {
+          ...CLIENT_OPTIONS,
+          onNotification: (notification) => this.notified(client, notification),
+        });
         this.client = client;
         client.onClose(() => this.onSocketClosed(client));
         await this.onConnected(client);
@@ -295,7 +306,11 @@ export class Holder extends ReconnectingClient {
       this.connections.map(async (connectionId) => {
         for (let attempt = 0; ; attempt++) {
           try {
-            const held = await client.call<boolean>('addLiveSession', { connectionId, sessionId: this.sessionId(connectionId), reclaim: reconnect });
+            const held = await client.call<boolean>('addLiveSession', {
+              connectionId,
+              sessionId: this.sessionId(connectionId),
+              reclaim: reconnect,
+            });
             if (held) return;
             // Refused reclaim: someone else holds it. A mediator would take it over; so do we, and count it.
             this.errors.add('reclaim-refused');
@@ -424,7 +439,12 @@ export class Taker extends ReconnectingClient {
 
 export function makePayload(bytes: number): Record<string, string> {
   // Incompressible, like the encrypted messages a mediator stores.
-  return { protected: 'eyJ0eXAiOiJKV00ifQ', iv: 'aXY', tag: 'dGFn', ciphertext: randomBytes(Math.ceil((bytes * 3) / 4)).toString('base64') };
+  return {
+    protected: 'eyJ0eXAiOiJKV00ifQ',
+    iv: 'aXY',
+    tag: 'dGFn',
+    ciphertext: randomBytes(Math.ceil((bytes * 3) / 4)).toString('base64'),
+  };
 }
 
 /**
@@ -518,7 +538,14 @@ export async function singleInstanceLoad(
   wsUrl: string,
   prefix: string,
   sizes: { connections: number; unheld: number; ratePerSecond: number },
-): Promise<{ load: LoadGenerator; ledger: DeliveryLedger; errors: ErrorTally; pool: InstancePool; connections: string[]; unheld: string[] }> {
+): Promise<{
+  load: LoadGenerator;
+  ledger: DeliveryLedger;
+  errors: ErrorTally;
+  pool: InstancePool;
+  connections: string[];
+  unheld: string[];
+}> {
   const run = randomBytes(3).toString('hex');
   const connections = Array.from({ length: sizes.connections }, (_, i) => `${prefix}-${run}-${i}`);
   const unheld = Array.from({ length: sizes.unheld }, (_, i) => `${prefix}-${run}-unheld-${i}`);

@@ -67,8 +67,7 @@ export class InMemoryMessageRepository {
   }
 
   async countPending(ref: ConnectionRef, recipientDid?: string): Promise<number> {
-    return this.of(ref).filter((row) => !row.sending && (recipientDid === undefined || row.recipientDids.includes(recipientDid)))
-      .length;
+    return this.of(ref).filter((row) => !row.sending && (recipientDid === undefined || row.recipientDids.includes(recipientDid))).length;
   }
 
   async remove(ref: ConnectionRef, ids: string[]): Promise<number> {

@@ -13,9 +13,7 @@ export interface RedisNode {
  * the cluster announces to the ones this instance can reach (`REDIS_NAT_MAP`).
  */
 export type RedisConfig =
-  | { mode: 'none' }
-  | { mode: 'single'; url: string }
-  | { mode: 'cluster'; nodes: RedisNode[]; natMap?: Record<string, RedisNode> };
+  { mode: 'none' } | { mode: 'single'; url: string } | { mode: 'cluster'; nodes: RedisNode[]; natMap?: Record<string, RedisNode> };
 
 /** FCM through `firebase-admin`: one service-account JSON file per Firebase project, keyed by app id. */
 export interface FcmConfig {

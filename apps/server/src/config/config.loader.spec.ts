@@ -150,7 +150,13 @@ describe('loadConfig', () => {
       instanceId: expect.any(String),
       databaseQueryTimeoutMs: 2_500,
       databaseConnectTimeoutMs: 5_000,
-      retention: { messageTtlMs: 86_400_000, maxQueueMessages: 500, maxQueueBytes: 10 * MiB, expirySweepIntervalMs: 5_000, expirySweepBatch: 200 },
+      retention: {
+        messageTtlMs: 86_400_000,
+        maxQueueMessages: 500,
+        maxQueueBytes: 10 * MiB,
+        expirySweepIntervalMs: 5_000,
+        expirySweepBatch: 200,
+      },
       push: {
         fcm: undefined,
         apns: undefined,
@@ -208,7 +214,10 @@ describe('loadConfig', () => {
 
   it('reads SESSION_LEASE_MS and INSTANCE_ID, with a random instance id by default', () => {
     expect(loadConfig({}).sessionLeaseMs).toBe(30_000);
-    expect(loadConfig({ SESSION_LEASE_MS: '1500', INSTANCE_ID: 'server-a' })).toMatchObject({ sessionLeaseMs: 1500, instanceId: 'server-a' });
+    expect(loadConfig({ SESSION_LEASE_MS: '1500', INSTANCE_ID: 'server-a' })).toMatchObject({
+      sessionLeaseMs: 1500,
+      instanceId: 'server-a',
+    });
     expect(loadConfig({}).instanceId).not.toBe(loadConfig({}).instanceId);
     expect(() => loadConfig({ SESSION_LEASE_MS: '10' })).toThrow(/SESSION_LEASE_MS/);
   });
@@ -299,7 +308,9 @@ describe('loadConfig', () => {
     it('defaults the socket buffer bound to two frames and refuses one below a frame', () => {
       expect(loadConfig({ MAX_PAYLOAD_BYTES: '2048', MAX_FRAME_BYTES: '70000' }).maxSocketBufferBytes).toBe(140_000);
       expectRejected('MAX_SOCKET_BUFFER_BYTES', '69999', { MAX_PAYLOAD_BYTES: '2048', MAX_FRAME_BYTES: '70000' });
-      expect(loadConfig({ MAX_PAYLOAD_BYTES: '2048', MAX_FRAME_BYTES: '70000', MAX_SOCKET_BUFFER_BYTES: '70000' }).maxSocketBufferBytes).toBe(70_000);
+      expect(
+        loadConfig({ MAX_PAYLOAD_BYTES: '2048', MAX_FRAME_BYTES: '70000', MAX_SOCKET_BUFFER_BYTES: '70000' }).maxSocketBufferBytes,
+      ).toBe(70_000);
     });
   });
 
@@ -317,7 +328,10 @@ describe('loadConfig', () => {
     });
 
     it('ignores variables it does not know', () => {
-      expect({ ...loadConfig({ SOMETHING_ELSE: 'x', NODE_ENV: 'production' }), instanceId: 'x' }).toEqual({ ...loadConfig({}), instanceId: 'x' });
+      expect({ ...loadConfig({ SOMETHING_ELSE: 'x', NODE_ENV: 'production' }), instanceId: 'x' }).toEqual({
+        ...loadConfig({}),
+        instanceId: 'x',
+      });
     });
   });
 
@@ -371,9 +385,12 @@ describe('loadConfig', () => {
       },
     );
 
-    it.each(['10.0.0.1:6379', '10.0.0.1:6379=', '10.0.0.1:6379=localhost', 'a:1=b:2=c:3', 'a:1=b:99999'])('REDIS_NAT_MAP refuses %p', (value) => {
-      expectRejected('REDIS_NAT_MAP', value, { REDIS_CLUSTER_NODES: 'localhost:7000' });
-    });
+    it.each(['10.0.0.1:6379', '10.0.0.1:6379=', '10.0.0.1:6379=localhost', 'a:1=b:2=c:3', 'a:1=b:99999'])(
+      'REDIS_NAT_MAP refuses %p',
+      (value) => {
+        expectRejected('REDIS_NAT_MAP', value, { REDIS_CLUSTER_NODES: 'localhost:7000' });
+      },
+    );
 
     it('refuses REDIS_NAT_MAP without REDIS_CLUSTER_NODES', () => {
       expectRejected('REDIS_NAT_MAP', 'a:1=b:2');
@@ -382,7 +399,10 @@ describe('loadConfig', () => {
 
   describe('push credentials', () => {
     let dir: string;
-    const account = (name: string, body: object = { project_id: name, client_email: `${name}@example.iam`, private_key: '-----BEGIN PRIVATE KEY-----' }) => {
+    const account = (
+      name: string,
+      body: object = { project_id: name, client_email: `${name}@example.iam`, private_key: '-----BEGIN PRIVATE KEY-----' },
+    ) => {
       const file = path.join(dir, `${name}.json`);
       fs.writeFileSync(file, JSON.stringify(body));
       return file;
@@ -401,20 +421,34 @@ describe('loadConfig', () => {
     });
 
     it('stops at boot on a missing file, a file that is not a service account, a malformed list or a duplicate', () => {
-      expect(() => loadConfig({ FIREBASE_CREDENTIALS: path.join(dir, 'missing.json') })).toThrow(/FIREBASE_CREDENTIALS names a file that cannot be read/);
-      expect(() => loadConfig({ FIREBASE_CREDENTIALS: account('bad', { hello: 1 }) })).toThrow(/FIREBASE_CREDENTIALS .*not a Firebase service-account key \(no "project_id"\)/);
+      expect(() => loadConfig({ FIREBASE_CREDENTIALS: path.join(dir, 'missing.json') })).toThrow(
+        /FIREBASE_CREDENTIALS names a file that cannot be read/,
+      );
+      expect(() => loadConfig({ FIREBASE_CREDENTIALS: account('bad', { hello: 1 }) })).toThrow(
+        /FIREBASE_CREDENTIALS .*not a Firebase service-account key \(no "project_id"\)/,
+      );
       const notJson = path.join(dir, 'not.json');
       fs.writeFileSync(notJson, 'nope');
       expect(() => loadConfig({ GOOGLE_APPLICATION_CREDENTIALS: notJson })).toThrow(/GOOGLE_APPLICATION_CREDENTIALS .*is not a JSON file/);
-      expect(() => loadConfig({ FIREBASE_CREDENTIALS: `a=${account('x')},=${account('y')}` })).toThrow(/FIREBASE_CREDENTIALS must be a file path or a list of appId=path/);
-      expect(() => loadConfig({ FIREBASE_CREDENTIALS: `a=${account('x')},a=${account('y')}` })).toThrow(/FIREBASE_CREDENTIALS lists "a" twice/);
+      expect(() => loadConfig({ FIREBASE_CREDENTIALS: `a=${account('x')},=${account('y')}` })).toThrow(
+        /FIREBASE_CREDENTIALS must be a file path or a list of appId=path/,
+      );
+      expect(() => loadConfig({ FIREBASE_CREDENTIALS: `a=${account('x')},a=${account('y')}` })).toThrow(
+        /FIREBASE_CREDENTIALS lists "a" twice/,
+      );
     });
 
     it('requires the APNs key id, team id and topic with APNS_KEY_FILE, and only with it', () => {
       const key = path.join(dir, 'AuthKey.p8');
       fs.writeFileSync(key, '-----BEGIN PRIVATE KEY-----');
       const apns = { APNS_KEY_FILE: key, APNS_KEY_ID: 'KEY123', APNS_TEAM_ID: 'TEAM123', APNS_TOPIC: 'com.example.wallet' };
-      expect(loadConfig(apns).push.apns).toEqual({ keyFile: key, keyId: 'KEY123', teamId: 'TEAM123', topic: 'com.example.wallet', production: true });
+      expect(loadConfig(apns).push.apns).toEqual({
+        keyFile: key,
+        keyId: 'KEY123',
+        teamId: 'TEAM123',
+        topic: 'com.example.wallet',
+        production: true,
+      });
       expect(loadConfig({ ...apns, APNS_PRODUCTION: 'false' }).push.apns?.production).toBe(false);
       expect(() => loadConfig({ ...apns, APNS_TOPIC: '' })).toThrow(/APNS_TOPIC is required with APNS_KEY_FILE/);
       expect(() => loadConfig({ APNS_KEY_ID: 'KEY123' })).toThrow(/APNS_KEY_ID is only used with APNS_KEY_FILE/);
@@ -443,7 +477,13 @@ describe('loadConfig', () => {
       fs.writeFileSync(file, typeof body === 'string' ? body : JSON.stringify(body));
       return file;
     };
-    const entry = (extra: Record<string, unknown> = {}) => ({ name: 'mediator-a', sha256: digest('secret-a'), tenant: 'a', role: 'mediator', ...extra });
+    const entry = (extra: Record<string, unknown> = {}) => ({
+      name: 'mediator-a',
+      sha256: digest('secret-a'),
+      tenant: 'a',
+      role: 'mediator',
+      ...extra,
+    });
     beforeAll(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mpr-tokens-'))));
     afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -473,28 +513,68 @@ describe('loadConfig', () => {
     });
 
     it('stops at a file that cannot be read, is not JSON, or has no tokens array', () => {
-      expect(configError({ AUTH_TOKENS_FILE: path.join(dir, 'missing.json') }).message).toMatch(/AUTH_TOKENS_FILE names a file that cannot be read: .*missing\.json.*ENOENT/);
-      expect(configError({ AUTH_TOKENS_FILE: write('{"tokens": [', 'broken.json') }).message).toMatch(/AUTH_TOKENS_FILE .*broken\.json" is not JSON/);
-      expect(configError({ AUTH_TOKENS_FILE: write({ token: [] }, 'shape.json') }).message).toMatch(/must be a JSON object with a "tokens" array/);
-      expect(configError({ AUTH_TOKENS_FILE: write([entry()], 'array.json') }).message).toMatch(/must be a JSON object with a "tokens" array/);
+      expect(configError({ AUTH_TOKENS_FILE: path.join(dir, 'missing.json') }).message).toMatch(
+        /AUTH_TOKENS_FILE names a file that cannot be read: .*missing\.json.*ENOENT/,
+      );
+      expect(configError({ AUTH_TOKENS_FILE: write('{"tokens": [', 'broken.json') }).message).toMatch(
+        /AUTH_TOKENS_FILE .*broken\.json" is not JSON/,
+      );
+      expect(configError({ AUTH_TOKENS_FILE: write({ token: [] }, 'shape.json') }).message).toMatch(
+        /must be a JSON object with a "tokens" array/,
+      );
+      expect(configError({ AUTH_TOKENS_FILE: write([entry()], 'array.json') }).message).toMatch(
+        /must be a JSON object with a "tokens" array/,
+      );
     });
 
     it.each([
       ['not an object', 'x', /tokens\[1\] must be an object/],
       ['a missing name', { ...entry(), name: undefined }, /tokens\[1\] field "name" is required/],
       ['a name with a space', entry({ name: 'mediator a' }), /tokens\[1\] field "name" must be 1 to 64 characters/],
-      ['a repeated name', entry({ sha256: digest('other') }), /tokens\[1\] \("mediator-a"\) field "name" repeats the name of an earlier entry/],
-      ['a digest that is not hex', entry({ name: 'x', sha256: 'secret-a' }), /tokens\[1\] \("x"\) field "sha256" must be the SHA-256 of the token as 64 hexadecimal characters/],
+      [
+        'a repeated name',
+        entry({ sha256: digest('other') }),
+        /tokens\[1\] \("mediator-a"\) field "name" repeats the name of an earlier entry/,
+      ],
+      [
+        'a digest that is not hex',
+        entry({ name: 'x', sha256: 'secret-a' }),
+        /tokens\[1\] \("x"\) field "sha256" must be the SHA-256 of the token as 64 hexadecimal characters/,
+      ],
       ['a short digest', entry({ name: 'x', sha256: digest('y').slice(1) }), /tokens\[1\] \("x"\) field "sha256" must be/],
       ['a repeated digest', entry({ name: 'x' }), /tokens\[1\] \("x"\) field "sha256" repeats the digest of an earlier entry/],
       ['a missing tenant', { name: 'x', sha256: digest('y'), role: 'mediator' }, /tokens\[1\] \("x"\) field "tenant" is required/],
-      ['a tenant with a colon', entry({ name: 'x', sha256: digest('y'), tenant: 'a:b' }), /tokens\[1\] \("x"\) field "tenant" must be 1 to 64 characters/],
+      [
+        'a tenant with a colon',
+        entry({ name: 'x', sha256: digest('y'), tenant: 'a:b' }),
+        /tokens\[1\] \("x"\) field "tenant" must be 1 to 64 characters/,
+      ],
       ['a tenant with braces', entry({ name: 'x', sha256: digest('y'), tenant: '{a}' }), /field "tenant" must be/],
-      ['an unknown role', entry({ name: 'x', sha256: digest('y'), role: 'admin' }), /tokens\[1\] \("x"\) field "role" must be one of "mediator", "monitor"/],
-      ['a rate of zero', entry({ name: 'x', sha256: digest('y'), maxRequestsPerSecond: 0 }), /field "maxRequestsPerSecond" must be an integer from 1 to 1000000/],
-      ['a fractional rate', entry({ name: 'x', sha256: digest('y'), maxRequestsPerSecond: 2.5 }), /field "maxRequestsPerSecond" must be an integer/],
-      ['a rate as a string', entry({ name: 'x', sha256: digest('y'), maxRequestsPerSecond: '100' }), /field "maxRequestsPerSecond" must be an integer/],
-      ['a misspelt field', entry({ name: 'x', sha256: digest('y'), maxRequestPerSecond: 10 }), /tokens\[1\] \("x"\) field "maxRequestPerSecond" is not a known field/],
+      [
+        'an unknown role',
+        entry({ name: 'x', sha256: digest('y'), role: 'admin' }),
+        /tokens\[1\] \("x"\) field "role" must be one of "mediator", "monitor"/,
+      ],
+      [
+        'a rate of zero',
+        entry({ name: 'x', sha256: digest('y'), maxRequestsPerSecond: 0 }),
+        /field "maxRequestsPerSecond" must be an integer from 1 to 1000000/,
+      ],
+      [
+        'a fractional rate',
+        entry({ name: 'x', sha256: digest('y'), maxRequestsPerSecond: 2.5 }),
+        /field "maxRequestsPerSecond" must be an integer/,
+      ],
+      [
+        'a rate as a string',
+        entry({ name: 'x', sha256: digest('y'), maxRequestsPerSecond: '100' }),
+        /field "maxRequestsPerSecond" must be an integer/,
+      ],
+      [
+        'a misspelt field',
+        entry({ name: 'x', sha256: digest('y'), maxRequestPerSecond: 10 }),
+        /tokens\[1\] \("x"\) field "maxRequestPerSecond" is not a known field/,
+      ],
     ])('stops at %s, naming the entry and the field', (_what, second, pattern) => {
       const file = write({ tokens: [entry(), second] });
       const error = configError({ AUTH_TOKENS_FILE: file });
@@ -514,7 +594,11 @@ describe('loadConfig', () => {
     const pem = (name: string, subject = '/CN=localhost') => {
       const key = path.join(dir, `${name}.key`);
       const cert = path.join(dir, `${name}.crt`);
-      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', subject, '-keyout', key, '-out', cert], { stdio: 'ignore' });
+      execFileSync(
+        'openssl',
+        ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', subject, '-keyout', key, '-out', cert],
+        { stdio: 'ignore' },
+      );
       return { key, cert };
     };
     beforeAll(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mpr-tls-'))));
@@ -530,10 +614,14 @@ describe('loadConfig', () => {
       const two = pem('b');
       expect(configError({ TLS_CERT_FILE: one.cert }).variable).toBe('TLS_KEY_FILE');
       expect(configError({ TLS_KEY_FILE: one.key }).variable).toBe('TLS_CERT_FILE');
-      expect(configError({ TLS_CERT_FILE: path.join(dir, 'none.crt'), TLS_KEY_FILE: one.key }).message).toMatch(/TLS_CERT_FILE names a file that cannot be read/);
+      expect(configError({ TLS_CERT_FILE: path.join(dir, 'none.crt'), TLS_KEY_FILE: one.key }).message).toMatch(
+        /TLS_CERT_FILE names a file that cannot be read/,
+      );
       expect(configError({ TLS_CERT_FILE: one.key, TLS_KEY_FILE: one.key }).message).toMatch(/TLS_CERT_FILE .* holds no PEM certificate/);
       expect(configError({ TLS_CERT_FILE: one.cert, TLS_KEY_FILE: one.cert }).message).toMatch(/TLS_KEY_FILE .* holds no PEM private key/);
-      expect(configError({ TLS_CERT_FILE: one.cert, TLS_KEY_FILE: two.key }).message).toMatch(/TLS_KEY_FILE .* is not the private key of the certificate in TLS_CERT_FILE/);
+      expect(configError({ TLS_CERT_FILE: one.cert, TLS_KEY_FILE: two.key }).message).toMatch(
+        /TLS_KEY_FILE .* is not the private key of the certificate in TLS_CERT_FILE/,
+      );
     });
   });
 });

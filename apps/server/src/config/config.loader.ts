@@ -1,7 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ApnsConfig, AppConfig, AuthConfig, FcmConfig, LogLevel, PushConfig, RedisConfig, RedisNode, RetentionConfig, TlsConfig } from './app-config';
+import {
+  ApnsConfig,
+  AppConfig,
+  AuthConfig,
+  FcmConfig,
+  LogLevel,
+  PushConfig,
+  RedisConfig,
+  RedisNode,
+  RetentionConfig,
+  TlsConfig,
+} from './app-config';
 import { ConfigError } from './config.error';
 import { readTlsCredentials } from './tls-credentials.reader';
 import { legacyTokens, readTokensFile } from './tokens-file.reader';
@@ -203,7 +214,10 @@ function authConfig(env: Env): AuthConfig {
   const file = raw(env, 'AUTH_TOKENS_FILE');
   if (file === undefined) return { tokensFile: undefined, tokens: legacyTokens(tokens) };
   if (tokens.length > 0) {
-    throw new ConfigError('AUTH_TOKENS_FILE', 'cannot be set together with AUTH_TOKENS: move those tokens into the file (role "mediator", tenant "default")');
+    throw new ConfigError(
+      'AUTH_TOKENS_FILE',
+      'cannot be set together with AUTH_TOKENS: move those tokens into the file (role "mediator", tenant "default")',
+    );
   }
   const tokensFile = path.resolve(file);
   return { tokensFile, tokens: readTokensFile(tokensFile) };

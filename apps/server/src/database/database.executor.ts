@@ -150,7 +150,11 @@ export class DatabaseExecutor implements StatementRunner {
    * the statement, as pool.query does: a released connection passes to the next waiter at once, which matters when
    * thousands of calls queue for ten connections (measured: twice the time for 5,000 session registrations).
    */
-  private checkout(probe: boolean, fail: (error: StorageException) => void, use: (client: PoolClient, release: (error?: Error) => void) => void): void {
+  private checkout(
+    probe: boolean,
+    fail: (error: StorageException) => void,
+    use: (client: PoolClient, release: (error?: Error) => void) => void,
+  ): void {
     let waiting = true;
     const giveUp = (error: StorageException) => {
       if (!waiting) return;
@@ -160,7 +164,13 @@ export class DatabaseExecutor implements StatementRunner {
       fail(error);
     };
     const timer = setTimeout(
-      () => giveUp(new StorageException(StorageExceptionCode.Unavailable, `Storage unavailable: no database connection within ${this.queryTimeoutMs} ms`)),
+      () =>
+        giveUp(
+          new StorageException(
+            StorageExceptionCode.Unavailable,
+            `Storage unavailable: no database connection within ${this.queryTimeoutMs} ms`,
+          ),
+        ),
       this.queryTimeoutMs,
     );
     // The outage probe is the one call that must still try during an outage.

@@ -284,11 +284,17 @@ export class DeliveryService implements OnModuleInit {
     const session = this.sessions.get(event.ref);
     // While suspended (fencing) nothing is sent: what was claimed for the session goes back to pending below.
     const writable = !this.suspended && session !== undefined && this.sessions.writable(session);
-    const preclaimed = event.messages.filter((message) => message.claimedFor !== undefined && writable && message.claimedFor === session.token);
+    const preclaimed = event.messages.filter(
+      (message) => message.claimedFor !== undefined && writable && message.claimedFor === session.token,
+    );
     const stale = event.messages.filter((message) => message.claimedFor !== undefined && !preclaimed.includes(message));
     const unclaimed = event.messages.filter((message) => message.claimedFor === undefined);
     // Claimed for a session that ended or was replaced since, or whose holder is congested: pending again.
-    if (stale.length > 0) await this.releaseQuietly(event.ref, stale.map((message) => message.id));
+    if (stale.length > 0)
+      await this.releaseQuietly(
+        event.ref,
+        stale.map((message) => message.id),
+      );
     if (!writable) return;
     let claimed: StoredMessage[] = [];
     if (unclaimed.length > 0) {
@@ -301,7 +307,11 @@ export class DeliveryService implements OnModuleInit {
     const inline = new Map(unclaimed.map((message) => [message.id, message.payload]));
     const messages: NotifiedMessage[] = [
       ...preclaimed.map((message) => ({ id: message.id, receivedAt: message.receivedAt, payload: message.payload as string })),
-      ...claimed.map((row) => ({ id: row.id, receivedAt: row.receivedAt.toISOString(), payload: (inline.get(row.id) ?? row.payload) as string })),
+      ...claimed.map((row) => ({
+        id: row.id,
+        receivedAt: row.receivedAt.toISOString(),
+        payload: (inline.get(row.id) ?? row.payload) as string,
+      })),
     ];
     if (messages.length === 0) return;
     let sent = 0;
@@ -321,7 +331,11 @@ export class DeliveryService implements OnModuleInit {
       }
     }
     this.metrics.messagesNotified.inc({ tenant: event.ref.tenant }, sent);
-    if (sent < messages.length) await this.releaseQuietly(event.ref, messages.slice(sent).map((message) => message.id));
+    if (sent < messages.length)
+      await this.releaseQuietly(
+        event.ref,
+        messages.slice(sent).map((message) => message.id),
+      );
   }
 
   /** Claims arriving together (many connections notified at once) share one statement, like adds. */
@@ -348,7 +362,9 @@ export class DeliveryService implements OnModuleInit {
     try {
       this.metrics.messagesRedelivered.inc({ reason: 'undeliverable' }, await this.messages.release(ref, ids));
     } catch (error) {
-      this.logger.warn(`Releasing ${ids.length} messages of ${refLabel(ref)} failed (they return at the redelivery timeout): ${(error as Error).message}`);
+      this.logger.warn(
+        `Releasing ${ids.length} messages of ${refLabel(ref)} failed (they return at the redelivery timeout): ${(error as Error).message}`,
+      );
     }
   }
 }

@@ -92,7 +92,8 @@ describe('buildNotificationFrames', () => {
     let offset = 0;
     for (let f = 0; f < frames.length - 1; f++) {
       offset += frames[f].messageCount;
-      const withNext = buildNotificationFrames('c', messages.slice(offset - frames[f].messageCount, offset + 1), Number.MAX_SAFE_INTEGER)[0].frame;
+      const withNext = buildNotificationFrames('c', messages.slice(offset - frames[f].messageCount, offset + 1), Number.MAX_SAFE_INTEGER)[0]
+        .frame;
       // (the builder may keep one byte of slack)
       expect(Buffer.byteLength(withNext)).toBeGreaterThanOrEqual(maxFrameBytes);
     }
@@ -125,7 +126,9 @@ describe('buildNotificationFrames', () => {
     const random = prng(42);
     for (let round = 0; round < 20; round++) {
       const count = Math.floor(random() * 60);
-      const messages = Array.from({ length: count }, (_, i) => message(`r${round}-${i}`, { d: 'q'.repeat(Math.floor(random() * 3000)), u: 'é'.repeat(Math.floor(random() * 50)) }));
+      const messages = Array.from({ length: count }, (_, i) =>
+        message(`r${round}-${i}`, { d: 'q'.repeat(Math.floor(random() * 3000)), u: 'é'.repeat(Math.floor(random() * 50)) }),
+      );
       const maxFrameBytes = 300 + Math.floor(random() * 10_000);
       const frames = checkSplit(`conn-${round}`, messages, maxFrameBytes);
       if (count === 0) expect(frames).toEqual([]);

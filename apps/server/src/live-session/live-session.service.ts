@@ -41,9 +41,12 @@ export class LiveSessionService implements OnModuleInit, OnApplicationShutdown {
   async onModuleInit(): Promise<void> {
     // Renew three times per lease; the same tick returns the claims of instances whose lease expired.
     await this.maintainLease();
-    this.leaseTimer = setInterval(() => {
-      if (!this.leaseWork) this.leaseWork = this.maintainLease().finally(() => (this.leaseWork = undefined));
-    }, Math.max(100, Math.floor(this.config.sessionLeaseMs / 3)));
+    this.leaseTimer = setInterval(
+      () => {
+        if (!this.leaseWork) this.leaseWork = this.maintainLease().finally(() => (this.leaseWork = undefined));
+      },
+      Math.max(100, Math.floor(this.config.sessionLeaseMs / 3)),
+    );
     this.leaseTimer.unref();
   }
 
@@ -52,7 +55,9 @@ export class LiveSessionService implements OnModuleInit, OnApplicationShutdown {
     clearTimeout(this.fenceTimer);
     await this.leaseWork;
     // The gateway ended every session before this; a failure here only means others wait out the lease.
-    await this.registry.retire().catch((error: unknown) => this.logger.warn(`Leaving the session registry failed: ${(error as Error).message}`));
+    await this.registry
+      .retire()
+      .catch((error: unknown) => this.logger.warn(`Leaving the session registry failed: ${(error as Error).message}`));
   }
 
   /**
@@ -97,9 +102,11 @@ export class LiveSessionService implements OnModuleInit, OnApplicationShutdown {
     }
     // Held through another instance: it lets go when told; its in-flight messages are released here (PostgreSQL
     // is shared), so a failure to tell it only delays its unsubscribe.
-    await this.delivery.endRemoteSessions(ref, removed.token).catch((error: unknown) =>
-      this.logger.warn(`Telling the holder of ${refLabel(ref)} that its session was removed failed: ${(error as Error).message}`),
-    );
+    await this.delivery
+      .endRemoteSessions(ref, removed.token)
+      .catch((error: unknown) =>
+        this.logger.warn(`Telling the holder of ${refLabel(ref)} that its session was removed failed: ${(error as Error).message}`),
+      );
     await this.delivery.releaseForEndedSessions([{ ref, token: removed.token }]);
     return true;
   }
@@ -125,11 +132,15 @@ export class LiveSessionService implements OnModuleInit, OnApplicationShutdown {
     if (inRegistry) {
       await this.registry.release(sessions).catch((error: unknown) => {
         for (const session of sessions) this.unreleased.set(refKey(session.ref), session.token);
-        this.logger.warn(`Removing ${sessions.length} ended sessions from the registry failed, retrying with the lease: ${(error as Error).message}`);
+        this.logger.warn(
+          `Removing ${sessions.length} ended sessions from the registry failed, retrying with the lease: ${(error as Error).message}`,
+        );
       });
     }
     await this.delivery.releaseForEndedSessions(sessions).catch((error: unknown) => {
-      this.logger.warn(`Releasing the messages of ${sessions.length} ended sessions failed (they return at the redelivery timeout): ${(error as Error).message}`);
+      this.logger.warn(
+        `Releasing the messages of ${sessions.length} ended sessions failed (they return at the redelivery timeout): ${(error as Error).message}`,
+      );
     });
   }
 
@@ -144,7 +155,9 @@ export class LiveSessionService implements OnModuleInit, OnApplicationShutdown {
       }
       for (const instanceId of await this.registry.takeExpiredInstances()) {
         const released = await this.delivery.releaseForDeadInstance(instanceId);
-        this.logger.warn(`Instance ${instanceId} stopped renewing its lease: its sessions ended, ${released} in-flight messages are pending again`);
+        this.logger.warn(
+          `Instance ${instanceId} stopped renewing its lease: its sessions ended, ${released} in-flight messages are pending again`,
+        );
       }
       if (this.leaseFailing) this.logger.log('Session lease maintenance works again');
       this.leaseFailing = false;
@@ -191,6 +204,8 @@ export class LiveSessionService implements OnModuleInit, OnApplicationShutdown {
     await this.end(lost, false);
     this.fenced = false;
     this.delivery.resume();
-    this.logger.warn(`Session lease renewed after a lapse: ${sessions.length - lost.length} sessions confirmed and served again, ${lost.length} held elsewhere now ended here`);
+    this.logger.warn(
+      `Session lease renewed after a lapse: ${sessions.length - lost.length} sessions confirmed and served again, ${lost.length} held elsewhere now ended here`,
+    );
   }
 }

@@ -12,8 +12,18 @@ export class MetricsService {
   readonly registry = new Registry();
 
   // The `tenant` label is bounded: tenants come from the tokens file (without one, only `default`).
-  readonly messagesAdded = new Counter({ name: 'mpr_messages_added_total', help: 'Messages committed by addMessage', labelNames: ['tenant'] as const, registers: [this.registry] });
-  readonly messagesTaken = new Counter({ name: 'mpr_messages_taken_total', help: 'Messages returned by takeFromQueue', labelNames: ['tenant'] as const, registers: [this.registry] });
+  readonly messagesAdded = new Counter({
+    name: 'mpr_messages_added_total',
+    help: 'Messages committed by addMessage',
+    labelNames: ['tenant'] as const,
+    registers: [this.registry],
+  });
+  readonly messagesTaken = new Counter({
+    name: 'mpr_messages_taken_total',
+    help: 'Messages returned by takeFromQueue',
+    labelNames: ['tenant'] as const,
+    registers: [this.registry],
+  });
   readonly messagesRemoved = new Counter({
     name: 'mpr_messages_removed_total',
     help: 'Messages deleted by removeMessages, removeAllMessages or a deleting take',
@@ -28,7 +38,7 @@ export class MetricsService {
   });
   readonly messagesExpired = new Counter({
     name: 'mpr_messages_expired_total',
-    help: 'Expired messages deleted by this instance\'s sweeps',
+    help: "Expired messages deleted by this instance's sweeps",
     labelNames: ['tenant'] as const,
     registers: [this.registry],
   });
@@ -50,7 +60,12 @@ export class MetricsService {
     help: 'Live sessions held here whose delivery is stopped because this instance could not renew its session lease in time (0 normally)',
     registers: [this.registry],
   });
-  readonly openSockets = new Gauge({ name: 'mpr_open_sockets', help: 'Open WebSocket connections', labelNames: ['tenant'] as const, registers: [this.registry] });
+  readonly openSockets = new Gauge({
+    name: 'mpr_open_sockets',
+    help: 'Open WebSocket connections',
+    labelNames: ['tenant'] as const,
+    registers: [this.registry],
+  });
   // Access control. `token` is the token's name in the tokens file (for AUTH_TOKENS, `token-` and a digest prefix).
   readonly accessDenied = new Counter({
     name: 'mpr_access_denied_total',
@@ -69,7 +84,11 @@ export class MetricsService {
     labelNames: ['token'] as const,
     registers: [this.registry],
   });
-  readonly tokensLoaded = new Gauge({ name: 'mpr_auth_tokens', help: 'Tokens in force (0: anyone may connect, unless a tokens file is set)', registers: [this.registry] });
+  readonly tokensLoaded = new Gauge({
+    name: 'mpr_auth_tokens',
+    help: 'Tokens in force (0: anyone may connect, unless a tokens file is set)',
+    registers: [this.registry],
+  });
   readonly tokenReloads = new Counter({
     name: 'mpr_auth_token_reloads_total',
     help: 'Reads of AUTH_TOKENS_FILE after boot: ok, or failed (the tokens in force stay)',
@@ -95,9 +114,23 @@ export class MetricsService {
     labelNames: ['code'] as const,
     registers: [this.registry],
   });
-  readonly pushSent = new Counter({ name: 'mpr_push_sent_total', help: 'Pushes accepted by a transport', labelNames: ['transport'] as const, registers: [this.registry] });
-  readonly pushCoalesced = new Counter({ name: 'mpr_push_coalesced_total', help: 'Push decisions folded into an open coalescing window', registers: [this.registry] });
-  readonly pushRetried = new Counter({ name: 'mpr_push_retried_total', help: 'Push attempts retried after a transient failure', labelNames: ['transport'] as const, registers: [this.registry] });
+  readonly pushSent = new Counter({
+    name: 'mpr_push_sent_total',
+    help: 'Pushes accepted by a transport',
+    labelNames: ['transport'] as const,
+    registers: [this.registry],
+  });
+  readonly pushCoalesced = new Counter({
+    name: 'mpr_push_coalesced_total',
+    help: 'Push decisions folded into an open coalescing window',
+    registers: [this.registry],
+  });
+  readonly pushRetried = new Counter({
+    name: 'mpr_push_retried_total',
+    help: 'Push attempts retried after a transient failure',
+    labelNames: ['transport'] as const,
+    registers: [this.registry],
+  });
   readonly pushFallbacks = new Counter({
     name: 'mpr_push_fallback_total',
     help: 'Push decisions made without Redis: uncoalesced (window store unavailable), session-unknown (session registry unavailable, assumed none)',

@@ -85,7 +85,9 @@ export class RedisPubSubAdapter extends PubSubPort implements OnApplicationShutd
   async publish(event: MessagesAvailableEvent): Promise<number> {
     const channel = channelOf(event.ref);
     const message = JSON.stringify(event);
-    return Number(await (this.isCluster ? (this.publisher as Cluster).spublish(channel, message) : this.publisher.publish(channel, message)));
+    return Number(
+      await (this.isCluster ? (this.publisher as Cluster).spublish(channel, message) : this.publisher.publish(channel, message)),
+    );
   }
 
   /**

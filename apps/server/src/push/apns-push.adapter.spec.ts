@@ -7,7 +7,10 @@ describe('APNs failure classification', () => {
   });
 
   it('blames the configuration, not the token, for DeviceTokenNotForTopic', () => {
-    expect(classify({ status: 400, response: { reason: 'DeviceTokenNotForTopic' } })).toMatchObject({ kind: 'misconfigured', reason: 'DeviceTokenNotForTopic' });
+    expect(classify({ status: 400, response: { reason: 'DeviceTokenNotForTopic' } })).toMatchObject({
+      kind: 'misconfigured',
+      reason: 'DeviceTokenNotForTopic',
+    });
   });
 
   it('retries throttling, APNs failures and connection errors', () => {
@@ -17,11 +20,17 @@ describe('APNs failure classification', () => {
     expect(classify({ status: 403, response: { reason: 'ExpiredProviderToken' } }).kind).toBe('transient');
     expect(classify({ error: new Error('socket hang up') })).toMatchObject({ kind: 'transient', reason: 'network' });
     // A status that is not a number is no answer from Apple at all.
-    expect(classify({ status: 'n/a' as unknown as number, error: new Error('stream reset') })).toMatchObject({ kind: 'transient', reason: 'network' });
+    expect(classify({ status: 'n/a' as unknown as number, error: new Error('stream reset') })).toMatchObject({
+      kind: 'transient',
+      reason: 'network',
+    });
   });
 
   it('does not retry other refusals, without declaring the token dead', () => {
-    expect(classify({ status: 403, response: { reason: 'InvalidProviderToken' } })).toMatchObject({ kind: 'rejected', reason: 'InvalidProviderToken' });
+    expect(classify({ status: 403, response: { reason: 'InvalidProviderToken' } })).toMatchObject({
+      kind: 'rejected',
+      reason: 'InvalidProviderToken',
+    });
     expect(classify({ status: 400, response: { reason: 'PayloadTooLarge' } }).kind).toBe('rejected');
   });
 });

@@ -90,7 +90,8 @@ export function classify(failure: Pick<ResponseFailure, 'status' | 'response' | 
   // No status, or one that is not a number: no answer from Apple that could say anything about the token.
   if (!Number.isFinite(status)) return new PushDeliveryError('transient', 'network', failure.error?.message ?? 'no response from APNs');
   const label = reason ?? String(status);
-  if (reason !== undefined && CONFIGURATION_REASONS.has(reason)) return new PushDeliveryError('misconfigured', label, `APNs ${status} ${label}`);
+  if (reason !== undefined && CONFIGURATION_REASONS.has(reason))
+    return new PushDeliveryError('misconfigured', label, `APNs ${status} ${label}`);
   if (reason !== undefined && DEAD_TOKEN_REASONS.has(reason)) return new PushDeliveryError('dead-token', label, `APNs ${status} ${label}`);
   if (status === 410) return new PushDeliveryError('dead-token', label, `APNs ${status} ${label}`);
   // The library has already made a fresh provider token: the next attempt carries it.

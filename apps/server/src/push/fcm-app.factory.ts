@@ -10,7 +10,11 @@ import { AppOptions, cert } from 'firebase-admin/app';
 @Injectable()
 export class FcmAppFactory {
   appOptions(_appId: string, credentialFile: string): AppOptions {
-    const account = JSON.parse(fs.readFileSync(credentialFile, 'utf8')) as { project_id: string; client_email: string; private_key: string };
+    const account = JSON.parse(fs.readFileSync(credentialFile, 'utf8')) as {
+      project_id: string;
+      client_email: string;
+      private_key: string;
+    };
     return {
       credential: cert({ projectId: account.project_id, clientEmail: account.client_email, privateKey: account.private_key }),
       projectId: account.project_id,

@@ -57,7 +57,8 @@ export class FcmPushAdapter extends PushTransport {
     const token = delivery.token!;
     const appId = token.appId !== undefined && this.fcm.credentialFiles[token.appId] !== undefined ? token.appId : 'default';
     const file = this.fcm.credentialFiles[appId];
-    if (file === undefined) throw new PushDeliveryError('rejected', 'unknown-app', `no Firebase project for appId "${token.appId}" and no default`);
+    if (file === undefined)
+      throw new PushDeliveryError('rejected', 'unknown-app', `no Firebase project for appId "${token.appId}" and no default`);
     const message: Message = {
       token: token.token,
       data: { connectionId: delivery.ref.connectionId, messageId: delivery.messageId },
@@ -100,7 +101,8 @@ export function classify(error: unknown): PushDeliveryError {
   const message = (error as Error).message ?? String(error);
   if (typeof code !== 'string') return new PushDeliveryError('transient', 'network', message);
   const reason = code.replace(/^(messaging|app)\//, '');
-  if (DEAD_TOKEN_CODES.has(code) || (code === INVALID_ARGUMENT && ABOUT_THE_TOKEN.test(message))) return new PushDeliveryError('dead-token', reason, message);
+  if (DEAD_TOKEN_CODES.has(code) || (code === INVALID_ARGUMENT && ABOUT_THE_TOKEN.test(message)))
+    return new PushDeliveryError('dead-token', reason, message);
   if (TRANSIENT_CODES.has(code)) return new PushDeliveryError('transient', reason, message);
   return new PushDeliveryError('rejected', reason, message);
 }

@@ -10,7 +10,9 @@ function gate(): { wait: Promise<void>; open: () => void } {
 
 describe('PushJobQueue', () => {
   it('keeps the latest job per key when the backlog is full, refusing jobs of other keys', async () => {
-    const queue = new PushJobQueue(1, 2, (error) => { throw error; });
+    const queue = new PushJobQueue(1, 2, (error) => {
+      throw error;
+    });
     const ran: string[] = [];
     const blocker = gate();
     expect(queue.offer(() => blocker.wait)).toBe('started');
@@ -25,9 +27,15 @@ describe('PushJobQueue', () => {
   });
 
   it('waits for a retry on a timer without holding a slot', async () => {
-    const queue = new PushJobQueue(1, 10, (error) => { throw error; });
+    const queue = new PushJobQueue(1, 10, (error) => {
+      throw error;
+    });
     const ran: string[] = [];
-    queue.later(async () => void ran.push('retry'), 100, () => ran.push('dropped'));
+    queue.later(
+      async () => void ran.push('retry'),
+      100,
+      () => ran.push('dropped'),
+    );
     expect(queue.size).toBe(1);
     expect(queue.offer(async () => void ran.push('other'))).toBe('started');
     await sleep(10);
@@ -37,9 +45,15 @@ describe('PushJobQueue', () => {
   });
 
   it('drops retries still waiting at cancelDelayed, and is idle then', async () => {
-    const queue = new PushJobQueue(1, 10, (error) => { throw error; });
+    const queue = new PushJobQueue(1, 10, (error) => {
+      throw error;
+    });
     const dropped: string[] = [];
-    queue.later(async () => undefined, 60_000, (why) => dropped.push(why));
+    queue.later(
+      async () => undefined,
+      60_000,
+      (why) => dropped.push(why),
+    );
     expect(await queue.drain(20)).toBe(false);
     queue.cancelDelayed();
     expect(dropped).toEqual(['aborted']);

@@ -37,7 +37,16 @@ function transportsFor(config: AppConfig, fcmApps: FcmAppFactory, apnsProviders:
     ApnsProviderFactory,
     {
       provide: PushPort,
-      inject: [APP_CONFIG, FcmAppFactory, ApnsProviderFactory, PushTokenRepository, MetricsService, RedisConnections, SessionRegistryPort, MessageRepository],
+      inject: [
+        APP_CONFIG,
+        FcmAppFactory,
+        ApnsProviderFactory,
+        PushTokenRepository,
+        MetricsService,
+        RedisConnections,
+        SessionRegistryPort,
+        MessageRepository,
+      ],
       useFactory: (
         config: AppConfig,
         fcmApps: FcmAppFactory,

@@ -87,16 +87,19 @@ describe('PushService', () => {
     await service.beforeApplicationShutdown();
   });
 
-  it('falls back to the connection\'s remembered live token when the message carries a dead one', async () => {
+  it("falls back to the connection's remembered live token when the message carries a dead one", async () => {
     const fcm = new ScriptedTransport('fcm', [], ['fcm']);
-    const { service } = build([fcm], { remember: async () => ({ dead: true }), latest: async () => ({ type: 'fcm', token: 'remembered' }) });
+    const { service } = build([fcm], {
+      remember: async () => ({ dead: true }),
+      latest: async () => ({ type: 'fcm', token: 'remembered' }),
+    });
     service.notify({ ref: ref('c1'), messageId: 'm1', token: { type: 'fcm', token: 'dead' } });
     await until(() => fcm.sent.length === 1);
     expect(fcm.sent[0].delivery.token?.token).toBe('remembered');
     await service.beforeApplicationShutdown();
   });
 
-  it('keeps the other transport sending when one transport\'s dead-token mark cannot be stored', async () => {
+  it("keeps the other transport sending when one transport's dead-token mark cannot be stored", async () => {
     const fcm = new ScriptedTransport('fcm', [new PushDeliveryError('dead-token', 'registration-token-not-registered', 'gone')], ['fcm']);
     const hook = new ScriptedTransport('webhook', [new PushDeliveryError('transient', '503', 'busy')]);
     const { service, metrics } = build([fcm, hook], { markDead: async () => Promise.reject(storageError()) });
@@ -109,7 +112,7 @@ describe('PushService', () => {
     await service.beforeApplicationShutdown();
   });
 
-  it('retries each transport on its own: FCM does not wait for the webhook\'s backoff', async () => {
+  it("retries each transport on its own: FCM does not wait for the webhook's backoff", async () => {
     const fcm = new ScriptedTransport('fcm', [], ['fcm']);
     const hook = new ScriptedTransport('webhook', [new PushDeliveryError('transient', '503', 'busy', 500)]);
     const { service } = build([fcm, hook], {}, { retryBaseMs: 1 });

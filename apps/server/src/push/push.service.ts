@@ -230,7 +230,8 @@ export class PushService extends PushPort implements OnModuleDestroy, BeforeAppl
     // another is still sending.
     const results = await Promise.allSettled(transports.map((transport) => this.attempt(transport, delivery, 1)));
     for (const result of results) {
-      if (result.status === 'rejected') this.countFailure('none', failureReason(result.reason), delivery.ref, delivery.messageId, delivery.token, result.reason);
+      if (result.status === 'rejected')
+        this.countFailure('none', failureReason(result.reason), delivery.ref, delivery.messageId, delivery.token, result.reason);
     }
   }
 
@@ -245,7 +246,9 @@ export class PushService extends PushPort implements OnModuleDestroy, BeforeAppl
     try {
       await transport.send(delivery, this.shutdown.signal);
       this.metrics.pushSent.inc({ transport: transport.name });
-      this.logger.debug(`Push sent via ${transport.name} for connection ${refLabel(delivery.ref)} message ${delivery.messageId} (token ${tokenLabel(delivery.token)})`);
+      this.logger.debug(
+        `Push sent via ${transport.name} for connection ${refLabel(delivery.ref)} message ${delivery.messageId} (token ${tokenLabel(delivery.token)})`,
+      );
       return;
     } catch (error) {
       failure = error instanceof PushDeliveryError ? error : new PushDeliveryError('transient', 'error', (error as Error).message);
@@ -280,7 +283,8 @@ export class PushService extends PushPort implements OnModuleDestroy, BeforeAppl
       `Push token ${tokenLabel(token)} of connection ${refLabel(delivery.ref)} is dead (${transport.name}: ${failure.reason}); forgetting it (message ${delivery.messageId})`,
     );
     const hash = tokenHash(token.token);
-    for (const [connection, entry] of this.remembered) if (entry.key.endsWith(hash)) this.remembered.set(connection, { ...entry, dead: true });
+    for (const [connection, entry] of this.remembered)
+      if (entry.key.endsWith(hash)) this.remembered.set(connection, { ...entry, dead: true });
     try {
       await this.tokens.markDead(hash);
     } catch (error) {
@@ -369,7 +373,8 @@ export class PushService extends PushPort implements OnModuleDestroy, BeforeAppl
       return held;
     } catch (error) {
       this.metrics.pushFallbacks.inc({ kind: 'session-unknown' });
-      if (!this.sessionsFailing) this.logger.warn(`Session registry unavailable, pushing without checking for live sessions: ${(error as Error).message}`);
+      if (!this.sessionsFailing)
+        this.logger.warn(`Session registry unavailable, pushing without checking for live sessions: ${(error as Error).message}`);
       this.sessionsFailing = true;
       return false;
     }
@@ -398,7 +403,8 @@ function failureReason(error: unknown): string {
 
 /** A token the server can use, or undefined: no token string, or no type (unknown types are kept for a webhook). */
 function normalize(given: PushNotificationToken | undefined): KnownPushToken | undefined {
-  if (!given || typeof given.token !== 'string' || given.token.trim() === '' || typeof given.type !== 'string' || given.type.trim() === '') return undefined;
+  if (!given || typeof given.token !== 'string' || given.token.trim() === '' || typeof given.type !== 'string' || given.type.trim() === '')
+    return undefined;
   return {
     type: given.type.trim().toLowerCase(),
     token: given.token.trim(),

@@ -9,15 +9,21 @@ const fold = (connectionId: string, messageId: string, tenant = 't1') => ({ ref:
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.each([
-  ['a single node', async () => {
-    const redis = await startRedisSingle();
-    return { client: new Redis(redis.url) as Redis | Cluster, close: () => redis.close() };
-  }],
-  ['a 3-master cluster', async () => {
-    const cluster = await startRedisCluster(3);
-    const seeds = cluster.seeds.split(',').map((seed) => ({ host: seed.split(':')[0], port: Number(seed.split(':')[1]) }));
-    return { client: new Cluster(seeds) as Redis | Cluster, close: () => cluster.close() };
-  }],
+  [
+    'a single node',
+    async () => {
+      const redis = await startRedisSingle();
+      return { client: new Redis(redis.url) as Redis | Cluster, close: () => redis.close() };
+    },
+  ],
+  [
+    'a 3-master cluster',
+    async () => {
+      const cluster = await startRedisCluster(3);
+      const seeds = cluster.seeds.split(',').map((seed) => ({ host: seed.split(':')[0], port: Number(seed.split(':')[1]) }));
+      return { client: new Cluster(seeds) as Redis | Cluster, close: () => cluster.close() };
+    },
+  ],
 ])('RedisPushWindowStore on %s', (_name, start) => {
   let redis: { client: Redis | Cluster; close: () => Promise<void> };
   let store: RedisPushWindowStore;
@@ -65,6 +71,9 @@ describe.each([
     await store.openOrFold(key, 10_000, fold('x:{y}', 'm4', 't2'));
     await store.clear(key, { tenant: 't1', connectionId: 'a' });
     const folded = await store.takeFolded(key);
-    expect(folded.sort((x, y) => x.ref.connectionId.localeCompare(y.ref.connectionId))).toEqual([fold('a', 'm3', 't2'), fold('x:{y}', 'm4', 't2')]);
+    expect(folded.sort((x, y) => x.ref.connectionId.localeCompare(y.ref.connectionId))).toEqual([
+      fold('a', 'm3', 't2'),
+      fold('x:{y}', 'm4', 't2'),
+    ]);
   });
 });

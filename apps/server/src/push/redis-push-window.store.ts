@@ -30,7 +30,16 @@ export class RedisPushWindowStore extends PushWindowStore {
   }
 
   async openOrFold(key: string, windowMs: number, decision: FoldedDecision): Promise<boolean> {
-    const opened = await this.redis.eval(OPEN_OR_FOLD, 2, this.windowKey(key), this.foldKey(key), windowMs, refKey(decision.ref), decision.messageId, foldTtlMs(windowMs));
+    const opened = await this.redis.eval(
+      OPEN_OR_FOLD,
+      2,
+      this.windowKey(key),
+      this.foldKey(key),
+      windowMs,
+      refKey(decision.ref),
+      decision.messageId,
+      foldTtlMs(windowMs),
+    );
     return opened === 1;
   }
 

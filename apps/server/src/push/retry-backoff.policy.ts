@@ -9,7 +9,12 @@ export const MAX_RETRY_DELAY_MS = 60 * 1000;
  * (uniform in [0, base·2^(attempt-1)]), so a fleet retrying after one provider outage does not come back in
  * lockstep. A `Retry-After` from the provider is a floor.
  */
-export function retryDelayMs(attempt: number, baseMs: number, retryAfterMs: number | undefined, random: () => number = Math.random): number {
+export function retryDelayMs(
+  attempt: number,
+  baseMs: number,
+  retryAfterMs: number | undefined,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(MAX_RETRY_DELAY_MS, baseMs * 2 ** Math.max(0, attempt - 1));
   const jittered = Math.floor(random() * ceiling);
   return Math.min(MAX_RETRY_DELAY_MS, Math.max(jittered, retryAfterMs ?? 0));

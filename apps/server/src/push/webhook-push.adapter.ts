@@ -62,7 +62,12 @@ export class WebhookPushAdapter extends PushTransport {
     const status = response.status;
     const detail = bodyError ? ` (body cut short: ${bodyError.message})` : '';
     if (status >= 500 || TRANSIENT_CLIENT_STATUSES.has(status)) {
-      throw new PushDeliveryError('transient', String(status), `webhook answered ${status}${detail}`, parseRetryAfter(response.headers.get('retry-after')));
+      throw new PushDeliveryError(
+        'transient',
+        String(status),
+        `webhook answered ${status}${detail}`,
+        parseRetryAfter(response.headers.get('retry-after')),
+      );
     }
     throw new PushDeliveryError('rejected', String(status), `webhook answered ${status}${detail}`);
   }

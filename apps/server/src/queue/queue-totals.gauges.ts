@@ -21,9 +21,11 @@ export class QueueTotalsGauges {
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     // The bound of the oldest message's age: alerts compare the age with it (messages about to expire unread).
-    new Gauge({ name: 'mpr_message_ttl_seconds', help: 'Configured message life (MESSAGE_TTL_MS), in seconds', registers: [metrics.registry] }).set(
-      config.retention.messageTtlMs / 1000,
-    );
+    new Gauge({
+      name: 'mpr_message_ttl_seconds',
+      help: 'Configured message life (MESSAGE_TTL_MS), in seconds',
+      registers: [metrics.registry],
+    }).set(config.retention.messageTtlMs / 1000);
     this.gauge(metrics, 'mpr_pending_messages', 'Messages waiting to be taken (all connections)', (totals) => totals.pending);
     this.gauge(metrics, 'mpr_queued_bytes', 'Payload bytes of pending and sending messages (all connections)', (totals) => totals.bytes);
     this.gauge(metrics, 'mpr_oldest_pending_message_age_seconds', 'Age of the oldest pending message (0 when none)', (totals) =>

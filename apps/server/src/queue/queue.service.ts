@@ -119,7 +119,12 @@ export class QueueService {
       this.logger.warn(`An addMessage batch of ${items.length} failed (${error.message}); retrying its items one by one`);
       const results: (InsertedMessage | undefined | ItemFailure)[] = [];
       for (const item of items) {
-        results.push(await this.flushAdds([item]).then(([result]) => result, (itemError: unknown) => new ItemFailure(itemError)));
+        results.push(
+          await this.flushAdds([item]).then(
+            ([result]) => result,
+            (itemError: unknown) => new ItemFailure(itemError),
+          ),
+        );
       }
       return results;
     }
@@ -151,7 +156,8 @@ export class QueueService {
     });
     if (refused.size > 0) {
       const rejected = items.filter((_item, index) => results[index] instanceof ItemFailure);
-      for (const [tenant, count] of countPerTenant(rejected, (item) => item.message.ref.tenant)) this.metrics.quotaRejections.inc({ tenant }, count);
+      for (const [tenant, count] of countPerTenant(rejected, (item) => item.message.ref.tenant))
+        this.metrics.quotaRejections.inc({ tenant }, count);
     }
     this.delivery.committed(committed);
     return results;

@@ -3,7 +3,14 @@ import { RawJson, stringifyWithRawJson } from './raw-json';
 describe('stringifyWithRawJson', () => {
   it('embeds raw JSON text verbatim and serialises everything else as JSON.stringify does', () => {
     const payload = '{"protected":"eyJ","nested":[1,{"u":"\\u0000ü"}]}';
-    const value = { jsonrpc: '2.0', id: 7, result: [{ id: 'm1', encryptedMessage: new RawJson(payload) }, { id: 'm2', encryptedMessage: new RawJson('{}') }] };
+    const value = {
+      jsonrpc: '2.0',
+      id: 7,
+      result: [
+        { id: 'm1', encryptedMessage: new RawJson(payload) },
+        { id: 'm2', encryptedMessage: new RawJson('{}') },
+      ],
+    };
     const text = stringifyWithRawJson(value);
     expect(text).toBe(`{"jsonrpc":"2.0","id":7,"result":[{"id":"m1","encryptedMessage":${payload}},{"id":"m2","encryptedMessage":{}}]}`);
     expect(JSON.parse(text).result[0].encryptedMessage).toEqual(JSON.parse(payload));

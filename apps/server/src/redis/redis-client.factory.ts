@@ -24,7 +24,12 @@ const retryStrategy = (attempt: number): number => Math.min(50 * attempt, 2000);
  * callers get their deadline's answer first, and so that a busy event loop that reads late is not taken for a
  * silent network.
  */
-export function createRedisClient(config: Exclude<RedisConfig, { mode: 'none' }>, role: RedisRole, connectionName: string, commandTimeoutMs: number): RedisClient {
+export function createRedisClient(
+  config: Exclude<RedisConfig, { mode: 'none' }>,
+  role: RedisRole,
+  connectionName: string,
+  commandTimeoutMs: number,
+): RedisClient {
   const common: RedisOptions = {
     connectionName: `${connectionName}-${role}`,
     retryStrategy,

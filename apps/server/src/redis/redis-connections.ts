@@ -157,7 +157,9 @@ export class RedisConnections {
   private watchStalled(role: RedisRole, connection: Connection, command: string): void {
     if (this.closed) return;
     const since = Date.now();
-    this.logger.warn(`Redis ${role}: ${command.toUpperCase()} unanswered for ${this.commandTimeoutMs} ms; calls that need Redis fail until it answers again`);
+    this.logger.warn(
+      `Redis ${role}: ${command.toUpperCase()} unanswered for ${this.commandTimeoutMs} ms; calls that need Redis fail until it answers again`,
+    );
     let probing = false;
     connection.probe = setInterval(() => {
       if (!connection.guard.stalled || this.closed) {
@@ -184,7 +186,13 @@ async function quit(client: RedisClient): Promise<void> {
   if (client.status === 'ready') {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, QUIT_TIMEOUT_MS)));
-    await Promise.race([client.quit().then(() => undefined, () => undefined), timeout]);
+    await Promise.race([
+      client.quit().then(
+        () => undefined,
+        () => undefined,
+      ),
+      timeout,
+    ]);
     clearTimeout(timer);
   }
   client.disconnect();

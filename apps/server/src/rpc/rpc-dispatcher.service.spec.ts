@@ -25,7 +25,14 @@ describe('RpcDispatcher', () => {
       const queue = { addMessage: () => Promise.reject(new Error('secret internals')) } as unknown as QueueService;
       const document = buildOpenRpcDocument({ maxPayloadBytes: 1024, maxTakeMessages: 10 });
       const metrics = new MetricsService();
-      const dispatcher = new RpcDispatcher(queue, {} as LiveSessionService, metrics, new RpcParamsValidator(document), document, new AccessPolicy(metrics));
+      const dispatcher = new RpcDispatcher(
+        queue,
+        {} as LiveSessionService,
+        metrics,
+        new RpcParamsValidator(document),
+        document,
+        new AccessPolicy(metrics),
+      );
       const frame = JSON.stringify({
         jsonrpc: '2.0',
         id: 7,
@@ -33,7 +40,13 @@ describe('RpcDispatcher', () => {
         params: { connectionId: 'conn-9', recipientDids: ['did:a'], payload: {} },
       });
       const reply = JSON.parse(
-        (await dispatcher.handleFrame(frame, { id: 'socket-3', isOpen: true, bufferedAmount: 0, send: async () => undefined, grant: AccessGrant.anonymous() }))!,
+        (await dispatcher.handleFrame(frame, {
+          id: 'socket-3',
+          isOpen: true,
+          bufferedAmount: 0,
+          send: async () => undefined,
+          grant: AccessGrant.anonymous(),
+        }))!,
       );
       expect(reply).toEqual({ jsonrpc: '2.0', id: 7, error: { code: -32603, message: 'Internal error', data: { retryable: false } } });
       expect(lines).toHaveLength(1);

@@ -1,6 +1,13 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { JSONRPCErrorResponse, JSONRPCID, JSONRPCRequest, JSONRPCResponse, JSONRPCServer } from 'json-rpc-2.0';
-import { MAX_BATCH_REQUESTS, MAX_REQUEST_ID_LENGTH, OpenRpcDocument, RpcErrorCode, RpcMethod, RpcNotification } from '@didcomm-mpr/protocol';
+import {
+  MAX_BATCH_REQUESTS,
+  MAX_REQUEST_ID_LENGTH,
+  OpenRpcDocument,
+  RpcErrorCode,
+  RpcMethod,
+  RpcNotification,
+} from '@didcomm-mpr/protocol';
 import { ConnectionRef } from '../config';
 import { LiveSessionService, SessionHolder } from '../live-session';
 import { MetricsService } from '../metrics';
@@ -67,7 +74,9 @@ export class RpcDispatcher {
   ) {
     this.server.mapErrorToJSONRPCErrorResponse = (id, error) => this.mapError(id, error);
     this.server.handleMethodNotFound = async (request) =>
-      request.id === undefined ? null : (errorResponse(request.id, RpcErrorCode.MethodNotFound, `Method not found: ${request.method}`) as never);
+      request.id === undefined
+        ? null
+        : (errorResponse(request.id, RpcErrorCode.MethodNotFound, `Method not found: ${request.method}`) as never);
     this.server.applyMiddleware(async (next, request, caller) => {
       const method = KNOWN_METHODS.has(request.method) ? request.method : 'unknown';
       const stop = this.metrics.requestDuration.startTimer({ method });
@@ -75,7 +84,11 @@ export class RpcDispatcher {
       try {
         response = await next(request, caller);
       } catch (error) {
-        const mapped = this.mapError(request.id ?? null, error, { method: request.method, socketId: caller.id, connectionId: connectionIdOf(request.params) });
+        const mapped = this.mapError(request.id ?? null, error, {
+          method: request.method,
+          socketId: caller.id,
+          connectionId: connectionIdOf(request.params),
+        });
         response = request.id === undefined ? null : mapped;
       }
       stop();
@@ -124,7 +137,9 @@ export class RpcDispatcher {
       const params = p.parse(RpcMethod.AddLiveSession, raw);
       return this.sessions.add(refOf(caller, params.connectionId), params.sessionId, params.reclaim ?? false, caller);
     });
-    s.addMethod(RpcMethod.GetLiveSession, (raw, caller) => this.sessions.isHeld(refOf(caller, p.parse(RpcMethod.GetLiveSession, raw).connectionId)));
+    s.addMethod(RpcMethod.GetLiveSession, (raw, caller) =>
+      this.sessions.isHeld(refOf(caller, p.parse(RpcMethod.GetLiveSession, raw).connectionId)),
+    );
     s.addMethod(RpcMethod.RemoveLiveSession, (raw, caller) => {
       const params = p.parse(RpcMethod.RemoveLiveSession, raw);
       return this.sessions.remove(refOf(caller, params.connectionId), params.sessionId);
@@ -140,10 +155,17 @@ export class RpcDispatcher {
   }
 
   /** Maps an error thrown by a method; an unexpected one is logged with the request's method, socket and connection. */
-  private mapError(id: JSONRPCID, error: unknown, scope?: { method: string; socketId: string; connectionId?: string }): JSONRPCErrorResponse {
+  private mapError(
+    id: JSONRPCID,
+    error: unknown,
+    scope?: { method: string; socketId: string; connectionId?: string },
+  ): JSONRPCErrorResponse {
     const { error: rpc, unexpected } = toRpcError(error);
     if (unexpected) {
-      this.logger.error({ message: `Unexpected error in a JSON-RPC method: ${(error as Error)?.message ?? String(error)}`, ...scope }, (error as Error)?.stack);
+      this.logger.error(
+        { message: `Unexpected error in a JSON-RPC method: ${(error as Error)?.message ?? String(error)}`, ...scope },
+        (error as Error)?.stack,
+      );
     }
     return { jsonrpc: '2.0', id, error: rpc };
   }
@@ -163,7 +185,9 @@ export class RpcDispatcher {
     if (Array.isArray(message)) {
       if (message.length === 0) return JSON.stringify(this.invalid(null, 'Invalid Request: empty batch'));
       if (message.length > MAX_BATCH_REQUESTS) {
-        return JSON.stringify(this.invalid(null, `Invalid Request: a batch may hold at most ${MAX_BATCH_REQUESTS} requests, this one holds ${message.length}`));
+        return JSON.stringify(
+          this.invalid(null, `Invalid Request: a batch may hold at most ${MAX_BATCH_REQUESTS} requests, this one holds ${message.length}`),
+        );
       }
       // The specification lets a batch run in any order; running it concurrently lets the adds of one
       // batch share a commit. The answer is always an array, even for a batch of one.

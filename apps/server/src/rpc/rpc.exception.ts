@@ -26,9 +26,14 @@ export class RpcException extends Error {
   }
 
   static rateLimited(retryAfterMs: number): RpcException {
-    return new RpcException(RpcExceptionCode.RateLimited, `Rate limited: this token's maxRequestsPerSecond is used up; retry in ${retryAfterMs} ms`, undefined, {
-      retryAfterMs,
-    });
+    return new RpcException(
+      RpcExceptionCode.RateLimited,
+      `Rate limited: this token's maxRequestsPerSecond is used up; retry in ${retryAfterMs} ms`,
+      undefined,
+      {
+        retryAfterMs,
+      },
+    );
   }
 
   static forbidden(method: string, role: TokenRole): RpcException {

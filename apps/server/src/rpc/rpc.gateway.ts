@@ -74,7 +74,9 @@ export class RpcGateway implements OnGatewayInit, OnGatewayConnection, OnGateway
     this.metrics.openSockets.dec({ tenant: connection.grant.tenant });
     const ending = this.sessions
       .endHolder(connection)
-      .catch((error: unknown) => this.logger.error(`Ending the sessions of socket ${connection.id} failed: ${(error as Error).stack ?? String(error)}`))
+      .catch((error: unknown) =>
+        this.logger.error(`Ending the sessions of socket ${connection.id} failed: ${(error as Error).stack ?? String(error)}`),
+      )
       .finally(() => this.ending.delete(ending));
     this.ending.add(ending);
   }
@@ -92,11 +94,16 @@ export class RpcGateway implements OnGatewayInit, OnGatewayConnection, OnGateway
         reply = await this.dispatcher.handleFrame(text, connection, this.gate.accepting ? undefined : SHUTTING_DOWN);
       } catch (error) {
         // The dispatcher answers every method error itself; this is a bug, so say so, and still answer.
-        this.logger.error({ message: `Handling a frame failed: ${(error as Error)?.message ?? String(error)}`, socketId: connection.id }, (error as Error)?.stack);
+        this.logger.error(
+          { message: `Handling a frame failed: ${(error as Error)?.message ?? String(error)}`, socketId: connection.id },
+          (error as Error)?.stack,
+        );
         reply = await this.dispatcher.handleFrame(text, connection, INTERNAL_ERROR).catch(() => undefined);
       }
       if (reply !== undefined && connection.isOpen) {
-        await connection.send(reply).catch((error: unknown) => this.logger.debug(`Reply to socket ${connection.id} not sent: ${(error as Error).message}`));
+        await connection
+          .send(reply)
+          .catch((error: unknown) => this.logger.debug(`Reply to socket ${connection.id} not sent: ${(error as Error).message}`));
       }
     } finally {
       if (--connection.inFlight === Math.floor(MAX_IN_FLIGHT_PER_SOCKET / 2)) connection.socket.resume();
@@ -119,7 +126,9 @@ export class RpcGateway implements OnGatewayInit, OnGatewayConnection, OnGateway
       connection.socket.close(CLOSE_POLICY_VIOLATION, 'token revoked');
     }
     if (closed.size > 0) {
-      this.logger.log(`Closed the sockets of revoked tokens with 1008: ${[...closed].map(([name, count]) => `${name} (${count})`).join(', ')}`);
+      this.logger.log(
+        `Closed the sockets of revoked tokens with 1008: ${[...closed].map(([name, count]) => `${name} (${count})`).join(', ')}`,
+      );
     }
   }
 

@@ -74,7 +74,10 @@ export class RedisSessionRegistry extends SessionRegistryPort {
         if (reclaim && current && current.sessionId !== owner.sessionId) return { ok: false } as const;
         if ((await this.redis.mprCas(key, raw ?? '', JSON.stringify(owner))) === 1) return { ok: true, previous: current } as const;
       }
-      throw new StorageException(StorageExceptionCode.Unavailable, `Session registry: connection ${ref.connectionId} of tenant ${ref.tenant} keeps changing`);
+      throw new StorageException(
+        StorageExceptionCode.Unavailable,
+        `Session registry: connection ${ref.connectionId} of tenant ${ref.tenant} keeps changing`,
+      );
     });
   }
 
@@ -93,7 +96,10 @@ export class RedisSessionRegistry extends SessionRegistryPort {
         // A dead owner's record is removed too, but reported as nothing removed.
         if ((await this.redis.mprCas(key, raw, '')) === 1) return current;
       }
-      throw new StorageException(StorageExceptionCode.Unavailable, `Session registry: connection ${ref.connectionId} of tenant ${ref.tenant} keeps changing`);
+      throw new StorageException(
+        StorageExceptionCode.Unavailable,
+        `Session registry: connection ${ref.connectionId} of tenant ${ref.tenant} keeps changing`,
+      );
     });
   }
 

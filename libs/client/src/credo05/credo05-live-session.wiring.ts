@@ -1,4 +1,10 @@
-import { agentErrorSink, LiveSessionWiring, type CredoEventsLike, type CredoMessagePickupApiLike, type LiveSessionWiringOptions } from '../live-session.wiring';
+import {
+  agentErrorSink,
+  LiveSessionWiring,
+  type CredoEventsLike,
+  type CredoMessagePickupApiLike,
+  type LiveSessionWiringOptions,
+} from '../live-session.wiring';
 import type { MessagePickupRepositoryClient } from '../message-pickup-repository.client';
 
 /** The parts of a Credo 0.5 `Agent` the wiring uses. */
@@ -17,6 +23,16 @@ export const CREDO05_LIVE_SESSION_EVENTS = { saved: 'LiveSessionSaved', removed:
  * `messagesReceived` notifications to `agent.messagePickup.deliverMessages`. Call it once, after the
  * agent is created (before or after `initialize()`). Returns the wiring; `dispose()` undoes it.
  */
-export function wireCredo05LiveSessions(agent: Credo05AgentLike, client: MessagePickupRepositoryClient, options: LiveSessionWiringOptions = {}): LiveSessionWiring {
-  return new LiveSessionWiring(client, agent.events, agent.messagePickup, CREDO05_LIVE_SESSION_EVENTS, options.onError ?? agentErrorSink(agent));
+export function wireCredo05LiveSessions(
+  agent: Credo05AgentLike,
+  client: MessagePickupRepositoryClient,
+  options: LiveSessionWiringOptions = {},
+): LiveSessionWiring {
+  return new LiveSessionWiring(
+    client,
+    agent.events,
+    agent.messagePickup,
+    CREDO05_LIVE_SESSION_EVENTS,
+    options.onError ?? agentErrorSink(agent),
+  );
 }

@@ -35,7 +35,12 @@ export class Credo05MessagePickupRepository {
    * Takes pending messages, oldest first, within the connection's `maxReceiveBytes`. `deleteMessages` is
    * honoured by a take without deletion followed by `removeMessages`, so a lost answer never loses messages.
    */
-  takeFromQueue(options: { connectionId: string; recipientDid?: string; limit?: number; deleteMessages?: boolean }): Promise<CredoQueuedMessage<CredoEncryptedMessage>[]> {
+  takeFromQueue(options: {
+    connectionId: string;
+    recipientDid?: string;
+    limit?: number;
+    deleteMessages?: boolean;
+  }): Promise<CredoQueuedMessage<CredoEncryptedMessage>[]> {
     return this.core.takeFromQueue<CredoEncryptedMessage>(options);
   }
 

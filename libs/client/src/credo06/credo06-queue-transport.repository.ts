@@ -47,7 +47,10 @@ export class Credo06QueueTransportRepository {
   }
 
   /** Queues a message durably (with the connection's push token) and returns its id; the server sets `receivedAt`. */
-  addMessage(_agentContext: unknown, options: { connectionId: string; recipientDids: string[]; payload: CredoEncryptedMessage; receivedAt?: Date }): Promise<string> {
+  addMessage(
+    _agentContext: unknown,
+    options: { connectionId: string; recipientDids: string[]; payload: CredoEncryptedMessage; receivedAt?: Date },
+  ): Promise<string> {
     return this.core.addMessage(options);
   }
 

@@ -12,7 +12,9 @@ export class PickupFrameTooLargeError extends Error {
   readonly maxFrameBytes: number;
 
   constructor(method: string, frameBytes: number, maxFrameBytes: number) {
-    super(`${method} refused: its frame is ${frameBytes} bytes, more than maxFrameBytes (${maxFrameBytes}); the server would close the connection for it`);
+    super(
+      `${method} refused: its frame is ${frameBytes} bytes, more than maxFrameBytes (${maxFrameBytes}); the server would close the connection for it`,
+    );
     this.name = 'PickupFrameTooLargeError';
     this.method = method;
     this.frameBytes = frameBytes;

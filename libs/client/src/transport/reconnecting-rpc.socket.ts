@@ -187,8 +187,12 @@ export class ReconnectingRpcSocket {
     } catch (error) {
       return Promise.reject(new TypeError(`${method} refused: its params cannot be serialized to JSON (${(error as Error).message})`));
     }
-    const frameBytes = FRAME_ENVELOPE_BYTES + Buffer.byteLength(method) + Math.max(Buffer.byteLength(paramsJson ?? ''), Buffer.byteLength(resendParamsJson ?? ''));
-    if (frameBytes > this.options.maxFrameBytes) return Promise.reject(new PickupFrameTooLargeError(method, frameBytes, this.options.maxFrameBytes));
+    const frameBytes =
+      FRAME_ENVELOPE_BYTES +
+      Buffer.byteLength(method) +
+      Math.max(Buffer.byteLength(paramsJson ?? ''), Buffer.byteLength(resendParamsJson ?? ''));
+    if (frameBytes > this.options.maxFrameBytes)
+      return Promise.reject(new PickupFrameTooLargeError(method, frameBytes, this.options.maxFrameBytes));
     this.start();
     const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
     return new Promise<T>((resolve, reject) => {
@@ -357,7 +361,8 @@ export class ReconnectingRpcSocket {
       this.failedAttempts++;
       if (!this.urlAdvancedForSocket) this.urlIndex = (this.urlIndex + 1) % urls;
       const round = Math.floor(this.failedAttempts / urls);
-      delay = this.failedAttempts % urls === 0 ? backoffDelay(round, this.options.reconnectBaseDelayMs, this.options.reconnectMaxDelayMs) : 0;
+      delay =
+        this.failedAttempts % urls === 0 ? backoffDelay(round, this.options.reconnectBaseDelayMs, this.options.reconnectMaxDelayMs) : 0;
     }
     this.reconnectTimer = setTimeout(() => this.openSocket(), delay);
   }
@@ -451,8 +456,10 @@ export class ReconnectingRpcSocket {
       }
       return;
     }
-    const serverDelay = code === RpcErrorCode.RateLimited && typeof retryAfterMs === 'number' && retryAfterMs > 0 ? retryAfterMs : undefined;
-    const delay = serverDelay !== undefined ? serverDelay + Math.random() * Math.min(serverDelay, 250) : backoffDelay(pending.retries++, 100, 2_000);
+    const serverDelay =
+      code === RpcErrorCode.RateLimited && typeof retryAfterMs === 'number' && retryAfterMs > 0 ? retryAfterMs : undefined;
+    const delay =
+      serverDelay !== undefined ? serverDelay + Math.random() * Math.min(serverDelay, 250) : backoffDelay(pending.retries++, 100, 2_000);
     pending.retryTimer = setTimeout(() => {
       pending.retryTimer = undefined;
       if (this.state === 'open' && this.queued.delete(pending)) this.send(pending);

@@ -30,12 +30,8 @@ export class CreateQueuedMessage1763800000000 implements MigrationInterface {
         claimed_by bigint,
         CONSTRAINT queued_message_pkey PRIMARY KEY (connection_id, id)
       )`);
-    await queryRunner.query(
-      `CREATE INDEX queued_message_pending_idx ON queued_message (connection_id, seq) WHERE state = 0`,
-    );
-    await queryRunner.query(
-      `CREATE INDEX queued_message_sending_idx ON queued_message (sending_until) WHERE state = 1`,
-    );
+    await queryRunner.query(`CREATE INDEX queued_message_pending_idx ON queued_message (connection_id, seq) WHERE state = 0`);
+    await queryRunner.query(`CREATE INDEX queued_message_sending_idx ON queued_message (sending_until) WHERE state = 1`);
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {

@@ -9,9 +9,7 @@ export class AddClaimedInstance1763900000000 implements MigrationInterface {
 
   async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`ALTER TABLE queued_message ADD COLUMN claimed_instance text`);
-    await queryRunner.query(
-      `CREATE INDEX queued_message_claimed_instance_idx ON queued_message (claimed_instance) WHERE state = 1`,
-    );
+    await queryRunner.query(`CREATE INDEX queued_message_claimed_instance_idx ON queued_message (claimed_instance) WHERE state = 1`);
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {

@@ -172,7 +172,13 @@ export class MessageRepository {
    * overshoot the quota allows (what concurrent batches of other instances add to the connection).
    */
   private async insertOnce(messages: NewMessage[], sendingTimeoutMs: number, quota: QueueQuota): Promise<InsertOutcome> {
-    const rows = await this.query<{ tenant: string; connection_id: string; id: string | null; received_at: Date | null; state: number | null }>(
+    const rows = await this.query<{
+      tenant: string;
+      connection_id: string;
+      id: string | null;
+      received_at: Date | null;
+      state: number | null;
+    }>(
       'insert-many',
       `WITH bound AS (
          INSERT INTO queue_usage AS u (tenant, connection_id, messages, bytes)
@@ -203,7 +209,8 @@ export class MessageRepository {
     const toCheck = new Set<string>();
     for (const row of rows) {
       if (row.id === null) toCheck.add(refKey(refOf(row)));
-      else outcome.inserted.push({ ref: refOf(row), id: row.id, receivedAt: row.received_at as Date, claimed: row.state === STATE_SENDING });
+      else
+        outcome.inserted.push({ ref: refOf(row), id: row.id, receivedAt: row.received_at as Date, claimed: row.state === STATE_SENDING });
     }
     if (toCheck.size === 0) return outcome;
     const checked = await this.checkedInsert(
@@ -308,7 +315,12 @@ export class MessageRepository {
     const outcome: InsertOutcome = { inserted: [], refused: [] };
     for (const row of rows) {
       if (row.refused) {
-        outcome.refused.push({ ref: refOf(row), id: row.id, messagesAfter: Number(row.messages_after), bytesAfter: Number(row.bytes_after) });
+        outcome.refused.push({
+          ref: refOf(row),
+          id: row.id,
+          messagesAfter: Number(row.messages_after),
+          bytesAfter: Number(row.bytes_after),
+        });
       } else {
         outcome.inserted.push({ ref: refOf(row), id: row.id, receivedAt: row.received_at as Date, claimed: row.state === STATE_SENDING });
       }
@@ -542,7 +554,8 @@ export class MessageRepository {
     let locked = false;
     return this.db.withConnection(
       async (connection) => {
-        locked = (await connection.query<{ ok: boolean }>('expiry-lock', 'SELECT pg_try_advisory_lock($1) AS ok', [EXPIRY_SWEEP_LOCK]))[0].ok;
+        locked = (await connection.query<{ ok: boolean }>('expiry-lock', 'SELECT pg_try_advisory_lock($1) AS ok', [EXPIRY_SWEEP_LOCK]))[0]
+          .ok;
         if (!locked) return undefined;
         const perConnection = new Map<string, ExpiredCount>();
         for (let batch = 0; batch < maxBatches; batch++) {
