@@ -1,10 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { DeliveryLedger } from './support/delivery-ledger';
 import { expectNoLossNoDuplicate } from './support/fault-assertions';
 import { FaultFleet, startFaultFleet } from './support/fault-fleet';
 import { reportFault, rowFromVerdict, seconds } from './support/fault-report';
 import { byProfile, FAULTS_REDELIVERY_TIMEOUT_MS, MIN_LOAD_SHARE } from './support/faults-profile';
-import { auditDelivery, ErrorTally, InstancePool, LoadGenerator } from './support/load-generator';
+import { auditDelivery, faultLoad, LoadGenerator, runConnections } from './support/load-generator';
 
 /**
  * Fault 1: `kill -9` of one of two instances under load, with live sessions on both. The instances share one
@@ -35,22 +33,11 @@ describe('fault 1: kill -9 of one of two instances under load', () => {
 
   it('loses nothing acknowledged, duplicates nothing, and the survivor serves the moved sessions', async () => {
     const [survivor, victim] = fleet!.servers;
-    const run = randomBytes(3).toString('hex');
-    const connections = Array.from({ length: profile.connections }, (_, i) => `kill-${run}-${i}`);
-    const ledger = new DeliveryLedger(FAULTS_REDELIVERY_TIMEOUT_MS);
-    const errors = new ErrorTally();
-    const pool = new InstancePool([survivor.wsUrl, victim.wsUrl]);
+    const connections = runConnections('kill', profile.connections);
     // Even indexes start on the survivor, odd ones on the victim: sessions and senders on both.
-    load = new LoadGenerator({
-      ledger,
-      errors,
-      pool,
-      connections,
-      holderSockets: 4,
-      senderSockets: 4,
-      ratePerSecond: profile.rate,
-      payloadBytes: 1024,
-    });
+    const set = faultLoad({ wsUrls: [survivor.wsUrl, victim.wsUrl], connections, sockets: 4, ratePerSecond: profile.rate });
+    load = set.load;
+    const { ledger, errors, pool } = set;
     await load.connect();
     load.start();
     await sleep(profile.beforeMs);

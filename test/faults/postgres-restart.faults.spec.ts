@@ -1,11 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { JsonRpcWsClient, RpcCallError, RpcTransportError } from '@didcomm-mpr/test-kit';
-import { DeliveryLedger } from './support/delivery-ledger';
 import { expectNoLossNoDuplicate } from './support/fault-assertions';
 import { FaultFleet, startFaultFleet } from './support/fault-fleet';
 import { reportFault, rowFromVerdict, seconds } from './support/fault-report';
 import { byProfile, FAULTS_REDELIVERY_TIMEOUT_MS, MIN_LOAD_SHARE } from './support/faults-profile';
-import { auditDelivery, ErrorTally, InstancePool, LoadGenerator, makePayload } from './support/load-generator';
+import { auditDelivery, faultLoad, LoadGenerator, makePayload, runConnections } from './support/load-generator';
 import { OwnPostgres } from './support/own-postgres';
 
 /**
@@ -43,21 +41,10 @@ describe('fault 2: PostgreSQL restarted under load', () => {
 
   it('fails storage calls at once with -32000 and 503 while down, resumes without a restart, loses nothing', async () => {
     const server = fleet!.servers[0];
-    const run = randomBytes(3).toString('hex');
-    const connections = Array.from({ length: profile.connections }, (_, i) => `pg-${run}-${i}`);
-    const ledger = new DeliveryLedger(FAULTS_REDELIVERY_TIMEOUT_MS);
-    const errors = new ErrorTally();
-    const pool = new InstancePool([server.wsUrl]);
-    load = new LoadGenerator({
-      ledger,
-      errors,
-      pool,
-      connections,
-      holderSockets: 2,
-      senderSockets: 2,
-      ratePerSecond: profile.rate,
-      payloadBytes: 1024,
-    });
+    const connections = runConnections('pg', profile.connections);
+    const set = faultLoad({ wsUrls: [server.wsUrl], connections, sockets: 2, ratePerSecond: profile.rate });
+    load = set.load;
+    const { ledger, errors, pool } = set;
     await load.connect();
     probe = await JsonRpcWsClient.connect(server.wsUrl, { record: false });
     load.start();
@@ -75,7 +62,11 @@ describe('fault 2: PostgreSQL restarted under load', () => {
     while (Date.now() - downAt < profile.downMs) {
       const started = Date.now();
       const outcome = await probe
-        .call('addMessage', { connectionId: `pg-${run}-probe`, recipientDids: ['did:example:probe'], payload: makePayload(64) }, 10_000)
+        .call(
+          'addMessage',
+          { connectionId: `${connections[0]}-probe`, recipientDids: ['did:example:probe'], payload: makePayload(64) },
+          10_000,
+        )
         .then(
           () => 'succeeded',
           (error: RpcCallError | RpcTransportError) => `${error.code}${error.retryable ? ' retryable' : ''}`,

@@ -1,10 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { DeliveryLedger } from './support/delivery-ledger';
 import { expectNoLossNoDuplicate } from './support/fault-assertions';
 import { FaultFleet, startFaultFleet } from './support/fault-fleet';
 import { reportFault, rowFromVerdict, seconds } from './support/fault-report';
 import { byProfile, FAULTS_REDELIVERY_TIMEOUT_MS, MIN_LOAD_SHARE } from './support/faults-profile';
-import { auditDelivery, ErrorTally, InstancePool, LoadGenerator } from './support/load-generator';
+import { auditDelivery, faultLoad, LoadGenerator, runConnections } from './support/load-generator';
 import { connectionSlot, slotOwners } from '@didcomm-mpr/test-kit';
 
 /**
@@ -38,25 +36,14 @@ describe('fault 3: a Redis Cluster master killed and restarted under load', () =
     const [a, b] = fleet!.servers;
     const cluster = fleet!.cluster!;
     const victim = cluster.nodes[1];
-    const run = randomBytes(3).toString('hex');
-    const connections = Array.from({ length: profile.connections }, (_, i) => `redis-${run}-${i}`);
+    const connections = runConnections('redis', profile.connections);
     const ownerOf = await slotOwners(cluster.nodes[0].port);
     const onVictim = new Set(connections.filter((connectionId) => ownerOf(connectionSlot(connectionId)) === victim.address));
     expect(onVictim.size).toBeGreaterThan(0);
 
-    const ledger = new DeliveryLedger(FAULTS_REDELIVERY_TIMEOUT_MS);
-    const errors = new ErrorTally();
-    const pool = new InstancePool([a.wsUrl, b.wsUrl]);
-    load = new LoadGenerator({
-      ledger,
-      errors,
-      pool,
-      connections,
-      holderSockets: 4,
-      senderSockets: 4,
-      ratePerSecond: profile.rate,
-      payloadBytes: 1024,
-    });
+    const set = faultLoad({ wsUrls: [a.wsUrl, b.wsUrl], connections, sockets: 4, ratePerSecond: profile.rate });
+    load = set.load;
+    const { ledger, errors, pool } = set;
     await load.connect();
     load.start();
     await sleep(profile.beforeMs);

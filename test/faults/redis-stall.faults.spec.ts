@@ -1,11 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { JsonRpcWsClient, metricValue, RpcCallError, RpcTransportError, TcpProxy } from '@didcomm-mpr/test-kit';
-import { DeliveryLedger } from './support/delivery-ledger';
 import { expectNoLossNoDuplicate } from './support/fault-assertions';
 import { FaultFleet, startFaultFleet } from './support/fault-fleet';
 import { reportFault, rowFromVerdict, seconds } from './support/fault-report';
 import { byProfile, FAULTS_REDELIVERY_TIMEOUT_MS, MIN_LOAD_SHARE } from './support/faults-profile';
-import { auditDelivery, ErrorTally, InstancePool, LoadGenerator } from './support/load-generator';
+import { auditDelivery, faultLoad, LoadGenerator, runConnections } from './support/load-generator';
 
 /**
  * Fault 7: the network between one of two instances and the Redis Cluster stalls under load: instance A reaches the
@@ -57,21 +55,10 @@ describe('fault 7: the network to Redis stalls under load for one of two instanc
 
   it('bounds session calls by the deadline, fences the stalled instance, and resumes after healing without loss', async () => {
     const [a, b] = fleet!.servers;
-    const run = randomBytes(3).toString('hex');
-    const connections = Array.from({ length: profile.connections }, (_, i) => `rs-${run}-${i}`);
-    const ledger = new DeliveryLedger(FAULTS_REDELIVERY_TIMEOUT_MS);
-    const errors = new ErrorTally();
-    const pool = new InstancePool([a.wsUrl, b.wsUrl]);
-    load = new LoadGenerator({
-      ledger,
-      errors,
-      pool,
-      connections,
-      holderSockets: 4,
-      senderSockets: 4,
-      ratePerSecond: profile.rate,
-      payloadBytes: 1024,
-    });
+    const connections = runConnections('rs', profile.connections);
+    const set = faultLoad({ wsUrls: [a.wsUrl, b.wsUrl], connections, sockets: 4, ratePerSecond: profile.rate });
+    load = set.load;
+    const { ledger, errors, pool } = set;
     await load.connect();
     probe = await JsonRpcWsClient.connect(a.wsUrl, { record: false });
     load.start();
@@ -88,7 +75,7 @@ describe('fault 7: the network to Redis stalls under load for one of two instanc
     while (Date.now() - stalledAt < profile.stallMs) {
       for (const [method, params] of [
         ['getLiveSession', { connectionId: connections[0] }],
-        ['addLiveSession', { connectionId: `rs-${run}-probe`, sessionId: 'probe' }],
+        ['addLiveSession', { connectionId: `${connections[0]}-probe`, sessionId: 'probe' }],
       ] as const) {
         const started = Date.now();
         const outcome = await probe.call(method, params, 30_000).then(
@@ -99,7 +86,7 @@ describe('fault 7: the network to Redis stalls under load for one of two instanc
       }
       const started = Date.now();
       await probe.call('addMessage', {
-        connectionId: `rs-${run}-probe-add`,
+        connectionId: `${connections[0]}-probe-add`,
         recipientDids: ['did:example:probe'],
         payload: { at: started },
       });

@@ -1,10 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { DeliveryLedger } from './support/delivery-ledger';
 import { expectNoLossNoDuplicate } from './support/fault-assertions';
 import { FaultFleet, startFaultFleet } from './support/fault-fleet';
 import { reportFault, rowFromVerdict } from './support/fault-report';
 import { byProfile, FAULTS_REDELIVERY_TIMEOUT_MS, MIN_LOAD_SHARE } from './support/faults-profile';
-import { auditDelivery, ErrorTally, InstancePool, LoadGenerator } from './support/load-generator';
+import { auditDelivery, faultLoad, LoadGenerator, runConnections } from './support/load-generator';
 import { RssSampler } from './support/process-memory';
 
 /**
@@ -41,21 +39,10 @@ describe('fault 6: soak at 500 msg/s with session churn', () => {
 
   it('keeps memory flat and every acknowledged message accounted for', async () => {
     const server = fleet!.servers[0];
-    const run = randomBytes(3).toString('hex');
-    const connections = Array.from({ length: profile.connections }, (_, i) => `soak-${run}-${i}`);
-    const ledger = new DeliveryLedger(FAULTS_REDELIVERY_TIMEOUT_MS);
-    const errors = new ErrorTally();
-    const pool = new InstancePool([server.wsUrl]);
-    load = new LoadGenerator({
-      ledger,
-      errors,
-      pool,
-      connections,
-      holderSockets: 4,
-      senderSockets: 4,
-      ratePerSecond: profile.rate,
-      payloadBytes: 1024,
-    });
+    const connections = runConnections('soak', profile.connections);
+    const set = faultLoad({ wsUrls: [server.wsUrl], connections, sockets: 4, ratePerSecond: profile.rate });
+    load = set.load;
+    const { ledger, errors, pool } = set;
     await load.connect();
     sampler = new RssSampler(server.pid, profile.sampleMs);
     sampler.start();

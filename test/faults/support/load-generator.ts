@@ -530,6 +530,41 @@ export class LoadGenerator {
   }
 }
 
+/** `count` connection ids of a new run: `<prefix>-<run>-<i>`, so that runs never share a queue. */
+export function runConnections(prefix: string, count: number): string[] {
+  const run = randomBytes(3).toString('hex');
+  return Array.from({ length: count }, (_, i) => `${prefix}-${run}-${i}`);
+}
+
+/**
+ * The load every fault runs: `connections` held live by `sockets` holders and fed by as many senders at `ratePerSecond`
+ * with 1 KiB payloads, spread over the instances of `wsUrls`; `unheldConnections` are drained by a taker. Not
+ * connected: the caller keeps the generator (to close it whatever happens) before connecting it.
+ */
+export function faultLoad(options: {
+  wsUrls: string[];
+  connections: string[];
+  unheldConnections?: string[];
+  sockets: number;
+  ratePerSecond: number;
+}): { load: LoadGenerator; ledger: DeliveryLedger; errors: ErrorTally; pool: InstancePool } {
+  const ledger = new DeliveryLedger(FAULTS_REDELIVERY_TIMEOUT_MS);
+  const errors = new ErrorTally();
+  const pool = new InstancePool(options.wsUrls);
+  const load = new LoadGenerator({
+    ledger,
+    errors,
+    pool,
+    connections: options.connections,
+    unheldConnections: options.unheldConnections,
+    holderSockets: options.sockets,
+    senderSockets: options.sockets,
+    ratePerSecond: options.ratePerSecond,
+    payloadBytes: 1024,
+  });
+  return { load, ledger, errors, pool };
+}
+
 /**
  * The load of the single-instance faults that also meet takes: `connections` held live by two holders,
  * `unheldConnections` drained by a taker, two senders at `ratePerSecond` with 1 KiB payloads; connected, not started.
@@ -546,25 +581,11 @@ export async function singleInstanceLoad(
   connections: string[];
   unheld: string[];
 }> {
-  const run = randomBytes(3).toString('hex');
-  const connections = Array.from({ length: sizes.connections }, (_, i) => `${prefix}-${run}-${i}`);
-  const unheld = Array.from({ length: sizes.unheld }, (_, i) => `${prefix}-${run}-unheld-${i}`);
-  const ledger = new DeliveryLedger(FAULTS_REDELIVERY_TIMEOUT_MS);
-  const errors = new ErrorTally();
-  const pool = new InstancePool([wsUrl]);
-  const load = new LoadGenerator({
-    ledger,
-    errors,
-    pool,
-    connections,
-    unheldConnections: unheld,
-    holderSockets: 2,
-    senderSockets: 2,
-    ratePerSecond: sizes.ratePerSecond,
-    payloadBytes: 1024,
-  });
-  await load.connect();
-  return { load, ledger, errors, pool, connections, unheld };
+  const connections = runConnections(prefix, sizes.connections);
+  const unheld = runConnections(`${prefix}-unheld`, sizes.unheld);
+  const set = faultLoad({ wsUrls: [wsUrl], connections, unheldConnections: unheld, sockets: 2, ratePerSecond: sizes.ratePerSecond });
+  await set.load.connect();
+  return { ...set, connections, unheld };
 }
 
 export interface AuditOptions {
