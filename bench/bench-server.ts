@@ -5,6 +5,8 @@ import { SERVER_BUILD_ENTRY, ServerProcess } from '@didcomm-mpr/test-kit';
 export const SERVER_ENTRY = path.resolve(process.env.BENCH_SERVER_ENTRY ?? SERVER_BUILD_ENTRY);
 
 export interface BenchServerOptions {
+  /** Another build than SERVER_ENTRY (the paired runs start several). */
+  entry?: string;
   /** External PostgreSQL (a fresh database); when undefined the server runs its embedded PostgreSQL. */
   databaseUrl?: string;
   /** Extra environment for the child (e.g. REDIS_CLUSTER_NODES, INSTANCE_ID). */
@@ -22,7 +24,7 @@ export interface BenchServerOptions {
  */
 export function startBenchServer(options: BenchServerOptions, readyTimeoutMs = 120_000): Promise<ServerProcess> {
   return ServerProcess.start({
-    entry: SERVER_ENTRY,
+    entry: options.entry ?? SERVER_ENTRY,
     inheritEnv: true,
     // BENCH_SERVER_NODE_ARGS: extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     nodeArgs: (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
