@@ -28,7 +28,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { createDatabase, CreatedDatabase, idleMachineLoad, ServerProcess, sql, withDatabase } from '@didcomm-mpr/test-kit';
+import { createDatabase, CreatedDatabase, ForcedGc, idleMachineLoad, ServerProcess, sql, withDatabase } from '@didcomm-mpr/test-kit';
 import { BenchAccess } from './bench-access';
 import { BenchContext } from './bench-context';
 import { SERVER_ENTRY, startBenchServer } from './bench-server';
@@ -36,7 +36,6 @@ import { Contender } from './contenders/contender';
 import { PeerContender } from './contenders/peer.contender';
 import { RawPostgresContender } from './contenders/raw-postgres.contender';
 import { ServerContender } from './contenders/server.contender';
-import { ForcedGc } from './forced-gc';
 import { MachineInfo, machineInfo } from './machine-info';
 import { PayloadPool } from './payload';
 import { Report } from './report';

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { JsonRpcWsClient, openFilesLimit, rssKiB } from '@didcomm-mpr/test-kit';
+import { ForcedGc, JsonRpcWsClient, openFilesLimit, rssKiB } from '@didcomm-mpr/test-kit';
 import { forEachLimited, nowMs, sleep, waitUntil } from '../async-utils';
 import { BENCH_CLIENT, BenchContext, liveSessionCount } from '../bench-context';
-import { ForcedGc } from '../forced-gc';
 import { formatInt, formatMiB } from '../stats';
 
 export interface MemoryOptions {

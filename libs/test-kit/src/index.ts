@@ -16,6 +16,7 @@ export * from './repository.paths';
 export * from './typescript-source.program';
 export * from './server-process.launcher';
 export * from './process-stats.probe';
+export * from './forced-gc.probe';
 export * from './server-metrics.probe';
 export { findFreePort } from '@didcomm-mpr/embedded-postgres';
 

@@ -17,6 +17,8 @@ export interface FaultFleetOptions {
   env?: Record<string, string>;
   /** More environment for one instance (e.g. reaching Redis through proxies of its own), given the cluster. */
   instanceEnv?: (index: number, cluster: RedisClusterProcesses | undefined) => Promise<Record<string, string>>;
+  /** Reserve each server's V8 inspector port, for a forced garbage collection (`ForcedGc`). */
+  inspector?: boolean;
 }
 
 /**
@@ -49,6 +51,7 @@ export async function startFaultFleet(options: FaultFleetOptions): Promise<Fault
             ...(await options.instanceEnv?.(i, cluster)),
           },
           readyTimeoutMs: 120_000,
+          inspector: options.inspector,
         }),
       );
     }

@@ -1,9 +1,19 @@
 import WebSocket from 'ws';
-import { sleep, withTimeout } from './async-utils';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Rejects with `what timed out after N ms` unless `promise` settles first. */
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 /**
- * Forces a full garbage collection in the server child through the V8 inspector, so RSS figures compare
- * retained memory rather than whatever garbage happened to be pending. The child is started with
+ * Forces a full garbage collection in a server process through the V8 inspector, so memory figures compare
+ * retained memory rather than whatever garbage happened to be pending (the bench's memory figures, fault 5). The child is started with
  * `--inspect-port=127.0.0.1:<port>`, which only reserves the port; SIGUSR1 opens the inspector on first use.
  */
 export class ForcedGc {
