@@ -42,7 +42,6 @@ describe('MessageRepository against real PostgreSQL', () => {
         'AddClaimedInstance1763900000000',
         'RetentionAndQuotas1764000000000',
         'AddTenant1764200000000',
-        'TakeInIndexOrder1764300000000',
       ]),
     );
     expect(await runMigrations(url)).toEqual([]);
@@ -338,10 +337,7 @@ describe('MessageRepository against real PostgreSQL', () => {
         const before = new DataSource({
           type: 'postgres',
           url: oldUrl,
-          migrations: MIGRATIONS.slice(
-            0,
-            MIGRATIONS.findIndex((migration) => migration.name === 'AddTenant1764200000000'),
-          ),
+          migrations: MIGRATIONS.slice(0, MIGRATIONS.length - 1),
           logging: false,
         });
         await before.initialize();
@@ -352,7 +348,7 @@ describe('MessageRepository against real PostgreSQL', () => {
         await before.query(`INSERT INTO queue_usage (connection_id, messages, bytes) VALUES ('old', 1, 2)`);
         await before.query(`INSERT INTO push_token (connection_id, type, token, token_hash) VALUES ('old', 'fcm', 't', 'h')`);
         await before.destroy();
-        expect(await runMigrations(oldUrl)).toEqual(['AddTenant1764200000000', 'TakeInIndexOrder1764300000000']);
+        expect(await runMigrations(oldUrl)).toEqual(['AddTenant1764200000000']);
         for (const table of ['queued_message', 'queue_usage', 'push_token']) {
           expect(await sql(oldUrl, `SELECT tenant, connection_id FROM ${table}`)).toEqual([{ tenant: 'default', connection_id: 'old' }]);
         }
