@@ -42,6 +42,8 @@ describe('MessageRepository against real PostgreSQL', () => {
         'AddClaimedInstance1763900000000',
         'RetentionAndQuotas1764000000000',
         'AddTenant1764200000000',
+        'SweepOnlyExpiryIndex1764400000000',
+        'TakeInIndexOrder1764500000000',
       ]),
     );
     expect(await runMigrations(url)).toEqual([]);
@@ -337,7 +339,10 @@ describe('MessageRepository against real PostgreSQL', () => {
         const before = new DataSource({
           type: 'postgres',
           url: oldUrl,
-          migrations: MIGRATIONS.slice(0, MIGRATIONS.length - 1),
+          migrations: MIGRATIONS.slice(
+            0,
+            MIGRATIONS.findIndex((migration) => migration.name === 'AddTenant1764200000000'),
+          ),
           logging: false,
         });
         await before.initialize();
@@ -348,7 +353,11 @@ describe('MessageRepository against real PostgreSQL', () => {
         await before.query(`INSERT INTO queue_usage (connection_id, messages, bytes) VALUES ('old', 1, 2)`);
         await before.query(`INSERT INTO push_token (connection_id, type, token, token_hash) VALUES ('old', 'fcm', 't', 'h')`);
         await before.destroy();
-        expect(await runMigrations(oldUrl)).toEqual(['AddTenant1764200000000']);
+        expect(await runMigrations(oldUrl)).toEqual([
+          'AddTenant1764200000000',
+          'SweepOnlyExpiryIndex1764400000000',
+          'TakeInIndexOrder1764500000000',
+        ]);
         for (const table of ['queued_message', 'queue_usage', 'push_token']) {
           expect(await sql(oldUrl, `SELECT tenant, connection_id FROM ${table}`)).toEqual([{ tenant: 'default', connection_id: 'old' }]);
         }

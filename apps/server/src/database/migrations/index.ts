@@ -3,6 +3,8 @@ import { AddClaimedInstance1763900000000 } from './1763900000000-add-claimed-ins
 import { RetentionAndQuotas1764000000000 } from './1764000000000-retention-and-quotas';
 import { CreatePushToken1764100000000 } from './1764100000000-create-push-token';
 import { AddTenant1764200000000 } from './1764200000000-add-tenant';
+import { SweepOnlyExpiryIndex1764400000000 } from './1764400000000-sweep-only-expiry-index';
+import { TakeInIndexOrder1764500000000 } from './1764500000000-take-in-index-order';
 
 /** Every migration, in order. Listed explicitly so the same code runs from ts-jest and from the build. */
 export const MIGRATIONS = [
@@ -11,4 +13,6 @@ export const MIGRATIONS = [
   RetentionAndQuotas1764000000000,
   CreatePushToken1764100000000,
   AddTenant1764200000000,
+  SweepOnlyExpiryIndex1764400000000,
+  TakeInIndexOrder1764500000000,
 ];

@@ -330,52 +330,30 @@ export class MessageRepository {
 
   /**
    * Takes the oldest pending messages in one statement: rows are locked with SKIP LOCKED (two takes never
-   * get the same message), cut to the byte budgets by running sums, then marked sending or deleted.
+   * get the same message), cut to the byte budgets by running sums, then marked sending or deleted. The statement
+   * is the function `take_pending_messages` (migration TakeInIndexOrder1764500000000), whose plan reads the pending
+   * index in order whatever the table's statistics say.
    */
   async take(query: TakeQuery): Promise<StoredMessage[]> {
-    // The locked rows are addressed by ctid: stable while the row lock is held, and a TID scan instead of
-    // a second primary-key lookup per row.
-    const action = query.deleteMessages
-      ? `DELETE FROM queued_message m USING chosen WHERE m.ctid = chosen.ctid RETURNING m.id, m.received_at, m.payload, m.seq, m.payload_bytes`
-      : `UPDATE queued_message m
-         SET state = ${STATE_SENDING}, sending_until = now() + $8 * interval '1 millisecond', claimed_by = $9::bigint,
-             claimed_instance = $10
-         FROM chosen WHERE m.ctid = chosen.ctid RETURNING m.id, m.received_at, m.payload, m.seq`;
     const rows = await this.query<{ id: string; received_at: Date; payload: string; seq: string }>(
-      query.deleteMessages ? 'take-delete' : 'take',
-      `WITH candidates AS (
-         SELECT ctid, seq, payload_bytes, octet_length(id) AS id_bytes FROM queued_message
-         WHERE tenant = $7 AND connection_id = $1 AND state = ${STATE_PENDING} AND expires_at > now()
-           AND ($2::text IS NULL OR $2::text = ANY(recipient_dids))
-         ORDER BY seq
-         LIMIT $3
-         FOR UPDATE SKIP LOCKED
-       ), sized AS (
-         SELECT ctid,
-                row_number() OVER w AS n,
-                sum(payload_bytes) OVER w AS running_bytes,
-                sum(payload_bytes + $6::int + 6 * id_bytes) OVER w AS running_frame
-         FROM candidates
-         WINDOW w AS (ORDER BY seq ROWS UNBOUNDED PRECEDING)
-       ), chosen AS (
-         SELECT ctid FROM sized
-         WHERE n = 1 OR (running_bytes <= $4::bigint AND running_frame <= $5::bigint)
-       ), done AS (
-         ${action}
-       )
-       SELECT id, received_at, payload, seq FROM done`,
+      'take',
+      `SELECT taken_id AS id, taken_received_at AS received_at, taken_payload AS payload, taken_seq AS seq
+       FROM take_pending_messages($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
       [
+        query.ref.tenant,
         query.ref.connectionId,
         query.recipientDid ?? null,
         query.limit,
         query.limitBytes,
         query.frameBudgetBytes,
         query.frameOverheadBytes,
-        query.ref.tenant,
-        ...(query.deleteMessages ? [] : [query.sendingTimeoutMs, query.claimedBy ?? null, this.instanceId]),
+        query.deleteMessages,
+        query.sendingTimeoutMs,
+        query.deleteMessages ? null : (query.claimedBy ?? null),
+        this.instanceId,
       ],
     );
-    // RETURNING does not keep the CTE's order.
+    // RETURNING does not keep the order of the rows it changed.
     rows.sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
     return rows.map((row) => ({ ref: query.ref, id: row.id, receivedAt: row.received_at, payload: row.payload }));
   }
@@ -563,8 +541,8 @@ export class MessageRepository {
             'delete-expired',
             `WITH d AS (
                DELETE FROM queued_message m USING (
-                 SELECT ctid FROM queued_message WHERE expires_at <= now()
-                 ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED
+                 SELECT ctid FROM queued_message WHERE (expires_at AT TIME ZONE 'UTC') <= (now() AT TIME ZONE 'UTC')
+                 ORDER BY (expires_at AT TIME ZONE 'UTC') LIMIT $1 FOR UPDATE SKIP LOCKED
                ) e
                WHERE m.ctid = e.ctid
                RETURNING m.tenant, m.connection_id
