@@ -44,6 +44,7 @@ describe('MessageRepository against real PostgreSQL', () => {
         'AddTenant1764200000000',
         'SweepOnlyExpiryIndex1764400000000',
         'TakeInIndexOrder1764500000000',
+        'RemoveByKey1764600000000',
       ]),
     );
     expect(await runMigrations(url)).toEqual([]);
@@ -357,6 +358,7 @@ describe('MessageRepository against real PostgreSQL', () => {
           'AddTenant1764200000000',
           'SweepOnlyExpiryIndex1764400000000',
           'TakeInIndexOrder1764500000000',
+          'RemoveByKey1764600000000',
         ]);
         for (const table of ['queued_message', 'queue_usage', 'push_token']) {
           expect(await sql(oldUrl, `SELECT tenant, connection_id FROM ${table}`)).toEqual([{ tenant: 'default', connection_id: 'old' }]);

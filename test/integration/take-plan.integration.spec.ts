@@ -6,6 +6,9 @@ import { createTestDatabase, sql } from '@didcomm-mpr/test-kit';
 
 const BACKLOG = 20_000;
 const TARGET: ConnectionRef = { tenant: 'default', connectionId: 'target' };
+/** One primary-key lookup per requested id, driven by the requests. */
+const KEY_LOOKUP =
+  /Index Scan using queued_message_pkey on queued_message q(_1)?\s+\(cost=[^)]*\)\s+Index Cond: \(\(tenant = [^)]+\) AND \(connection_id = [^)]+\) AND \(id = t\.i\)\)/;
 
 /** The executor the server runs on, keeping the text and values of the last statement of each name. */
 class RecordingExecutor extends DatabaseExecutor {
@@ -53,9 +56,15 @@ describe('the request path plans on stale statistics', () => {
   const plan = async (name: string, generic = false): Promise<string> => {
     const statement = executor.statements.get(name);
     if (!statement) throw new Error(`no statement named ${name} was run`);
-    const literals = statement.values.map((value) =>
-      value === null || value === undefined ? 'NULL' : typeof value === 'number' ? String(value) : client.escapeLiteral(String(value)),
-    );
+    const literal = (value: unknown): string =>
+      value === null || value === undefined
+        ? 'NULL'
+        : Array.isArray(value)
+          ? `ARRAY[${value.map(literal).join(', ')}]`
+          : typeof value === 'number' || typeof value === 'boolean'
+            ? String(value)
+            : client.escapeLiteral(String(value));
+    const literals = statement.values.map(literal);
     await client.query('BEGIN');
     try {
       await client.query(`SET LOCAL plan_cache_mode = ${generic ? 'force_generic_plan' : 'force_custom_plan'}`);
@@ -161,6 +170,38 @@ describe('the request path plans on stale statistics', () => {
     expect(text).toMatch(/Index Scan using queued_message_pending_idx on queued_message/);
     expect(text).not.toMatch(/_expir\w*_idx|queued_message_pkey|Seq Scan on queued_message|Bitmap Heap Scan on queued_message/);
     expect(text).not.toMatch(/JIT:/);
+  });
+
+  it('removeMessages deletes each id by the full key inside its function', async () => {
+    const ids = (await take(false)).map((message) => message.id);
+    expect(await repository.remove(TARGET, ids)).toBe(100);
+    const taken = (await take(false)).map((message) => message.id);
+    await repository.remove(TARGET, taken);
+    const text = await functionPlans('remove');
+    expect(text).toMatch(
+      /Index Scan using queued_message_pkey on queued_message\s+\(cost=[^)]*\)\s+Index Cond: \(\(tenant = [^)]+\) AND \(connection_id = [^)]+\) AND \(id = [^)]+\)\)/,
+    );
+    expect(text).not.toMatch(/Filter: \(id = /);
+  });
+
+  it.each([false, true])('a claim (generic plan: %s) looks each key up in the primary key', async (generic) => {
+    const [pending] = await sql<{ id: string }>(
+      url,
+      `SELECT id FROM queued_message WHERE tenant = 'default' AND connection_id = 'target' AND state = 0 ORDER BY seq LIMIT 1`,
+    );
+    const claimed = await repository.claim([{ ref: TARGET, id: pending.id, wantPayload: true, token: 7 }], 60_000);
+    expect(claimed.map((message) => message.id)).toEqual([pending.id]);
+    const text = await plan('claim', generic);
+    expect(text).toMatch(KEY_LOOKUP);
+    expect(text).not.toMatch(/queued_message_pending_idx|_expir\w*_idx|Seq Scan on queued_message/);
+  });
+
+  it.each([false, true])('a release (generic plan: %s) looks each key up in the primary key', async (generic) => {
+    const ids = (await take(false)).map((message) => message.id);
+    expect(await repository.release(TARGET, ids)).toBe(ids.length);
+    const text = await plan('release', generic);
+    expect(text).toMatch(KEY_LOOKUP);
+    expect(text).not.toMatch(/queued_message_pending_idx|_expir\w*_idx|Seq Scan on queued_message/);
   });
 
   it.each([

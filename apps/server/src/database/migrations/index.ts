@@ -5,6 +5,7 @@ import { CreatePushToken1764100000000 } from './1764100000000-create-push-token'
 import { AddTenant1764200000000 } from './1764200000000-add-tenant';
 import { SweepOnlyExpiryIndex1764400000000 } from './1764400000000-sweep-only-expiry-index';
 import { TakeInIndexOrder1764500000000 } from './1764500000000-take-in-index-order';
+import { RemoveByKey1764600000000 } from './1764600000000-remove-by-key';
 
 /** Every migration, in order. Listed explicitly so the same code runs from ts-jest and from the build. */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   AddTenant1764200000000,
   SweepOnlyExpiryIndex1764400000000,
   TakeInIndexOrder1764500000000,
+  RemoveByKey1764600000000,
 ];
