@@ -25,15 +25,10 @@ export class ForcedGc {
     private readonly inspectorPort: number | undefined,
   ) {}
 
-  /** Two full collections; returns false (and the caller just waits instead) if the inspector is unreachable. */
-  async collect(): Promise<boolean> {
-    try {
-      const url = await this.debuggerUrl();
-      await withTimeout(this.run(url), 15_000, 'HeapProfiler.collectGarbage');
-      return true;
-    } catch {
-      return false;
-    }
+  /** Two full collections; rejects with the reason when the inspector cannot be reached or refuses. */
+  async collect(): Promise<void> {
+    const url = await this.debuggerUrl();
+    await withTimeout(this.run(url), 15_000, 'HeapProfiler.collectGarbage');
   }
 
   private async debuggerUrl(): Promise<string> {
